@@ -1,0 +1,153 @@
+"""`App`: a named group of functions deployed together."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from client._errors import InvalidError
+from client._function import Function
+from client._options import resolve_options
+
+
+class LocalEntrypoint:
+    """A function that `wharf run` calls on the caller's machine, with the app running."""
+
+    def __init__(self, raw_f: Callable[..., Any], app: App) -> None:
+        self.raw_f = raw_f
+        self.app = app
+        self.__doc__ = raw_f.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.raw_f(*args, **kwargs)
+
+
+def _refuse_missing_parentheses(decorator: str, value: object) -> None:
+    if value is not None:
+        raise InvalidError(f"use {decorator}() with parentheses, not bare {decorator}")
+
+
+class App:
+    """A group of functions deployed and versioned together.
+
+    Args:
+        name: The app's name; `wharf deploy` uses the file's name when it is None.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name
+        self._functions: dict[str, Function] = {}
+        self._entrypoints: dict[str, LocalEntrypoint] = {}
+        self._app_ref: str | None = None
+
+    def __repr__(self) -> str:
+        return f"App({self._name!r})"
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @property
+    def app_id(self) -> str | None:
+        """The id of the running or deployed app this object is bound to, if any."""
+        return self._app_ref
+
+    @property
+    def registered_functions(self) -> dict[str, Function]:
+        return dict(self._functions)
+
+    @property
+    def registered_entrypoints(self) -> dict[str, LocalEntrypoint]:
+        return dict(self._entrypoints)
+
+    def function(
+        self,
+        _warn_parentheses_missing: object = None,
+        *,
+        name: str | None = None,
+        gpu: str | list[str] | None = None,
+        cpu: float | None = None,
+        memory: int | None = None,
+        timeout: float = 300,
+        retries: int | None = None,
+        min_containers: int | None = None,
+        max_containers: int | None = None,
+        buffer_containers: int | None = None,
+        scaledown_window: float | None = None,
+        keep_warm: int | None = None,
+        concurrency_limit: int | None = None,
+        container_idle_timeout: float | None = None,
+        allow_concurrent_inputs: int | None = None,
+    ) -> Callable[[Callable[..., Any]], Function]:
+        """Register a function of this app.
+
+        Args:
+            name: The function's name in the app; defaults to the Python name.
+            gpu: A GPU type (`"A100"`, `"H100:2"`) or a list of them in order of preference.
+            cpu: CPU cores reserved for each container.
+            memory: Memory reserved for each container, in MiB.
+            timeout: Seconds one input may run (1 s to 24 h).
+            retries: How often a failed input is retried.
+            min_containers: Containers kept running when idle (older name `keep_warm`).
+            max_containers: Most containers at once (older name `concurrency_limit`).
+            buffer_containers: Extra idle containers kept while the function is busy.
+            scaledown_window: Seconds an idle container lives (2 to 1,200; older name
+                `container_idle_timeout`).
+            allow_concurrent_inputs: Inputs one container takes at once.
+
+        Raises:
+            InvalidError: an option is out of range, or the decorator lacks its parentheses.
+        """
+        _refuse_missing_parentheses("@app.function", _warn_parentheses_missing)
+        options = resolve_options(
+            min_containers=min_containers,
+            keep_warm=keep_warm,
+            max_containers=max_containers,
+            concurrency_limit=concurrency_limit,
+            buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window,
+            container_idle_timeout=container_idle_timeout,
+            timeout=timeout,
+            retries=retries,
+            allow_concurrent_inputs=allow_concurrent_inputs,
+            gpu=gpu,
+            cpu=cpu,
+            memory=memory,
+        )
+
+        def register(raw_f: Callable[..., Any]) -> Function:
+            if not callable(raw_f) or inspect.isclass(raw_f):
+                raise InvalidError(f"@app.function() decorates functions, not {raw_f!r}")
+            tag = name or raw_f.__name__
+            if tag in self._functions:
+                raise InvalidError(f"app {self._name!r} already has a function named {tag!r}")
+            function = Function(tag, raw_f=raw_f, options=options, app_name=self._name)
+            if self._app_ref is not None:
+                function._bind(self._app_ref)
+            self._functions[tag] = function
+            return function
+
+        return register
+
+    def local_entrypoint(
+        self, _warn_parentheses_missing: object = None, *, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
+        """Register a function that `wharf run FILE` runs locally, with the app running.
+
+        Args:
+            name: The entrypoint's name for `wharf run FILE::NAME`; defaults to the Python name.
+        """
+        _refuse_missing_parentheses("@app.local_entrypoint", _warn_parentheses_missing)
+
+        def register(raw_f: Callable[..., Any]) -> LocalEntrypoint:
+            entrypoint = LocalEntrypoint(raw_f, self)
+            self._entrypoints[name or raw_f.__name__] = entrypoint
+            return entrypoint
+
+        return register
+
+    def _hydrate(self, app_ref: str) -> None:
+        self._app_ref = app_ref
+        for function in self._functions.values():
+            function._bind(app_ref)

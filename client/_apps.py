@@ -1,0 +1,61 @@
+"""Deploying, listing, stopping apps and reading their logs, over the public API."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from client._bundle import build_bundle
+from client._http import gateway_client
+from client._loader import LoadedApp
+from client._manifest import build_manifest
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedApp:
+    """What the gateway answered to a deploy."""
+
+    app_id: str
+    name: str
+    version: int
+    functions: list[dict[str, Any]]
+
+
+async def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) -> DeployedApp:
+    """Upload the manifest and source bundle, and bind the app's functions to the result."""
+    app_name = name or loaded.app.name or loaded.path.stem
+    manifest = build_manifest(
+        loaded.app,
+        name=app_name,
+        module=loaded.module_name,
+        app_variable=loaded.app_variable,
+        ephemeral=ephemeral,
+    )
+    bundle = base64.b64encode(build_bundle(loaded.path)).decode("ascii")
+    response = await gateway_client().request(
+        "POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle}
+    )
+    data = response.json()
+    loaded.app._hydrate(str(data["app_id"]))
+    return DeployedApp(
+        app_id=str(data["app_id"]),
+        name=str(data["name"]),
+        version=int(data["version"]),
+        functions=list(data["functions"]),
+    )
+
+
+async def stop_app(app_ref: str) -> None:
+    await gateway_client().request("DELETE", f"/v1/apps/{quote(app_ref, safe='')}")
+
+
+async def list_apps() -> list[dict[str, Any]]:
+    return list((await gateway_client().request("GET", "/v1/apps")).json()["apps"])
+
+
+async def app_logs(app_ref: str, after_id: int = 0) -> list[dict[str, Any]]:
+    path = f"/v1/apps/{quote(app_ref, safe='')}/logs"
+    response = await gateway_client().request("GET", path, params={"after_id": after_id})
+    return list(response.json()["logs"])

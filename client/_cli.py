@@ -1,0 +1,147 @@
+"""The `wharf` command line."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from client._aio import run_blocking
+from client._app import LocalEntrypoint
+from client._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
+from client._errors import ClientError, InvalidError
+from client._loader import LoadedApp, load_app
+
+#: Commands that run on the server host, inside the gateway package.
+SERVER_COMMANDS = frozenset({"server", "token", "workspace"})
+LOG_FOLLOW_INTERVAL_S = 1.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wharf", description="Deploy and call Python functions.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in sorted(SERVER_COMMANDS):
+        commands.add_parser(name, help=f"(server host) see `wharf {name} --help`", add_help=False)
+    deploy = commands.add_parser("deploy", help="deploy an app file")
+    deploy.add_argument("file", type=Path)
+    deploy.add_argument("--name", help="app name (default: the App's name, else the file's)")
+    run = commands.add_parser("run", help="run an app's local entrypoint with the app running")
+    run.add_argument("target", help="FILE or FILE::FUNCTION")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the entrypoint's --options")
+    app = commands.add_parser("app", help="list, stop or read the logs of apps")
+    app_commands = app.add_subparsers(dest="app_command", required=True)
+    app_commands.add_parser("list", help="list the workspace's apps")
+    stop = app_commands.add_parser("stop", help="stop an app")
+    stop.add_argument("app")
+    logs = app_commands.add_parser("logs", help="print an app's logs")
+    logs.add_argument("app")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    return parser
+
+
+def _print_deployed(deployed: DeployedApp) -> None:
+    print(f"Deployed app {deployed.name!r} ({deployed.app_id}, version {deployed.version})")
+    for function in deployed.functions:
+        print(f"  {function['name']}: POST {function['calls_url']}")
+
+
+def _load(path: Path, app_variable: str | None = None) -> LoadedApp:
+    try:
+        return load_app(path, app_variable)
+    except ClientError:
+        raise
+    except Exception as exc:
+        raise InvalidError(f"could not import {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    loaded = _load(args.file)
+    _print_deployed(run_blocking(deploy_app(loaded, name=args.name, ephemeral=False)))
+    return 0
+
+
+def _entrypoint_arguments(function: Any, argv: Sequence[str]) -> dict[str, Any]:
+    """Parse `--name value` options by the entrypoint's signature and annotations."""
+    parser = argparse.ArgumentParser(prog="wharf run")
+    for parameter in inspect.signature(function).parameters.values():
+        annotation = parameter.annotation
+        kind = annotation if annotation in (int, float, str) else str
+        if annotation is bool or annotation == "bool":
+            parser.add_argument(f"--{parameter.name}", action=argparse.BooleanOptionalAction)
+            continue
+        if isinstance(annotation, str) and annotation in ("int", "float"):
+            kind = int if annotation == "int" else float
+        required = parameter.default is inspect.Parameter.empty
+        default = None if required else parameter.default
+        parser.add_argument(f"--{parameter.name}", type=kind, required=required, default=default)
+    return vars(parser.parse_args(list(argv)))
+
+
+def _run(args: argparse.Namespace) -> int:
+    file_name, _, target = args.target.partition("::")
+    loaded = _load(Path(file_name))
+    entrypoints = loaded.app.registered_entrypoints
+    functions = loaded.app.registered_functions
+    name = target or (next(iter(entrypoints)) if len(entrypoints) == 1 else "")
+    if name not in entrypoints and name not in functions:
+        known = ", ".join(sorted([*entrypoints, *functions])) or "none"
+        raise InvalidError(f"name an entrypoint or function to run as FILE::NAME (known: {known})")
+    argv = [arg for arg in args.args if arg != "--"]
+    deployed = run_blocking(deploy_app(loaded, name=None, ephemeral=True))
+    try:
+        if name in entrypoints:
+            entrypoint: LocalEntrypoint = entrypoints[name]
+            result = entrypoint(**_entrypoint_arguments(entrypoint.raw_f, argv))
+            if inspect.iscoroutine(result):
+                run_blocking(result)
+        else:
+            function = functions[name]
+            print(function.remote(**_entrypoint_arguments(function.get_raw_f(), argv)))
+    finally:
+        run_blocking(stop_app(deployed.app_id))
+    return 0
+
+
+def _print_logs(lines: list[dict[str, Any]]) -> int:
+    last_id = 0
+    for line in lines:
+        print(f"{line['function']} {line['container_id']} {line['stream']}: {line['line']}")
+        last_id = int(line["id"])
+    return last_id
+
+
+def _app(args: argparse.Namespace) -> int:
+    if args.app_command == "list":
+        for app in run_blocking(list_apps()):
+            print(f"{app['app_id']}  {app['name']:<30} {app['state']:<10} v{app['version']}")
+    elif args.app_command == "stop":
+        run_blocking(stop_app(args.app))
+        print(f"Stopped app {args.app!r}")
+    else:
+        last_id = _print_logs(run_blocking(app_logs(args.app)))
+        while args.follow:
+            time.sleep(LOG_FOLLOW_INTERVAL_S)
+            last_id = _print_logs(run_blocking(app_logs(args.app, last_id))) or last_id
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `wharf` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SERVER_COMMANDS:
+        # The server side lives in the gateway package, which the client must not import.
+        os.execv(sys.executable, [sys.executable, "-m", "gateway", *argv])  # noqa: S606
+    args = _parser().parse_args(argv)
+    handlers = {"deploy": _deploy, "run": _run, "app": _app}
+    try:
+        return handlers[args.command](args)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,99 @@
+"""The exceptions of the Wharf client.
+
+ClientError (also exported as `Error`)
+├── AuthError             the gateway refused the token (401)
+├── NotFoundError         no such app, function or call (404)
+├── InvalidError          a bad request or option: shape, size, value (400, 413)
+├── ExecutionError        the call could not run as asked (not deployed, terminated, startup failed)
+│   ├── InputCancellation     the call was cancelled
+│   └── RemoteError           the remote exception's type could not be rebuilt here
+├── OutputExpiredError    the result was kept and has since expired (410)
+├── RateLimitError        the workspace is over its rate limit (429), after the client's retries
+├── NoCapacityError       no runner can ever host the function (503)
+├── ServerError           the gateway failed (500, 502, 504)
+└── ConnectionError       the gateway could not be reached
+"""
+
+from __future__ import annotations
+
+import builtins
+
+
+class ClientError(Exception):
+    """Base class of every error raised by the Wharf client."""
+
+
+Error = ClientError
+
+
+class AuthError(ClientError):
+    """The gateway did not accept the credentials."""
+
+
+class NotFoundError(ClientError):
+    """The app, function or call does not exist (or belongs to another workspace)."""
+
+
+class InvalidError(ClientError):
+    """A request, argument or option is not valid."""
+
+
+class ExecutionError(ClientError):
+    """A call could not be executed as asked."""
+
+
+class InputCancellation(ExecutionError):
+    """The call was cancelled before it produced a result."""
+
+
+class RemoteError(ExecutionError):
+    """A remote exception whose type is not importable here, carried by type name and message."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.remote_message = message
+
+
+class OutputExpiredError(ClientError):
+    """The call finished, but its result is older than the gateway keeps results."""
+
+
+class RateLimitError(ClientError):
+    """The workspace went over its rate limit and stayed over it through the client's retries."""
+
+
+class NoCapacityError(ClientError):
+    """No runner can host the function as configured."""
+
+
+class ServerError(ClientError):
+    """The gateway failed to handle the request."""
+
+
+class ConnectionError(ClientError, builtins.ConnectionError):
+    """The gateway could not be reached."""
+
+
+#: The gateway's error codes and the exception each becomes in Python.
+ERROR_CODE_CLASSES: dict[str, type[ClientError]] = {
+    "unauthorized": AuthError,
+    "not_found": NotFoundError,
+    "invalid_request": InvalidError,
+    "payload_too_large": InvalidError,
+    "not_acceptable": InvalidError,
+    "result_not_json": InvalidError,
+    "call_cancelled": InputCancellation,
+    "call_terminated": ExecutionError,
+    "startup_failed": ExecutionError,
+    "output_expired": OutputExpiredError,
+    "rate_limited": RateLimitError,
+    "no_capacity": NoCapacityError,
+    "internal": ServerError,
+    "bad_gateway": ServerError,
+}
+
+
+def error_from_code(code: str, message: str) -> ClientError:
+    """The exception for a gateway error body; unknown codes become `ServerError`."""
+    return ERROR_CODE_CLASSES.get(code, ServerError)(message)

@@ -1,0 +1,232 @@
+"""Handles on deployed functions and on their calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from client._aio import Twin, blocking
+from client._errors import ExecutionError
+from client._http import gateway_client
+from client._invocation import await_result, call_id_of, function_path, poll_result, start_call
+from client._options import FunctionOptions
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionStats:
+    """A function's queue and containers at the moment asked."""
+
+    backlog: int
+    num_active_runners: int
+    num_total_runners: int
+
+
+class FunctionCall:
+    """A call started with `Function.spawn`: poll it, wait for it or cancel it, from any process."""
+
+    def __init__(self, call_id: str) -> None:
+        self._call_id = call_id
+
+    def __repr__(self) -> str:
+        return f"FunctionCall({self._call_id!r})"
+
+    @property
+    def object_id(self) -> str:
+        """The call's id (`fc-...`), which `FunctionCall.from_id` accepts anywhere."""
+        return self._call_id
+
+    @classmethod
+    def from_id(cls, function_call_id: str) -> FunctionCall:
+        """A handle on an existing call by its id (no request is made until it is used)."""
+        return cls(function_call_id)
+
+    @blocking
+    async def get(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the SDK's name
+        """Wait for the call's result.
+
+        Args:
+            timeout: Seconds to wait; None waits as long as it takes, 0 only looks.
+
+        Returns:
+            The function's return value.
+
+        Raises:
+            TimeoutError: the call has not finished within `timeout`.
+            OutputExpiredError: the result was kept and has since expired.
+            InputCancellation: the call was cancelled.
+            BaseException: the function's own exception, with the remote traceback as a note.
+        """
+        http = gateway_client()
+        first_wait_s = 55.0 if timeout is None else min(max(timeout, 0.0), 55.0)
+        response = await poll_result(http, self._call_id, first_wait_s)
+        return await await_result(http, response, timeout)
+
+    @blocking
+    async def cancel(self) -> None:
+        """Cancel the call; a running input is stopped and the call ends as cancelled."""
+        http = gateway_client()
+        await http.request("DELETE", f"/v1/calls/{self._call_id}")
+
+
+async def _gather(*function_calls: FunctionCall) -> list[Any]:
+    return list(await asyncio.gather(*(call.get.aio() for call in function_calls)))
+
+
+#: Wait for several calls; results in order, or the first failure raised.
+gather: Twin[..., list[Any]] = Twin(_gather)
+
+
+class Function:
+    """A function of a Wharf app: call it remotely, spawn it, or run it here with `.local()`."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        raw_f: Callable[..., Any] | None = None,
+        options: FunctionOptions | None = None,
+        app_ref: str | None = None,
+        app_name: str | None = None,
+    ) -> None:
+        self._name = name
+        self._raw_f = raw_f
+        self._options = options or FunctionOptions()
+        self._app_ref = app_ref
+        self._app_name = app_name
+        self._info: dict[str, Any] | None = None
+
+    #: Look up a deployed function now (`NotFoundError` if missing); also `.aio`.
+    lookup: ClassVar[Twin[[str, str], Function]]
+
+    def __repr__(self) -> str:
+        return f"Function({self._app_name or self._app_ref!r}, {self._name!r})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def options(self) -> FunctionOptions:
+        return self._options
+
+    @classmethod
+    def from_name(
+        cls, app_name: str, name: str, *, environment_name: str | None = None
+    ) -> Function:
+        """A lazy handle on a deployed function; it is looked up at its first use.
+
+        Args:
+            app_name: The deployed app's name.
+            name: The function's name in that app.
+            environment_name: Accepted for compatibility; Wharf has one environment per workspace.
+        """
+        del environment_name
+        return cls(name, app_ref=app_name, app_name=app_name)
+
+    @blocking
+    async def hydrate(self) -> Function:
+        """Fetch the function's definition from the gateway (done lazily by everything else)."""
+        response = await gateway_client().request("GET", function_path(self._ref, self._name))
+        self._info = response.json()
+        return self
+
+    @property
+    def _ref(self) -> str:
+        if self._app_ref is None:
+            raise ExecutionError(
+                f"function {self._name!r} is not deployed in a running app: deploy its file with "
+                "`wharf deploy` and use Function.from_name, or call it under `wharf run`"
+            )
+        return self._app_ref
+
+    def _bind(self, app_ref: str) -> None:
+        self._app_ref = app_ref
+        self._info = None
+
+    def _definition(self) -> dict[str, Any]:
+        if self._info is None:
+            self.hydrate()
+        return self._info or {}
+
+    @property
+    def object_id(self) -> str:
+        """The deployed function's id (`fu-...`); looks the function up when needed."""
+        return str(self._definition()["function_id"])
+
+    @property
+    def is_generator(self) -> bool:
+        """Whether the function is a generator (called with `remote_gen`)."""
+        return bool(self._definition()["is_generator"])
+
+    @blocking
+    async def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function in its container and wait for the result.
+
+        Returns:
+            The function's return value.
+
+        Raises:
+            NotFoundError: the app or function does not exist.
+            BaseException: the function's own exception, with the remote traceback as a note.
+        """
+        http = gateway_client()
+        response = await start_call(http, self._ref, self._name, args, kwargs, wait=True)
+        return await await_result(http, response, None)
+
+    @blocking
+    async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
+        """Start a call without waiting for it.
+
+        Returns:
+            A `FunctionCall` to poll, wait for or cancel later, here or in another process.
+        """
+        http = gateway_client()
+        response = await start_call(http, self._ref, self._name, args, kwargs, wait=False)
+        return FunctionCall(call_id_of(response))
+
+    def local(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the function in this process, as plain Python.
+
+        Raises:
+            ExecutionError: this handle came from `from_name` and has no code here.
+        """
+        if self._raw_f is None:
+            raise ExecutionError(f"function {self._name!r} has no local code to run")
+        result = self._raw_f(*args, **kwargs)
+        if asyncio.iscoroutine(result):
+            return asyncio.run(result)
+        return result
+
+    def get_raw_f(self) -> Callable[..., Any]:
+        """The Python function this wraps."""
+        if self._raw_f is None:
+            raise ExecutionError(f"function {self._name!r} has no local code")
+        return self._raw_f
+
+    @blocking
+    async def get_current_stats(self) -> FunctionStats:
+        """The function's backlog and containers right now."""
+        path = f"{function_path(self._ref, self._name)}/stats"
+        data = (await gateway_client().request("GET", path)).json()
+        return FunctionStats(
+            backlog=int(data["backlog"]),
+            num_active_runners=int(data["num_active_runners"]),
+            num_total_runners=int(data["num_total_runners"]),
+        )
+
+
+async def _lookup(app_name: str, name: str) -> Function:
+    """Look up a deployed function now.
+
+    Raises:
+        NotFoundError: there is no such app or function.
+    """
+    function = Function.from_name(app_name, name)
+    await function.hydrate.aio()
+    return function
+
+
+#: `Function.lookup(app_name, name)`: the eager form of `from_name` (with `.aio`).
+Function.lookup = Twin(_lookup)

@@ -1,0 +1,1 @@
+"""The Wharf gateway: the single front door (auth, calls, results, scheduling, proxying)."""

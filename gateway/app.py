@@ -1,0 +1,157 @@
+"""The gateway's ASGI app: routes, error rendering, and the services its lifespan builds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.apps import AppService
+from gateway.auth import TokenAuthority
+from gateway.blobs import BlobStore
+from gateway.calls import CallService
+from gateway.config import BackendKind, Config, ConfigError
+from gateway.credentials import ContainerCredentials
+from gateway.database import Database
+from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
+from gateway.ids import new_id
+from gateway.models import FunctionRecord, TokenKind
+from gateway.ratelimit import RateLimiter
+from gateway.responses import error_response
+from gateway.routes import ROUTES
+from gateway.scheduler import LogSink, Scheduler
+from gateway.state import GatewayState
+from gateway.store import Store
+from runner import ContainerBackend, ContainerEvents, LocalBackend, LogStream
+
+logger = logging.getLogger(__name__)
+
+#: How often results past their retention are dropped.
+EXPIRY_INTERVAL_S = 60.0
+
+
+def _backend_factory(config: Config) -> type[LocalBackend]:
+    if config.backend is BackendKind.DOCKER:
+        raise ConfigError("WHARF_BACKEND=docker is not available in this build; use local")
+    return LocalBackend
+
+
+async def _sweep_forever(config: Config, store: Store, scheduler: Scheduler) -> None:
+    last_expiry_s = 0.0
+    while True:
+        await asyncio.sleep(config.sweep_interval_s)
+        scheduler.sweep()
+        if time.monotonic() - last_expiry_s >= EXPIRY_INTERVAL_S:
+            last_expiry_s = time.monotonic()
+            await store.expire_outputs(time.time())
+
+
+def _log_sink(store: Store) -> LogSink:
+    def sink(function: FunctionRecord, container_id: str, stream: LogStream, line: str) -> None:
+        store.append_logs(
+            [(function.app_id, function.name, container_id, stream.value, line, time.time())]
+        )
+
+    return sink
+
+
+@asynccontextmanager
+async def _lifespan(config: Config, internal_url: str) -> AsyncIterator[GatewayState]:
+    backend_class = _backend_factory(config)
+    database = await Database.open(config.database_path)
+    store = Store(database)
+    blobs = BlobStore(config.blob_dir)
+    await store.revoke_tokens_of_kind(TokenKind.CONTAINER)
+    authority = TokenAuthority(store)
+    credentials = ContainerCredentials(store, authority, internal_url)
+    calls = CallService(store, blobs, config.result_ttl_s)
+
+    def make_backend(events: ContainerEvents) -> ContainerBackend:
+        return backend_class(events, config.runner_environment)
+
+    scheduler = Scheduler(
+        make_backend,
+        calls,
+        credentials.mint,
+        credentials.revoke,
+        blobs.path_of,
+        _log_sink(store),
+        config.max_body_bytes,
+    )
+    calls.attach(scheduler)
+    recovered = await calls.recover()
+    if recovered:
+        logger.info("recovered %d unfinished calls", recovered)
+    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler))
+    try:
+        yield GatewayState(
+            config=config,
+            store=store,
+            auth=authority,
+            apps=AppService(store, blobs, scheduler),
+            calls=calls,
+            scheduler=scheduler,
+            rate_limiter=RateLimiter(config.rate_limit_per_s, config.rate_burst_s),
+        )
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await scheduler.close()
+        await calls.drain()
+        await database.close()
+
+
+async def _render_gateway_error(request: Request, exc: Exception) -> Response:
+    return error_response(cast(GatewayError, exc))
+
+
+async def _render_http_exception(request: Request, exc: Exception) -> Response:
+    exc = cast(HTTPException, exc)
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed(f"{request.method} is not allowed here"))
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no route for {request.method} {request.url.path}"))
+    error = GatewayError(str(exc.detail))
+    error.status, error.code = exc.status_code, "http_error"
+    return error_response(error)
+
+
+async def _render_unexpected(request: Request, exc: Exception) -> Response:
+    request_id = new_id("rq")
+    logger.error(
+        "internal error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    return error_response(Internal(f"internal error (request id {request_id})"))
+
+
+def create_app(config: Config, *, internal_url: str) -> Starlette:
+    """The gateway app for `config`; containers reach it back at `internal_url`."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
+        async with _lifespan(config, internal_url) as state:
+            yield state
+
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            GatewayError: _render_gateway_error,
+            HTTPException: _render_http_exception,
+            Exception: _render_unexpected,
+        },
+    )

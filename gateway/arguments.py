@@ -1,0 +1,40 @@
+"""Checking JSON call arguments against the function's signature, before a call is accepted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import InvalidRequest
+from gateway.manifest import signature_of
+from gateway.models import FunctionRecord
+
+
+def check_json_arguments(body: bytes, function: FunctionRecord) -> None:
+    """Raise `InvalidRequest` unless `body` is `{"args": [...], "kwargs": {...}}` that binds.
+
+    An empty body means no arguments.
+    """
+    try:
+        decoded: Any = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(decoded, dict):
+        raise InvalidRequest('the body must be a JSON object like {"args": [...], "kwargs": {}}')
+    unknown = set(decoded) - {"args", "kwargs"}
+    if unknown:
+        raise InvalidRequest(
+            f'unknown keys in the body: {", ".join(sorted(unknown))}; expected "args" and "kwargs"'
+        )
+    args = decoded.get("args", [])
+    kwargs = decoded.get("kwargs", {})
+    if not isinstance(args, list):
+        raise InvalidRequest(f'"args" must be a JSON array, not {type(args).__name__}')
+    if not isinstance(kwargs, dict):
+        raise InvalidRequest(f'"kwargs" must be a JSON object, not {type(kwargs).__name__}')
+    signature = signature_of(list(function.definition.get("params", [])))
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidRequest(f"{function.name}(): {exc}") from exc

@@ -1,0 +1,58 @@
+"""Bearer-token authentication: `Authorization: Bearer <token_id>:<token_secret>`."""
+
+from __future__ import annotations
+
+import hmac
+
+from gateway.errors import Unauthorized
+from gateway.models import Principal, TokenRecord
+from gateway.store import Store, secret_digest
+
+#: Compared against when the token id is unknown, so both paths take the same time.
+_DUMMY_DIGEST = secret_digest("wharf-no-such-token")
+
+
+def parse_bearer(header: str | None) -> tuple[str, str]:
+    """`(token_id, secret)` from an Authorization header.
+
+    Raises:
+        Unauthorized: the header is missing or not `Bearer <id>:<secret>`.
+    """
+    if not header:
+        raise Unauthorized("this request needs a token: Authorization: Bearer <id>:<secret>")
+    scheme, _, credentials = header.partition(" ")
+    token_id, _, secret = credentials.strip().partition(":")
+    if scheme.lower() != "bearer" or not token_id or not secret:
+        raise Unauthorized("the Authorization header must be `Bearer <token_id>:<token_secret>`")
+    return token_id, secret
+
+
+class TokenAuthority:
+    """Checks tokens against the store, caching records (never secrets) by token id."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[str, TokenRecord] = {}
+
+    async def authenticate(self, header: str | None) -> Principal:
+        """The principal a request acts for.
+
+        Raises:
+            Unauthorized: missing, malformed, unknown, wrong or revoked token (one message for
+                all, so a caller learns nothing about which ids exist).
+        """
+        token_id, secret = parse_bearer(header)
+        record = self._cache.get(token_id)
+        if record is None:
+            record = await self._store.token(token_id)
+            if record is not None:
+                self._cache[token_id] = record
+        expected = record.secret_sha256 if record is not None else _DUMMY_DIGEST
+        matches = hmac.compare_digest(secret_digest(secret), expected)
+        if record is None or record.revoked or not matches:
+            raise Unauthorized("the token is not valid")
+        return Principal(record.workspace_id, record.workspace_name, record.token_id)
+
+    async def revoke(self, token_id: str) -> None:
+        self._cache.pop(token_id, None)
+        await self._store.revoke_token(token_id)

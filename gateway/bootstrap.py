@@ -1,0 +1,97 @@
+"""Server-host administration: the first start, new tokens and workspaces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.database import Database
+from gateway.errors import InvalidRequest
+from gateway.models import TokenKind
+from gateway.store import Store
+
+DEFAULT_WORKSPACE = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    workspace: str
+    token_id: str
+    secret: str
+
+    def shell_lines(self) -> str:
+        return f"WHARF_TOKEN_ID={self.token_id}\nWHARF_TOKEN_SECRET={self.secret}"
+
+
+async def _with_store(config: Config) -> tuple[Database, Store]:
+    database = await Database.open(config.database_path)
+    return database, Store(database)
+
+
+async def first_start(config: Config) -> NewToken | None:
+    """Create workspace `main` and its first token on an empty data dir; None otherwise."""
+    database, store = await _with_store(config)
+    try:
+        if await store.workspace_id(DEFAULT_WORKSPACE) is not None:
+            return None
+        workspace_id = await store.create_workspace(DEFAULT_WORKSPACE)
+        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
+        return NewToken(DEFAULT_WORKSPACE, token_id, secret)
+    finally:
+        await database.close()
+
+
+async def new_token(config: Config, workspace: str) -> NewToken:
+    """A new token of an existing workspace.
+
+    Raises:
+        InvalidRequest: the workspace does not exist.
+    """
+    database, store = await _with_store(config)
+    try:
+        workspace_id = await store.workspace_id(workspace)
+        if workspace_id is None:
+            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
+        return NewToken(workspace, token_id, secret)
+    finally:
+        await database.close()
+
+
+async def create_workspace(config: Config, name: str) -> NewToken:
+    """A new workspace and its first token.
+
+    Raises:
+        InvalidRequest: the name is taken or not a valid name.
+    """
+    if not name or not name.replace("-", "").isalnum() or len(name) > 40:
+        raise InvalidRequest("workspace names are up to 40 letters, digits and '-'")
+    database, store = await _with_store(config)
+    try:
+        if await store.workspace_id(name) is not None:
+            raise InvalidRequest(f"workspace {name!r} already exists")
+        workspace_id = await store.create_workspace(name)
+        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
+        return NewToken(name, token_id, secret)
+    finally:
+        await database.close()
+
+
+def write_profile(path: Path, server_url: str, token: NewToken) -> bool:
+    """Write a client profile file unless one exists; only its owner can read it."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"[{token.workspace}]\n"
+        f'server_url = "{server_url}"\n'
+        f'token_id = "{token.token_id}"\n'
+        f'token_secret = "{token.secret}"\n'
+        "active = true\n"
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    return True

@@ -1,0 +1,243 @@
+"""The life of a call: accepted (committed), queued, run, finished with exactly one outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from gateway.blobs import BlobStore
+from gateway.errors import NotFound, OutputExpired
+from gateway.ids import new_id
+from gateway.models import CallOutcome, CallStatus, FunctionRecord
+from gateway.scheduler import Scheduler
+from gateway.store import NewCall, Store, StoredOutcome
+from gateway.tasks import Failure, Task
+from runner import ErrorInfo, Output, OutputStatus, PayloadFormat
+
+logger = logging.getLogger(__name__)
+
+
+def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
+    """The call outcome a finished run stands for."""
+    if isinstance(result, Failure):
+        return CallOutcome(
+            call_id, result.status, error={"code": result.code, "message": result.message}
+        )
+    if result.status is OutputStatus.SUCCESS:
+        return CallOutcome(
+            call_id, CallStatus.SUCCESS, result.pickled, result.json, result.json_error
+        )
+    error = result.error or ErrorInfo("Exception", "the function failed", "")
+    return CallOutcome(
+        call_id,
+        CallStatus.FAILURE,
+        pickled=result.pickled,
+        error={
+            "code": "function_failed",
+            "message": f"{error.type}: {error.message}",
+            "type": error.type,
+            "traceback": error.traceback,
+        },
+    )
+
+
+@dataclass(slots=True, eq=False)
+class ActiveCall:
+    task: Task
+    #: Resolves once the call's insert is committed (before anyone is told it was accepted).
+    committed: asyncio.Future[None]
+    #: Resolves with the outcome once it is committed.
+    done: asyncio.Future[CallOutcome]
+
+
+class CallService:
+    """Accepts calls, hands them to the scheduler, and keeps their outcomes."""
+
+    def __init__(self, store: Store, blobs: BlobStore, result_ttl_s: float) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._result_ttl_s = result_ttl_s
+        self._active: dict[str, ActiveCall] = {}
+        self._persisting: set[asyncio.Task[None]] = set()
+        self._scheduler: Scheduler | None = None
+
+    def attach(self, scheduler: Scheduler) -> None:
+        """Set the scheduler, which needs this service as its sink, so comes second."""
+        self._scheduler = scheduler
+
+    @property
+    def scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            raise RuntimeError("CallService.attach() must be called before calls are taken")
+        return self._scheduler
+
+    def _schedule(self, task: Task) -> None:
+        self.scheduler.submit(task)
+
+    async def submit(
+        self,
+        workspace_id: str,
+        function: FunctionRecord,
+        payload_format: PayloadFormat,
+        payload: bytes,
+        *,
+        wants_json: bool,
+        wants_pickle: bool,
+        parent_call_id: str | None,
+    ) -> ActiveCall:
+        """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
+        call_id = new_id("fc")
+        inline, sha256 = await self._blobs.offload(payload)
+        committed = self._store.insert_call(
+            NewCall(
+                call_id,
+                workspace_id,
+                function.function_id,
+                parent_call_id,
+                payload_format.value,
+                inline,
+                sha256,
+                wants_json,
+                wants_pickle,
+                time.time(),
+            )
+        )
+        task = Task(
+            call_id, workspace_id, function, payload_format, payload, wants_json, wants_pickle
+        )
+        active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
+        self._active[call_id] = active
+        self._schedule(task)
+        return active
+
+    # TaskSink, called by the scheduler.
+
+    def task_started(self, task: Task) -> None:
+        self._store.mark_running(task.call_id, task.attempt).add_done_callback(_log_failure)
+
+    def task_finished(self, task: Task, result: Output | Failure) -> None:
+        if task.finished:
+            return
+        task.finished = True
+        persist = asyncio.create_task(self._persist(outcome_of(task.call_id, result)))
+        self._persisting.add(persist)
+        persist.add_done_callback(self._persisting.discard)
+
+    async def _persist(self, outcome: CallOutcome) -> None:
+        active = self._active.get(outcome.call_id)
+        try:
+            if active is not None:
+                await active.committed
+            pickled, pickled_sha256 = await self._blobs.offload(outcome.pickled)
+            json_bytes, json_sha256 = await self._blobs.offload(outcome.json)
+            stored = StoredOutcome(
+                outcome.status,
+                pickled,
+                pickled_sha256,
+                json_bytes,
+                json_sha256,
+                outcome.json_error,
+                outcome.error,
+            )
+            await self._store.finish_call(outcome.call_id, stored, time.time() + self._result_ttl_s)
+        finally:
+            active = self._active.pop(outcome.call_id, None)
+            if active is not None and not active.done.done():
+                active.done.set_result(outcome)
+
+    # Reading and cancelling.
+
+    async def wait(self, workspace_id: str, call_id: str, timeout_s: float) -> CallOutcome | None:
+        """The call's outcome, waiting up to `timeout_s`; None if it is still running then.
+
+        Raises:
+            NotFound: no such call in this workspace.
+            OutputExpired: the call finished longer ago than results are kept.
+        """
+        active = self._active.get(call_id)
+        if active is not None and active.task.workspace_id == workspace_id:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await asyncio.shield(active.done)
+            except TimeoutError:
+                return None
+        record = await self._store.call(workspace_id, call_id)
+        if record is None:
+            raise NotFound(f"no call with id {call_id!r}")
+        if not record.status.is_final:
+            return None
+        return await self._stored_outcome(call_id)
+
+    async def _stored_outcome(self, call_id: str) -> CallOutcome:
+        found = await self._store.stored_outcome(call_id)
+        if found is None:
+            raise NotFound(f"no finished call with id {call_id!r}")
+        stored, expired = found
+        if expired:
+            raise OutputExpired(call_id)
+        return CallOutcome(
+            call_id,
+            stored.status,
+            await self._blobs.load(stored.pickled, stored.pickled_sha256),
+            await self._blobs.load(stored.json, stored.json_sha256),
+            stored.json_error,
+            stored.error,
+        )
+
+    async def cancel(self, workspace_id: str, call_id: str) -> CallStatus:
+        """Cancel a call that has not finished; returns the call's final status.
+
+        Raises:
+            NotFound: no such call in this workspace.
+        """
+        active = self._active.get(call_id)
+        if active is None or active.task.workspace_id != workspace_id:
+            record = await self._store.call(workspace_id, call_id)
+            if record is None:
+                raise NotFound(f"no call with id {call_id!r}")
+            return record.status
+        self.task_finished(
+            active.task,
+            Failure(CallStatus.CANCELLED, "call_cancelled", f"call {call_id} was cancelled"),
+        )
+        self.scheduler.cancel(active.task)
+        return (await asyncio.shield(active.done)).status
+
+    async def recover(self) -> int:
+        """Queue again every call left pending or running by a previous gateway process."""
+        recovered = 0
+        for found in await self._store.active_calls():
+            record = found.record
+            function = await self._store.function_by_id(record.function_id)
+            payload = await self._blobs.load(found.payload, found.payload_sha256)
+            if function is None or payload is None:
+                continue
+            task = Task(
+                record.call_id,
+                record.workspace_id,
+                function,
+                PayloadFormat(found.payload_format),
+                payload,
+                found.wants_json,
+                found.wants_pickle,
+                attempt=record.attempt,
+            )
+            done = asyncio.get_running_loop().create_future()
+            committed = asyncio.get_running_loop().create_future()
+            committed.set_result(None)
+            self._active[record.call_id] = ActiveCall(task, committed, done)
+            self._schedule(task)
+            recovered += 1
+        return recovered
+
+    async def drain(self) -> None:
+        """Wait for outcomes being written."""
+        while self._persisting:
+            await asyncio.gather(*list(self._persisting), return_exceptions=True)
+
+
+def _log_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.error("a call update could not be stored: %s", done.exception())

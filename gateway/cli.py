@@ -1,0 +1,96 @@
+"""`python -m gateway` (what `wharf server`, `wharf token` and `wharf workspace` run)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gateway.bootstrap import (
+    DEFAULT_WORKSPACE,
+    create_workspace,
+    first_start,
+    new_token,
+    write_profile,
+)
+from gateway.config import Config, ConfigError
+from gateway.errors import GatewayError
+from gateway.serve import serve, url_for
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", help="port to listen on (8000)")
+    parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:8000)")
+    parser.add_argument("--backend", choices=["local", "docker"], help="container backend (local)")
+    parser.add_argument("--request-timeout-s", help="seconds a call waits before 302 (150)")
+    parser.add_argument("--rate-limit-per-s", help="requests per second per workspace (200)")
+    parser.add_argument("--rate-burst-s", help="seconds of burst above the rate (5)")
+    parser.add_argument("--tls-cert", help="PEM certificate chain, to serve HTTPS")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--max-body-mb", help="largest request body in MiB (64)")
+    parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wharf", description="Wharf server-host commands.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    server = commands.add_parser("server", help="run the gateway")
+    _server_flags(server)
+    server.add_argument("--data-dir", help="where the database and blobs live (~/.wharf)")
+    token = commands.add_parser("token", help="manage tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_new = token_commands.add_parser("new", help="print a new token")
+    token_new.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    token_new.add_argument("--data-dir")
+    workspace = commands.add_parser("workspace", help="manage workspaces")
+    workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
+    workspace_create = workspace_commands.add_parser("create", help="create a workspace")
+    workspace_create.add_argument("name")
+    workspace_create.add_argument("--data-dir")
+    return parser
+
+
+def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+    overrides: dict[str, Any] = {
+        key: value for key, value in vars(args).items() if key not in ("command",)
+    }
+    return Config.from_environ(environ, overrides)
+
+
+def _run_server(config: Config) -> None:
+    token = asyncio.run(first_start(config))
+    url = url_for(config, config.host, config.port)
+    if token is not None:
+        print(f"Created workspace {token.workspace!r} and its first token:")
+        print(token.shell_lines())
+        if config.config_path is not None and write_profile(config.config_path, url, token):
+            print(f"Wrote the client profile {config.config_path}")
+    print(f"Wharf gateway listening on {url} (data in {config.data_dir})", flush=True)
+    asyncio.run(serve(config))
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = _config(args, environ)
+        if args.command == "server":
+            _run_server(config)
+        elif args.command == "token":
+            print(asyncio.run(new_token(config, args.workspace)).shell_lines())
+        else:
+            token = asyncio.run(create_workspace(config, args.name))
+            print(f"Created workspace {token.workspace!r} and its first token:")
+            print(token.shell_lines())
+    except (ConfigError, GatewayError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,141 @@
+"""The gateway's configuration, built once at the entry point and passed in.
+
+Every flag of `wharf server` also reads an environment variable; a flag wins over its variable.
+
+| variable | flag | type | default | unit |
+| --- | --- | --- | --- | --- |
+| `WHARF_HOST` | `--host` | str | `127.0.0.1` | |
+| `WHARF_PORT` | `--port` | int | `8000` | |
+| `WHARF_DOMAIN` | `--domain` | str | `localhost:8000` | host[:port] of endpoint URLs |
+| `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
+| `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
+| `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
+| `WHARF_RATE_LIMIT_PER_S` | `--rate-limit-per-s` | float | `200` | requests per second |
+| `WHARF_RATE_BURST_S` | `--rate-burst-s` | float | `5` | seconds of the rate |
+| `WHARF_TLS_CERT` | `--tls-cert` | path | none | PEM certificate chain |
+| `WHARF_TLS_KEY` | `--tls-key` | path | none | PEM private key |
+| `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per request body |
+| `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
+| `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class BackendKind(StrEnum):
+    """Where containers run."""
+
+    #: Agent subprocesses on this machine (development and tests).
+    LOCAL = "local"
+    #: Docker containers, on GPUs where asked.
+    DOCKER = "docker"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+#: Arguments and results above this size are stored as files, not in the database.
+INLINE_PAYLOAD_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    domain: str = "localhost:8000"
+    backend: BackendKind = BackendKind.LOCAL
+    request_timeout_s: float = 150.0
+    rate_limit_per_s: float = 200.0
+    rate_burst_s: float = 5.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_body_bytes: int = 64 * 1024 * 1024
+    result_ttl_s: float = 7 * 24 * 3600.0
+    config_path: Path | None = None
+    #: Environment the local backend's containers inherit (PATH, the virtualenv, ...).
+    runner_environment: Mapping[str, str] = field(default_factory=dict)
+    #: How often idle containers, expired results and similar are swept.
+    sweep_interval_s: float = 1.0
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "wharf.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+    ) -> Config:
+        """Read `WHARF_*` variables, let non-None `overrides` (the CLI flags) win, and check.
+
+        Raises:
+            ConfigError: a value has the wrong type or is out of range; names the variable.
+        """
+        values: dict[str, Any] = {}
+        for name, converter in _CONVERTERS.items():
+            raw = (overrides or {}).get(name)
+            variable = f"WHARF_{name.upper()}"
+            if raw is None:
+                raw = environ.get(variable)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = converter(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{variable} (--{name.replace('_', '-')}): {exc}") from exc
+        if "max_body_mb" in values:
+            values["max_body_bytes"] = int(values.pop("max_body_mb") * 1024 * 1024)
+        values.setdefault("data_dir", Path("~/.wharf").expanduser())
+        values["config_path"] = Path(
+            environ.get("WHARF_CONFIG_PATH") or Path("~/.wharf.toml").expanduser()
+        )
+        config = cls(runner_environment=dict(environ), **values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raises ConfigError for values that cannot work together."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("WHARF_TLS_CERT and WHARF_TLS_KEY must be given together")
+        for name in ("request_timeout_s", "rate_limit_per_s", "rate_burst_s", "result_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"WHARF_{name.upper()} must be positive")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("WHARF_PORT must be between 0 and 65535")
+        if self.max_body_bytes <= 0:
+            raise ConfigError("WHARF_MAX_BODY_MB must be positive")
+
+
+def _path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+_CONVERTERS: dict[str, Any] = {
+    "host": str,
+    "port": int,
+    "domain": str,
+    "data_dir": _path,
+    "backend": BackendKind,
+    "request_timeout_s": float,
+    "rate_limit_per_s": float,
+    "rate_burst_s": float,
+    "tls_cert": _path,
+    "tls_key": _path,
+    "max_body_mb": float,
+    "result_ttl_s": float,
+}

@@ -1,0 +1,183 @@
+"""The SQLite database: opening it, numbered migrations, and grouped commits.
+
+Writes go to one writer thread with its own connection; everything queued while a commit runs
+goes into the next one, so a burst of calls costs one commit, not one each. Reads use an aiosqlite
+connection; in WAL mode they never wait for the writer and see what has been committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # With WAL, NORMAL loses no committed transaction on a process crash, only on power loss.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+Statement = tuple[str, Sequence[Any]]
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered migration scripts shipped in `gateway/migrations`, in order."""
+    folder = resources.files("gateway") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in _PRAGMAS:
+        connection.execute(pragma)
+    return connection
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at REAL NOT NULL)"
+    )
+    applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    for version, script in migrations():
+        if version in applied:
+            continue
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+@dataclass(slots=True)
+class _Job:
+    statements: list[Statement]
+    done: asyncio.Future[None]
+    rowcounts: list[int] = field(default_factory=list)
+
+
+def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[BaseException | None]:
+    """Run every job's statements in one transaction; a failing job is rolled back alone."""
+    results: list[BaseException | None] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            connection.execute("SAVEPOINT job")
+            try:
+                job.rowcounts = [
+                    connection.execute(sql, params).rowcount for sql, params in job.statements
+                ]
+            except sqlite3.Error as exc:
+                connection.execute("ROLLBACK TO job")
+                results.append(exc)
+            else:
+                results.append(None)
+            connection.execute("RELEASE job")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return results
+
+
+class Database:
+    """One SQLite file: a grouped-commit writer and an async reader."""
+
+    def __init__(self, writer: sqlite3.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-db-writer")
+        self._queue: list[_Job] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._write_forever(), name="wharf-db-writer")
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await asyncio.to_thread(_connect, path)
+        await asyncio.to_thread(migrate, writer)
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS[2:]:
+            await reader.execute(pragma)
+        return cls(writer, reader)
+
+    def write(self, statements: list[Statement]) -> asyncio.Future[None]:
+        """Queue statements to commit together (atomically) in the next batch.
+
+        The future resolves once they are committed, or raises the SQLite error.
+        """
+        job = _Job(statements, asyncio.get_running_loop().create_future())
+        self._queue.append(job)
+        self._wake.set()
+        return job.done
+
+    async def write_counting(self, statements: list[Statement]) -> list[int]:
+        """Like `write`, then the number of rows each statement changed."""
+        job = _Job(statements, asyncio.get_running_loop().create_future())
+        self._queue.append(job)
+        self._wake.set()
+        await job.done
+        return job.rowcounts
+
+    async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not (self._closing and not self._queue):
+            await self._wake.wait()
+            self._wake.clear()
+            jobs, self._queue = self._queue, []
+            if not jobs:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, _run_batch, self._writer, jobs)
+            except sqlite3.Error as exc:
+                results = [exc] * len(jobs)
+            for job, error in zip(jobs, results, strict=True):
+                if job.done.done():
+                    continue
+                if error is None:
+                    job.done.set_result(None)
+                else:
+                    job.done.set_exception(error)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+            return None if row is None else row
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+        await self._reader.close()
+        await asyncio.to_thread(self._writer.close)
+        self._executor.shutdown(wait=True)

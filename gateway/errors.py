@@ -1,0 +1,78 @@
+"""Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status.
+
+GatewayError
+├── Unauthorized        401 unauthorized       missing, malformed, unknown or revoked token
+├── NotFound            404 not_found          no such app, function or call in this workspace
+├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
+├── PayloadTooLarge     413 payload_too_large  body over the configured limit
+├── NotAcceptable       406 not_acceptable     the result has no form the caller accepts
+├── MethodNotAllowed    405 method_not_allowed
+├── RateLimited         429 rate_limited       the workspace is over its rate limit
+├── OutputExpired       410 output_expired     the call's result is older than the retention
+└── Internal            500 internal           anything unexpected (logged with the request id)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base class: a platform error with an HTTP status and a stable code."""
+
+    status = 500
+    code = "internal"
+    headers: ClassVar[dict[str, str] | None] = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(GatewayError):
+    status, code = 401, "unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"www-authenticate": 'Bearer realm="wharf"'}
+
+
+class NotFound(GatewayError):
+    status, code = 404, "not_found"
+
+
+class InvalidRequest(GatewayError):
+    status, code = 400, "invalid_request"
+
+
+class PayloadTooLarge(GatewayError):
+    status, code = 413, "payload_too_large"
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"the request body is over the limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+
+class NotAcceptable(GatewayError):
+    status, code = 406, "not_acceptable"
+
+
+class MethodNotAllowed(GatewayError):
+    status, code = 405, "method_not_allowed"
+
+
+class RateLimited(GatewayError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
+        super().__init__(f"the workspace is over its rate limit; retry in {retry_after_s} s")
+        self.headers = {"retry-after": str(retry_after_s), **headers}  # type: ignore[misc]
+
+
+class OutputExpired(GatewayError):
+    status, code = 410, "output_expired"
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"the result of call {call_id} has expired and is no longer kept")
+        self.call_id = call_id
+
+
+class Internal(GatewayError):
+    status, code = 500, "internal"

@@ -1,0 +1,156 @@
+"""Checking what a deploy uploads: the manifest and the source bundle. Pure functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import inspect
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import InvalidRequest
+
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_PARAMETER_KINDS = {
+    kind.name: kind
+    for kind in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.VAR_KEYWORD,
+    )
+}
+#: Option names a manifest may carry, with the JSON types each accepts.
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "min_containers": (int,),
+    "max_containers": (int, type(None)),
+    "buffer_containers": (int,),
+    "scaledown_window_s": (int, float),
+    "timeout_s": (int, float),
+    "retries": (int,),
+    "max_inputs": (int,),
+    "gpu": (list,),
+    "cpu": (int, float, type(None)),
+    "memory_mb": (int, type(None)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A checked deploy manifest."""
+
+    name: str
+    module: str
+    app_variable: str
+    ephemeral: bool
+    functions: list[dict[str, Any]]
+
+
+def signature_of(params: list[dict[str, Any]]) -> inspect.Signature:
+    """The function's signature rebuilt from the manifest (defaults stand in as `...`).
+
+    Raises:
+        InvalidRequest: the parameters do not form a valid Python signature.
+    """
+    try:
+        return inspect.Signature(
+            [
+                inspect.Parameter(
+                    str(param["name"]),
+                    _PARAMETER_KINDS[str(param["kind"])],
+                    default=... if param.get("has_default") else inspect.Parameter.empty,
+                )
+                for param in params
+            ]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRequest(f"the manifest has an invalid parameter list: {exc}") from exc
+
+
+def _check_identifier(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise InvalidRequest(f"{what} must be a Python identifier, not {value!r}")
+    return value
+
+
+def _check_options(name: str, options: object) -> dict[str, Any]:
+    if not isinstance(options, dict):
+        raise InvalidRequest(f"options of function {name!r} must be an object")
+    for key, value in options.items():
+        allowed = _OPTION_TYPES.get(key)
+        if allowed is None:
+            raise InvalidRequest(f"function {name!r} has an unknown option {key!r}")
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            raise InvalidRequest(f"option {key!r} of function {name!r} has a bad value {value!r}")
+    return options
+
+
+def _check_function(entry: object) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise InvalidRequest("each function in the manifest must be an object")
+    name = entry.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise InvalidRequest(f"bad function name {name!r}")
+    params = entry.get("params", [])
+    if not isinstance(params, list):
+        raise InvalidRequest(f"params of function {name!r} must be a list")
+    signature_of(params)
+    return {
+        "name": name,
+        "is_async": bool(entry.get("is_async", False)),
+        "is_generator": bool(entry.get("is_generator", False)),
+        "params": params,
+        "options": _check_options(name, entry.get("options", {})),
+    }
+
+
+def parse_manifest(data: object) -> Manifest:
+    """Check a manifest's shape and names.
+
+    Raises:
+        InvalidRequest: with a message naming the first problem found.
+    """
+    if not isinstance(data, dict):
+        raise InvalidRequest("the manifest must be a JSON object")
+    name = data.get("name")
+    if not isinstance(name, str) or not _APP_NAME.match(name):
+        raise InvalidRequest(
+            f"bad app name {name!r}: use up to 64 letters, digits, '.', '_' or '-'"
+        )
+    functions = data.get("functions")
+    if not isinstance(functions, list):
+        raise InvalidRequest("the manifest must list its functions")
+    checked = [_check_function(entry) for entry in functions]
+    names = [entry["name"] for entry in checked]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("function names in an app must be unique")
+    return Manifest(
+        name=name,
+        module=_check_identifier(data.get("module"), "module"),
+        app_variable=_check_identifier(data.get("app_variable"), "app_variable"),
+        ephemeral=bool(data.get("ephemeral", False)),
+        functions=checked,
+    )
+
+
+def decode_bundle(encoded: object, module: str) -> bytes:
+    """The bundle's zip bytes, checked to hold the module (never extracted here).
+
+    Raises:
+        InvalidRequest: not base64, not a zip, or the module is missing.
+    """
+    if not isinstance(encoded, str):
+        raise InvalidRequest("bundle must be a base64 string of a zip file")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (binascii.Error, zipfile.BadZipFile) as exc:
+        raise InvalidRequest(f"bundle is not a base64-encoded zip file: {exc}") from exc
+    if f"{module}.py" not in names and f"{module}/__init__.py" not in names:
+        raise InvalidRequest(f"bundle does not contain module {module!r}")
+    return data

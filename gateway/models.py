@@ -1,0 +1,141 @@
+"""The values the gateway's modules pass each other: records of the store and call outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class CallStatus(StrEnum):
+    """Where a call is in its life; the last four are final."""
+
+    #: Accepted and waiting for a container.
+    PENDING = "pending"
+    #: An input of it runs in a container.
+    RUNNING = "running"
+    #: The function returned a value.
+    SUCCESS = "success"
+    #: The function raised, timed out, or its container could not start.
+    FAILURE = "failure"
+    #: Cancelled by a caller before it finished.
+    CANCELLED = "cancelled"
+    #: Ended by the platform: its containers kept dying, or its app was stopped.
+    TERMINATED = "terminated"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (CallStatus.PENDING, CallStatus.RUNNING)
+
+
+class AppState(StrEnum):
+    """An app's state."""
+
+    #: Deployed with `wharf deploy`; found by name.
+    DEPLOYED = "deployed"
+    #: Running for a `wharf run` session; found by id only.
+    EPHEMERAL = "ephemeral"
+    #: Stopped; its functions take no calls.
+    STOPPED = "stopped"
+
+
+class TokenKind(StrEnum):
+    """Who holds a token."""
+
+    #: A person or their programs.
+    USER = "user"
+    #: A container, so user code can call other functions; revoked when the container stops.
+    CONTAINER = "container"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts for."""
+
+    workspace_id: str
+    workspace_name: str
+    token_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    token_id: str
+    workspace_id: str
+    workspace_name: str
+    secret_sha256: str
+    kind: TokenKind
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppRecord:
+    app_id: str
+    workspace_id: str
+    name: str
+    state: AppState
+    version: int
+    created_at: float
+    deployed_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id,
+            "name": self.name,
+            "state": self.state.value,
+            "version": self.version,
+            "created_at": self.created_at,
+            "deployed_at": self.deployed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRecord:
+    """One function of one deployed version of an app."""
+
+    function_id: str
+    app_id: str
+    app_name: str
+    workspace_id: str
+    version: int
+    name: str
+    bundle_sha256: str
+    module: str
+    app_variable: str
+    #: The function's manifest entry (params, options, flags), as validated at deploy.
+    definition: dict[str, Any]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.definition.get("options", {}))
+
+    @property
+    def is_generator(self) -> bool:
+        return bool(self.definition.get("is_generator", False))
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """How a finished call ended, as stored; payloads are None where not produced."""
+
+    call_id: str
+    status: CallStatus
+    pickled: bytes | None = None
+    json: bytes | None = None
+    json_error: str | None = None
+    #: `{"code", "message"}` plus `type` and `traceback` for user failures.
+    error: dict[str, Any] | None = None
+    expired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A call as the store holds it."""
+
+    call_id: str
+    workspace_id: str
+    function_id: str
+    status: CallStatus
+    attempt: int
+    created_at: float
+    finished_at: float | None
+    parent_call_id: str | None

@@ -1,0 +1,9 @@
+"""The HTTP API of DESIGN.md 2.3, one module per resource."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from gateway.routes import apps, calls, health, openapi
+
+ROUTES: list[Route] = [*health.ROUTES, *openapi.ROUTES, *apps.ROUTES, *calls.ROUTES]

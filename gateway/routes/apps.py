@@ -1,0 +1,125 @@
+"""Apps and functions: deploy, list, show, stop, logs, lookup, stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import InvalidRequest
+from gateway.manifest import decode_bundle, parse_manifest
+from gateway.models import AppRecord, FunctionRecord
+from gateway.responses import json_response
+from gateway.routes.common import path_param, read_body
+from gateway.state import principal_of, state_of
+
+#: Most log lines one request returns.
+MAX_LOG_LINES = 1000
+
+
+def function_json(request: Request, function: FunctionRecord) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {
+        "function_id": function.function_id,
+        "name": function.name,
+        "app_id": function.app_id,
+        "app_name": function.app_name,
+        "version": function.version,
+        "is_generator": function.is_generator,
+        "is_async": bool(function.definition.get("is_async")),
+        "params": function.definition.get("params", []),
+        "options": function.options,
+        "web_url": None,
+        "calls_url": f"{base}/v1/apps/{function.app_id}/functions/{function.name}/calls",
+    }
+
+
+def app_json(request: Request, app: AppRecord, functions: list[FunctionRecord]) -> dict[str, Any]:
+    return {**app.to_json(), "functions": [function_json(request, f) for f in functions]}
+
+
+async def deploy(request: Request) -> Response:
+    """Deploy an app from `{"manifest": ..., "bundle": base64 zip}`: 201; 400, 401, 413."""
+    state = state_of(request)
+    principal = await principal_of(request)
+    body = await read_body(request, state["config"].max_body_bytes)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest('the body must be {"manifest": {...}, "bundle": "<base64 zip>"}')
+    manifest = parse_manifest(data.get("manifest"))
+    bundle = decode_bundle(data.get("bundle"), manifest.module)
+    app, functions = await state["apps"].deploy(principal.workspace_id, manifest, bundle)
+    return json_response(app_json(request, app, functions), 201)
+
+
+async def list_apps(request: Request) -> Response:
+    """List the workspace's apps, newest first: 200; 401."""
+    principal = await principal_of(request)
+    apps = await state_of(request)["store"].list_apps(principal.workspace_id)
+    return json_response({"apps": [app.to_json() for app in apps]})
+
+
+async def show_app(request: Request) -> Response:
+    """Show an app (by name, or id) with its functions: 200; 401, 404."""
+    principal = await principal_of(request)
+    apps = state_of(request)["apps"]
+    app = await apps.app(principal.workspace_id, path_param(request, "app"))
+    return json_response(app_json(request, app, await apps.functions(app)))
+
+
+async def stop_app(request: Request) -> Response:
+    """Stop an app; its waiting and running calls end as terminated: 200; 401, 404."""
+    principal = await principal_of(request)
+    app = await state_of(request)["apps"].stop(principal.workspace_id, path_param(request, "app"))
+    return json_response({"app_id": app.app_id, "name": app.name, "state": "stopped"})
+
+
+async def app_logs(request: Request) -> Response:
+    """An app's log lines after `?after_id=` (up to 1000): 200; 400, 401, 404."""
+    principal = await principal_of(request)
+    state = state_of(request)
+    app = await state["apps"].app(principal.workspace_id, path_param(request, "app"))
+    raw_after = request.query_params.get("after_id", "0")
+    if not raw_after.isdigit():
+        raise InvalidRequest("after_id must be a non-negative integer")
+    lines = await state["store"].logs(app.app_id, int(raw_after), MAX_LOG_LINES)
+    return json_response({"logs": lines})
+
+
+async def show_function(request: Request) -> Response:
+    """Look up a function: options, `web_url`, `is_generator`: 200; 401, 404."""
+    principal = await principal_of(request)
+    function = await state_of(request)["apps"].function(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    return json_response(function_json(request, function))
+
+
+async def function_stats(request: Request) -> Response:
+    """A function's backlog and containers right now (FunctionStats): 200; 401, 404."""
+    principal = await principal_of(request)
+    state = state_of(request)
+    function = await state["apps"].function(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    backlog, active, total = state["scheduler"].stats(function.function_id)
+    return json_response(
+        {"backlog": backlog, "num_active_runners": active, "num_total_runners": total}
+    )
+
+
+ROUTES = [
+    Route("/v1/apps", deploy, methods=["POST"]),
+    Route("/v1/apps", list_apps, methods=["GET"]),
+    Route("/v1/apps/{app}", show_app, methods=["GET"]),
+    Route("/v1/apps/{app}", stop_app, methods=["DELETE"]),
+    Route("/v1/apps/{app}/logs", app_logs, methods=["GET"]),
+    Route("/v1/apps/{app}/functions/{function}", show_function, methods=["GET"]),
+    Route("/v1/apps/{app}/functions/{function}/stats", function_stats, methods=["GET"]),
+]

@@ -1,0 +1,120 @@
+"""Calling functions and reading, waiting for, or cancelling their calls."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.arguments import check_json_arguments
+from gateway.errors import InvalidRequest
+from gateway.responses import (
+    CALL_ID_HEADER,
+    PICKLE_CONTENT_TYPE,
+    accepts_pickle,
+    json_response,
+    outcome_response,
+)
+from gateway.routes.common import path_param, read_body
+from gateway.state import principal_of, state_of
+from runner import PayloadFormat
+
+PARENT_CALL_HEADER = "wharf-parent-call-id"
+_CALL_ID = re.compile(r"^fc-[0-9a-f]{32}$")
+
+
+def result_path(call_id: str) -> str:
+    return f"/v1/calls/{call_id}"
+
+
+def pending_response(request: Request, call_id: str, status: int) -> Response:
+    """202 with where to find the result, or 302 there (a result URL redirects to itself)."""
+    result_url = f"{str(request.base_url).rstrip('/')}{result_path(call_id)}"
+    headers = {CALL_ID_HEADER: call_id}
+    if status == 302:
+        return Response(status_code=302, headers={**headers, "location": result_path(call_id)})
+    return json_response({"call_id": call_id, "result_url": result_url}, 202, headers)
+
+
+async def create_call(request: Request) -> Response:
+    """Call a function: 200 with its result, 302 to the result URL past the request timeout,
+    202 at once with `Prefer: respond-async`; 400, 401, 404, 413, 429.
+    """
+    state = state_of(request)
+    config = state["config"]
+    principal = await principal_of(request)
+    state["rate_limiter"].take(principal.workspace_id)
+    function = await state["apps"].function(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    body = await read_body(request, config.max_body_bytes)
+    is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
+    if not is_pickle:
+        check_json_arguments(body, function)
+    wants_pickle = accepts_pickle(request.headers.get("accept"))
+    respond_async = "respond-async" in request.headers.get("prefer", "").lower()
+    parent_call_id = request.headers.get(PARENT_CALL_HEADER)
+    active = await state["calls"].submit(
+        principal.workspace_id,
+        function,
+        PayloadFormat.PICKLE if is_pickle else PayloadFormat.JSON,
+        body,
+        wants_json=respond_async or not wants_pickle,
+        wants_pickle=wants_pickle or (respond_async and is_pickle),
+        parent_call_id=parent_call_id
+        if parent_call_id and _CALL_ID.match(parent_call_id)
+        else None,
+    )
+    call_id = active.task.call_id
+    await active.committed
+    if respond_async:
+        return pending_response(request, call_id, 202)
+    outcome = await state["calls"].wait(principal.workspace_id, call_id, config.request_timeout_s)
+    if outcome is None:
+        return pending_response(request, call_id, 302)
+    return outcome_response(outcome, wants_pickle)
+
+
+def _wait_s(request: Request, request_timeout_s: float) -> float | None:
+    raw = request.query_params.get("timeout_s")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"timeout_s must be a number of seconds, not {raw!r}") from exc
+    if not value >= 0:
+        raise InvalidRequest("timeout_s cannot be negative")
+    return min(value, request_timeout_s)
+
+
+async def get_call(request: Request) -> Response:
+    """A call's result, waiting up to `?timeout_s=` (else the request timeout, then 302 to
+    itself): 200 or the call's error; 202 while pending with `timeout_s`; 401, 404, 410.
+    """
+    state = state_of(request)
+    principal = await principal_of(request)
+    call_id = path_param(request, "call_id")
+    wait_s = _wait_s(request, state["config"].request_timeout_s)
+    wait_for_s = state["config"].request_timeout_s if wait_s is None else wait_s
+    outcome = await state["calls"].wait(principal.workspace_id, call_id, wait_for_s)
+    if outcome is None:
+        return pending_response(request, call_id, 302 if wait_s is None else 202)
+    return outcome_response(outcome, accepts_pickle(request.headers.get("accept")))
+
+
+async def cancel_call(request: Request) -> Response:
+    """Cancel a call that has not finished: 200 with its final status; 401, 404."""
+    principal = await principal_of(request)
+    call_id = path_param(request, "call_id")
+    status = await state_of(request)["calls"].cancel(principal.workspace_id, call_id)
+    return json_response({"call_id": call_id, "status": status.value})
+
+
+ROUTES = [
+    Route("/v1/apps/{app}/functions/{function}/calls", create_call, methods=["POST"]),
+    Route("/v1/calls/{call_id}", get_call, methods=["GET"]),
+    Route("/v1/calls/{call_id}", cancel_call, methods=["DELETE"]),
+]

@@ -1,0 +1,367 @@
+"""Pools of containers per function: start them when inputs wait, reuse warm ones, stop idle ones.
+
+One process owns its pools; a second gateway would need a shared queue (DESIGN.md 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.ids import new_id
+from gateway.models import CallStatus, FunctionRecord
+from gateway.tasks import Failure, Task, TaskSink, should_retry_after_container_loss
+from runner import (
+    AgentConnection,
+    AgentUnreachable,
+    ContainerAddress,
+    ContainerBackend,
+    ContainerEvents,
+    ContainerSpec,
+    LogStream,
+    RunnerError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a stopping container gets to finish before it is killed.
+STOP_GRACE_S = 5.0
+
+#: Mints the credentials a container's user code calls the gateway with: `(environment, token_id)`.
+CredentialsFactory = Callable[[str], Awaitable[tuple[dict[str, str], str]]]
+LogSink = Callable[[FunctionRecord, str, LogStream, str], None]
+
+
+@dataclass(slots=True, eq=False)
+class Container:
+    container_id: str
+    address: ContainerAddress
+    token_id: str
+    max_inputs: int
+    idle_connections: list[AgentConnection] = field(default_factory=list)
+    running: dict[str, Task] = field(default_factory=dict)
+    last_used_s: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+
+    @property
+    def has_room(self) -> bool:
+        return not self.stopping and len(self.running) < self.max_inputs
+
+
+@dataclass(slots=True, eq=False)
+class Pool:
+    function: FunctionRecord
+    containers: dict[str, Container] = field(default_factory=dict)
+    queue: deque[Task] = field(default_factory=deque)
+    starting: int = 0
+    #: No longer the function's current version: drains its queue, then scales to zero.
+    retired: bool = False
+
+    @property
+    def option_min(self) -> int:
+        return 0 if self.retired else int(self.function.options.get("min_containers", 0))
+
+    @property
+    def option_max(self) -> int | None:
+        value = self.function.options.get("max_containers")
+        return None if value is None else int(value)
+
+    @property
+    def max_inputs(self) -> int:
+        return max(1, int(self.function.options.get("max_inputs", 1)))
+
+    @property
+    def scaledown_window_s(self) -> float:
+        return float(self.function.options.get("scaledown_window_s", 60.0))
+
+    @property
+    def timeout_s(self) -> float:
+        return float(self.function.options.get("timeout_s", 300.0))
+
+
+def containers_to_start(pool: Pool) -> int:
+    """How many containers to start now for the waiting inputs and the minimum."""
+    slots_coming = pool.starting * pool.max_inputs
+    free_slots = sum(c.max_inputs - len(c.running) for c in pool.containers.values() if c.has_room)
+    waiting = len(pool.queue) - free_slots - slots_coming
+    wanted = max(
+        -(-waiting // pool.max_inputs), pool.option_min - len(pool.containers) - pool.starting, 0
+    )
+    if pool.option_max is not None:
+        wanted = min(wanted, pool.option_max - len(pool.containers) - pool.starting)
+    return max(wanted, 0)
+
+
+class Scheduler:
+    """Places tasks on containers of their function's pool and scales the pools."""
+
+    def __init__(
+        self,
+        backend_factory: Callable[[ContainerEvents], ContainerBackend],
+        sink: TaskSink,
+        credentials: CredentialsFactory,
+        revoke_credentials: Callable[[str], Awaitable[None]],
+        bundle_path: Callable[[str], Path],
+        log_sink: LogSink,
+        max_body_bytes: int,
+    ) -> None:
+        self._backend = backend_factory(self)
+        self._sink = sink
+        self._credentials = credentials
+        self._revoke_credentials = revoke_credentials
+        self._bundle_path = bundle_path
+        self._log_sink = log_sink
+        self._max_body_bytes = max_body_bytes
+        self._pools: dict[str, Pool] = {}
+        self._container_pools: dict[str, Pool] = {}
+        self._background: set[asyncio.Future[None]] = set()
+        self._closing = False
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _pool(self, function: FunctionRecord) -> Pool:
+        pool = self._pools.get(function.function_id)
+        if pool is None:
+            pool = self._pools[function.function_id] = Pool(function)
+        return pool
+
+    def submit(self, task: Task) -> None:
+        """Queue a task; it runs as soon as a container of its function has room."""
+        pool = self._pool(task.function)
+        pool.queue.append(task)
+        self._dispatch(pool)
+
+    def _dispatch(self, pool: Pool) -> None:
+        if self._closing:
+            return
+        while pool.queue:
+            container = self._pick_container(pool)
+            if container is None:
+                break
+            task = pool.queue.popleft()
+            if task.finished:
+                continue
+            task.container_id = container.container_id
+            container.running[task.call_id] = task
+            self._spawn(self._run(pool, container, task))
+        for _ in range(containers_to_start(pool)):
+            pool.starting += 1
+            self._spawn(self._start_container(pool))
+
+    @staticmethod
+    def _pick_container(pool: Pool) -> Container | None:
+        # The most recently used container with room: warm caches stay warm, others idle out.
+        candidates = [c for c in pool.containers.values() if c.has_room]
+        return max(candidates, key=lambda c: c.last_used_s, default=None)
+
+    async def _run(self, pool: Pool, container: Container, task: Task) -> None:
+        connection = (
+            container.idle_connections.pop()
+            if container.idle_connections
+            else AgentConnection(
+                container.address.host,
+                container.address.port,
+                container.container_id,
+                self._max_body_bytes,
+            )
+        )
+        item = task.next_input(new_id("in"))
+        self._sink.task_started(task)
+        healthy = True
+        try:
+            async with asyncio.timeout(pool.timeout_s):
+                output = await connection.run(item)
+        except AgentUnreachable as exc:
+            healthy = False
+            self._lost_input(pool, task, exc)
+        except TimeoutError:
+            healthy = False
+            self._sink.task_finished(
+                task,
+                Failure(
+                    CallStatus.FAILURE,
+                    "function_timeout",
+                    f"the function ran longer than its timeout of {pool.timeout_s:g} s",
+                ),
+            )
+        else:
+            self._sink.task_finished(task, output)
+        finally:
+            container.running.pop(task.call_id, None)
+            container.last_used_s = time.monotonic()
+        if healthy:
+            container.idle_connections.append(connection)
+        elif not container.stopping:
+            connection.close()
+            self._spawn(self._stop_container(pool, container))
+        self._dispatch(pool)
+
+    def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
+        if task.finished or self._closing:
+            return  # when closing, the call stays running in the store and is recovered
+        if should_retry_after_container_loss(task):
+            logger.warning("retrying call %s: %s", task.call_id, exc)
+            task.container_id = None
+            pool.queue.appendleft(task)
+            return
+        self._sink.task_finished(
+            task,
+            Failure(
+                CallStatus.TERMINATED,
+                "call_terminated",
+                f"the call's container stopped unexpectedly on each of {task.attempt} attempts",
+            ),
+        )
+
+    async def _start_container(self, pool: Pool) -> None:
+        container_id = new_id("ct")
+        token_id = None
+        try:
+            environment, token_id = await self._credentials(pool.function.workspace_id)
+            spec = ContainerSpec(
+                container_id=container_id,
+                app_id=pool.function.app_id,
+                function_name=pool.function.name,
+                bundle_path=self._bundle_path(pool.function.bundle_sha256),
+                module=pool.function.module,
+                app_variable=pool.function.app_variable,
+                environment=environment,
+            )
+            self._container_pools[container_id] = pool
+            address = await self._backend.start(spec)
+        except RunnerError as exc:
+            pool.starting -= 1
+            self._container_pools.pop(container_id, None)
+            if token_id is not None:
+                await self._revoke_credentials(token_id)
+            self._startup_failed(pool, str(exc))
+            return
+        pool.starting -= 1
+        container = Container(container_id, address, token_id, pool.max_inputs)
+        pool.containers[container_id] = container
+        self._dispatch(pool)
+
+    def _startup_failed(self, pool: Pool, reason: str) -> None:
+        logger.warning("container of %s failed to start: %s", pool.function.name, reason)
+        if pool.containers or pool.starting:
+            return  # the waiting inputs still have somewhere to go
+        while pool.queue:
+            task = pool.queue.popleft()
+            if not task.finished:
+                self._sink.task_finished(
+                    task, Failure(CallStatus.FAILURE, "startup_failed", reason)
+                )
+
+    async def _stop_container(self, pool: Pool, container: Container) -> None:
+        container.stopping = True
+        pool.containers.pop(container.container_id, None)
+        for connection in container.idle_connections:
+            connection.close()
+        container.idle_connections.clear()
+        try:
+            await self._backend.stop(container.container_id, STOP_GRACE_S)
+        except RunnerError as exc:
+            logger.warning("stopping %s failed: %s", container.container_id, exc)
+        await self._revoke_credentials(container.token_id)
+        self._dispatch(pool)
+
+    def cancel(self, task: Task) -> None:
+        """Drop a task the caller has finished (cancelled); stop the container running it."""
+        pool = self._pools.get(task.function.function_id)
+        if pool is None:
+            return
+        if task in pool.queue:
+            pool.queue.remove(task)
+            return
+        container = pool.containers.get(task.container_id or "")
+        if container is not None and task.call_id in container.running:
+            self._spawn(self._stop_container(pool, container))
+
+    def retire(self, function_ids: set[str]) -> None:
+        """These functions were replaced or stopped: drain their queues, then scale to zero."""
+        for function_id in function_ids:
+            pool = self._pools.get(function_id)
+            if pool is not None:
+                pool.retired = True
+
+    def terminate_app(self, app_id: str, reason: str) -> None:
+        """Stop every pool of an app now: waiting and running calls end as terminated."""
+        for function_id, pool in list(self._pools.items()):
+            if pool.function.app_id != app_id:
+                continue
+            del self._pools[function_id]
+            pool.retired = True
+            tasks = [
+                *pool.queue,
+                *(t for c in pool.containers.values() for t in c.running.values()),
+            ]
+            pool.queue.clear()
+            for task in tasks:
+                if not task.finished:
+                    self._sink.task_finished(
+                        task, Failure(CallStatus.TERMINATED, "call_terminated", reason)
+                    )
+            for container in list(pool.containers.values()):
+                self._spawn(self._stop_container(pool, container))
+
+    def stats(self, function_id: str) -> tuple[int, int, int]:
+        """`(backlog, active containers, all containers)` of a function, right now."""
+        pool = self._pools.get(function_id)
+        if pool is None:
+            return 0, 0, 0
+        active = sum(1 for c in pool.containers.values() if c.running)
+        return len(pool.queue), active, len(pool.containers) + pool.starting
+
+    def sweep(self) -> None:
+        """Stop containers idle past their window (down to the minimum); start up to it."""
+        now = time.monotonic()
+        for function_id, pool in list(self._pools.items()):
+            idle = sorted(
+                (c for c in pool.containers.values() if not c.running and not c.stopping),
+                key=lambda c: c.last_used_s,
+            )
+            surplus = len(pool.containers) - pool.option_min
+            for container in idle[: max(surplus, 0)]:
+                if pool.retired or now - container.last_used_s >= pool.scaledown_window_s:
+                    self._spawn(self._stop_container(pool, container))
+            if pool.retired and not pool.queue and not pool.containers and not pool.starting:
+                del self._pools[function_id]
+            else:
+                self._dispatch(pool)
+
+    # ContainerEvents, reported by the backend.
+
+    def on_log(self, container_id: str, stream: LogStream, line: str) -> None:
+        pool = self._container_pools.get(container_id)
+        if pool is not None:
+            self._log_sink(pool.function, container_id, stream, line)
+
+    def on_exit(self, container_id: str, exit_code: int | None) -> None:
+        pool = self._container_pools.pop(container_id, None)
+        if pool is None:
+            return
+        container = pool.containers.pop(container_id, None)
+        if container is not None and not container.stopping:
+            logger.warning("container %s exited with %s", container_id, exit_code)
+            container.stopping = True
+            self._spawn(self._revoke_credentials(container.token_id))
+        self._dispatch(pool)
+
+    async def close(self) -> None:
+        """Stop every container; calls still running are recovered at the next start."""
+        self._closing = True
+        for pool in self._pools.values():
+            pool.retired = True
+            for container in list(pool.containers.values()):
+                self._spawn(self._stop_container(pool, container))
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._backend.close()

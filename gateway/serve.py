@@ -1,0 +1,71 @@
+"""Running the gateway on Hypercorn, on a socket bound before the app starts."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from gateway.app import create_app
+from gateway.config import Config
+
+#: Seconds in-flight requests get to finish on shutdown.
+GRACEFUL_SHUTDOWN_S = 5.0
+#: Seconds an idle kept-alive client connection stays open.
+KEEP_ALIVE_S = 75.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def url_for(config: Config, host: str, port: int) -> str:
+    scheme = "https" if config.uses_tls else "http"
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - turning a wildcard into a reachable host
+        host = "127.0.0.1"
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
+    hyper = HypercornConfig()
+    hyper.bind = [f"fd://{sock.detach()}"]
+    hyper.accesslog = None
+    hyper.errorlog = logging.getLogger("hypercorn.error")
+    hyper.keep_alive_timeout = KEEP_ALIVE_S
+    hyper.graceful_timeout = GRACEFUL_SHUTDOWN_S
+    if config.tls_cert is not None and config.tls_key is not None:
+        hyper.certfile = str(config.tls_cert)
+        hyper.keyfile = str(config.tls_key)
+        hyper.alpn_protocols = ["h2", "http/1.1"]
+    return hyper
+
+
+async def serve(
+    config: Config,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until `shutdown_trigger` returns (or a signal, without one).
+
+    `on_listening` gets the gateway's URL as soon as its socket accepts connections.
+    """
+    sock = bind_socket(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    url = url_for(config, host, port)
+    app = create_app(config, internal_url=url)
+    hyper = hypercorn_config(config, sock)
+    if on_listening is not None:
+        on_listening(url)
+    kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}
+    await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]

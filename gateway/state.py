@@ -1,0 +1,35 @@
+"""What every request handler can reach: the services built once in the lifespan."""
+
+from __future__ import annotations
+
+from typing import TypedDict, cast
+
+from starlette.requests import Request
+
+from gateway.apps import AppService
+from gateway.auth import TokenAuthority
+from gateway.calls import CallService
+from gateway.config import Config
+from gateway.models import Principal
+from gateway.ratelimit import RateLimiter
+from gateway.scheduler import Scheduler
+from gateway.store import Store
+
+
+class GatewayState(TypedDict):
+    config: Config
+    store: Store
+    auth: TokenAuthority
+    apps: AppService
+    calls: CallService
+    scheduler: Scheduler
+    rate_limiter: RateLimiter
+
+
+def state_of(request: Request) -> GatewayState:
+    return cast(GatewayState, request.scope["state"])
+
+
+async def principal_of(request: Request) -> Principal:
+    """Who the request acts for (raises Unauthorized)."""
+    return await state_of(request)["auth"].authenticate(request.headers.get("authorization"))

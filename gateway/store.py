@@ -1,0 +1,454 @@
+"""All SQL of the gateway. Everything else asks this module, by workspace, in plain values."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.database import Database, Statement
+from gateway.ids import new_id, new_secret
+from gateway.models import (
+    AppRecord,
+    AppState,
+    CallRecord,
+    CallStatus,
+    FunctionRecord,
+    TokenKind,
+    TokenRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def secret_digest(secret: str) -> str:
+    """Token secrets carry 256 random bits, so one SHA-256 is enough to store them safely."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """A call to insert, its payload already split into inline bytes or a blob hash."""
+
+    call_id: str
+    workspace_id: str
+    function_id: str
+    parent_call_id: str | None
+    payload_format: str
+    payload: bytes | None
+    payload_sha256: str | None
+    wants_json: bool
+    wants_pickle: bool
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    """An outcome to write, payloads already split into inline bytes or blob hashes."""
+
+    status: CallStatus
+    pickled: bytes | None
+    pickled_sha256: str | None
+    json: bytes | None
+    json_sha256: str | None
+    json_error: str | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCall:
+    """A call found pending or running at start-up, with what it needs to run again."""
+
+    record: CallRecord
+    payload_format: str
+    payload: bytes | None
+    payload_sha256: str | None
+    wants_json: bool
+    wants_pickle: bool
+
+
+_CALL_COLUMNS = (
+    "id, workspace_id, function_id, status, attempt, created_at, finished_at, parent_call_id"
+)
+_FUNCTION_SELECT = (
+    "SELECT f.id, f.app_id, a.name, a.workspace_id, f.version, f.name, f.bundle_sha256, "
+    "f.module, f.app_variable, f.definition FROM functions f JOIN apps a ON a.id = f.app_id"
+)
+
+
+def _call_record(row: sqlite3.Row) -> CallRecord:
+    return CallRecord(
+        call_id=row[0],
+        workspace_id=row[1],
+        function_id=row[2],
+        status=CallStatus(row[3]),
+        attempt=row[4],
+        created_at=row[5],
+        finished_at=row[6],
+        parent_call_id=row[7],
+    )
+
+
+def _function_record(row: sqlite3.Row) -> FunctionRecord:
+    return FunctionRecord(
+        function_id=row[0],
+        app_id=row[1],
+        app_name=row[2],
+        workspace_id=row[3],
+        version=row[4],
+        name=row[5],
+        bundle_sha256=row[6],
+        module=row[7],
+        app_variable=row[8],
+        definition=orjson.loads(row[9]),
+    )
+
+
+def _app_record(row: sqlite3.Row) -> AppRecord:
+    return AppRecord(
+        app_id=row[0],
+        workspace_id=row[1],
+        name=row[2],
+        state=AppState(row[3]),
+        version=row[4],
+        created_at=row[5],
+        deployed_at=row[6],
+    )
+
+
+def _report_lost_logs(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.error("log lines could not be stored: %s", done.exception())
+
+
+_APP_SELECT = "SELECT id, workspace_id, name, state, version, created_at, deployed_at FROM apps"
+
+
+class Store:
+    """The gateway's records, over one `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # Workspaces and tokens.
+
+    async def workspace_id(self, name: str) -> str | None:
+        row = await self._db.fetch_one("SELECT id FROM workspaces WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
+
+    async def create_workspace(self, name: str) -> str:
+        workspace_id = new_id("ws")
+        await self._db.write(
+            [
+                (
+                    "INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
+                    (workspace_id, name, time.time()),
+                )
+            ]
+        )
+        return workspace_id
+
+    async def create_token(self, workspace_id: str, kind: TokenKind) -> tuple[str, str]:
+        """A new token of the workspace; returns `(token_id, secret)`, the secret only now."""
+        token_id, secret = new_id("wk"), new_secret()
+        await self._db.write(
+            [
+                (
+                    "INSERT INTO tokens (id, workspace_id, secret_sha256, kind, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (token_id, workspace_id, secret_digest(secret), kind.value, time.time()),
+                )
+            ]
+        )
+        return token_id, secret
+
+    async def token(self, token_id: str) -> TokenRecord | None:
+        row = await self._db.fetch_one(
+            "SELECT t.id, t.workspace_id, w.name, t.secret_sha256, t.kind, t.revoked_at "
+            "FROM tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.id = ?",
+            (token_id,),
+        )
+        if row is None:
+            return None
+        return TokenRecord(row[0], row[1], row[2], row[3], TokenKind(row[4]), row[5] is not None)
+
+    def revoke_token(self, token_id: str) -> asyncio.Future[None]:
+        return self._db.write(
+            [
+                (
+                    "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                    (time.time(), token_id),
+                )
+            ]
+        )
+
+    async def revoke_tokens_of_kind(self, kind: TokenKind) -> None:
+        await self._db.write(
+            [
+                (
+                    "UPDATE tokens SET revoked_at = ? WHERE kind = ? AND revoked_at IS NULL",
+                    (time.time(), kind.value),
+                )
+            ]
+        )
+
+    # Apps and functions.
+
+    async def deploy_app(
+        self,
+        workspace_id: str,
+        name: str,
+        state: AppState,
+        functions: list[dict[str, Any]],
+        source: tuple[str, str, str],
+    ) -> tuple[AppRecord, list[FunctionRecord]]:
+        """Create the app (or its next version) with its functions, in one commit.
+
+        `source` is `(bundle_sha256, module, app_variable)`. Callers serialise deploys of one
+        workspace, so reading the current version first cannot race.
+        """
+        now = time.time()
+        current = None
+        if state is AppState.DEPLOYED:
+            current = await self.find_app(workspace_id, name, include_ephemeral=False)
+        if current is None:
+            app = AppRecord(new_id("ap"), workspace_id, name, state, 1, now, now)
+            statements: list[Statement] = [
+                (
+                    "INSERT INTO apps (id, workspace_id, name, state, version, created_at, "
+                    "deployed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (app.app_id, workspace_id, name, state.value, 1, now, now),
+                )
+            ]
+        else:
+            app = AppRecord(
+                current.app_id,
+                workspace_id,
+                name,
+                state,
+                current.version + 1,
+                current.created_at,
+                now,
+            )
+            statements = [
+                (
+                    "UPDATE apps SET version = ?, deployed_at = ? WHERE id = ?",
+                    (app.version, now, app.app_id),
+                )
+            ]
+        records = [
+            FunctionRecord(
+                new_id("fu"),
+                app.app_id,
+                name,
+                workspace_id,
+                app.version,
+                str(definition["name"]),
+                *source,
+                definition,
+            )
+            for definition in functions
+        ]
+        statements += [
+            (
+                "INSERT INTO functions (id, app_id, version, name, bundle_sha256, module, "
+                "app_variable, definition) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f.function_id,
+                    f.app_id,
+                    f.version,
+                    f.name,
+                    f.bundle_sha256,
+                    f.module,
+                    f.app_variable,
+                    orjson.dumps(f.definition),
+                ),
+            )
+            for f in records
+        ]
+        await self._db.write(statements)
+        return app, records
+
+    async def find_app(
+        self, workspace_id: str, app_ref: str, *, include_ephemeral: bool = True
+    ) -> AppRecord | None:
+        """The app named `app_ref` (deployed) or with id `app_ref` (any live state)."""
+        row = await self._db.fetch_one(
+            f"{_APP_SELECT} WHERE workspace_id = ? AND name = ? AND state = 'deployed'",
+            (workspace_id, app_ref),
+        )
+        if row is None and include_ephemeral:
+            row = await self._db.fetch_one(
+                f"{_APP_SELECT} WHERE workspace_id = ? AND id = ? AND state != 'stopped'",
+                (workspace_id, app_ref),
+            )
+        return None if row is None else _app_record(row)
+
+    async def list_apps(self, workspace_id: str) -> list[AppRecord]:
+        rows = await self._db.fetch_all(
+            f"{_APP_SELECT} WHERE workspace_id = ? ORDER BY deployed_at DESC", (workspace_id,)
+        )
+        return [_app_record(row) for row in rows]
+
+    async def stop_app(self, app_id: str) -> None:
+        await self._db.write([("UPDATE apps SET state = 'stopped' WHERE id = ?", (app_id,))])
+
+    async def functions_of(self, app: AppRecord) -> list[FunctionRecord]:
+        rows = await self._db.fetch_all(
+            f"{_FUNCTION_SELECT} WHERE f.app_id = ? AND f.version = ? ORDER BY f.name",
+            (app.app_id, app.version),
+        )
+        return [_function_record(row) for row in rows]
+
+    async def function_by_id(self, function_id: str) -> FunctionRecord | None:
+        row = await self._db.fetch_one(f"{_FUNCTION_SELECT} WHERE f.id = ?", (function_id,))
+        return None if row is None else _function_record(row)
+
+    # Calls.
+
+    def insert_call(self, call: NewCall) -> asyncio.Future[None]:
+        return self._db.write(
+            [
+                (
+                    "INSERT INTO calls (id, workspace_id, function_id, parent_call_id, status, "
+                    "attempt, payload_format, payload, payload_sha256, wants_json, wants_pickle, "
+                    "created_at) "
+                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)",
+                    (
+                        call.call_id,
+                        call.workspace_id,
+                        call.function_id,
+                        call.parent_call_id,
+                        call.payload_format,
+                        call.payload,
+                        call.payload_sha256,
+                        call.wants_json,
+                        call.wants_pickle,
+                        call.created_at,
+                    ),
+                )
+            ]
+        )
+
+    def mark_running(self, call_id: str, attempt: int) -> asyncio.Future[None]:
+        return self._db.write(
+            [
+                (
+                    "UPDATE calls SET status = 'running', attempt = ? WHERE id = ? "
+                    "AND status IN ('pending', 'running')",
+                    (attempt, call_id),
+                )
+            ]
+        )
+
+    def finish_call(
+        self, call_id: str, outcome: StoredOutcome, expires_at: float
+    ) -> asyncio.Future[None]:
+        """Record the final outcome; a call that already has one keeps it."""
+        return self._db.write(
+            [
+                (
+                    "UPDATE calls SET status = ?, finished_at = ?, expires_at = ?, "
+                    "output_pickled = ?, "
+                    "output_pickled_sha256 = ?, output_json = ?, output_json_sha256 = ?, "
+                    "json_error = ?, error = ?, payload = NULL "
+                    "WHERE id = ? AND status IN ('pending', 'running')",
+                    (
+                        outcome.status.value,
+                        time.time(),
+                        expires_at,
+                        outcome.pickled,
+                        outcome.pickled_sha256,
+                        outcome.json,
+                        outcome.json_sha256,
+                        outcome.json_error,
+                        None if outcome.error is None else orjson.dumps(outcome.error),
+                        call_id,
+                    ),
+                )
+            ]
+        )
+
+    async def call(self, workspace_id: str, call_id: str) -> CallRecord | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_CALL_COLUMNS} FROM calls WHERE id = ? AND workspace_id = ?",
+            (call_id, workspace_id),
+        )
+        return None if row is None else _call_record(row)
+
+    async def stored_outcome(self, call_id: str) -> tuple[StoredOutcome, bool] | None:
+        """The outcome of a finished call and whether it has expired."""
+        row = await self._db.fetch_one(
+            "SELECT status, output_pickled, output_pickled_sha256, output_json, "
+            "output_json_sha256, json_error, error, expired FROM calls WHERE id = ?",
+            (call_id,),
+        )
+        if row is None or not CallStatus(row[0]).is_final:
+            return None
+        error = None if row[6] is None else orjson.loads(row[6])
+        outcome = StoredOutcome(CallStatus(row[0]), row[1], row[2], row[3], row[4], row[5], error)
+        return outcome, bool(row[7])
+
+    async def active_calls(self) -> list[ActiveCall]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_CALL_COLUMNS}, payload_format, payload, payload_sha256, wants_json, "
+            "wants_pickle FROM calls WHERE status IN ('pending', 'running') ORDER BY created_at"
+        )
+        return [
+            ActiveCall(_call_record(row), row[8], row[9], row[10], bool(row[11]), bool(row[12]))
+            for row in rows
+        ]
+
+    async def expire_outputs(self, now: float) -> int:
+        """Drop the outputs of calls past their retention; their ids answer 410 from now on."""
+        counts = await self._db.write_counting(
+            [
+                (
+                    "UPDATE calls SET expired = 1, output_pickled = NULL, output_json = NULL, "
+                    "output_pickled_sha256 = NULL, output_json_sha256 = NULL, error = NULL "
+                    "WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?",
+                    (now,),
+                )
+            ]
+        )
+        return counts[0]
+
+    # Logs.
+
+    def append_logs(self, rows: list[tuple[str, str, str, str, str, float]]) -> None:
+        """Queue `(app_id, function, container_id, stream, line, time)` rows; not awaited."""
+        done = self._db.write(
+            [
+                (
+                    "INSERT INTO logs (app_id, function_name, container_id, stream, line, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                for row in rows
+            ]
+        )
+        done.add_done_callback(_report_lost_logs)
+
+    async def logs(self, app_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetch_all(
+            "SELECT id, function_name, container_id, stream, line, created_at FROM logs "
+            "WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (app_id, after_id, limit),
+        )
+        return [
+            {
+                "id": r[0],
+                "function": r[1],
+                "container_id": r[2],
+                "stream": r[3],
+                "line": r[4],
+                "created_at": r[5],
+            }
+            for r in rows
+        ]

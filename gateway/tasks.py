@@ -1,0 +1,64 @@
+"""What the scheduler runs: one call's input, and how a run can end without an output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.models import CallStatus, FunctionRecord
+from runner import Input, Output, PayloadFormat
+
+#: How often an input is run again after its container died under it ("retried once").
+MAX_CONTAINER_RETRIES = 1
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    """A call on its way through the scheduler; `attempt` counts the inputs sent for it."""
+
+    call_id: str
+    workspace_id: str
+    function: FunctionRecord
+    payload_format: PayloadFormat
+    payload: bytes
+    wants_json: bool
+    wants_pickle: bool
+    attempt: int = 0
+    #: Set once the call has its final outcome; late outputs of the task are then dropped.
+    finished: bool = False
+    container_id: str | None = None
+
+    def next_input(self, input_id: str) -> Input:
+        self.attempt += 1
+        return Input(
+            input_id=input_id,
+            call_id=self.call_id,
+            function_name=self.function.name,
+            payload_format=self.payload_format,
+            payload=self.payload,
+            wants_json=self.wants_json,
+            wants_pickle=self.wants_pickle,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A run that ended without an output from the function."""
+
+    status: CallStatus
+    #: The error code callers see (`call_terminated`, `startup_failed`, `function_timeout`).
+    code: str
+    message: str
+
+
+class TaskSink(Protocol):
+    """Where the scheduler reports what happens to tasks (the call service)."""
+
+    def task_started(self, task: Task) -> None: ...
+
+    def task_finished(self, task: Task, result: Output | Failure) -> None: ...
+
+
+def should_retry_after_container_loss(task: Task) -> bool:
+    """A container that died mid-input gets its input run again, once."""
+    return not task.finished and task.attempt <= MAX_CONTAINER_RETRIES

@@ -1,0 +1,34 @@
+"""Starting containers and talking to the agent inside them. The gateway uses only `__all__`."""
+
+from __future__ import annotations
+
+from runner.backend import (
+    ContainerAddress,
+    ContainerBackend,
+    ContainerEvents,
+    ContainerSpec,
+    LogStream,
+)
+from runner.connection import AgentConnection
+from runner.envelope import ErrorInfo, Input, Output, OutputStatus, PayloadFormat
+from runner.errors import AgentUnreachable, ContainerStartFailed, ProtocolError, RunnerError
+from runner.local import LocalBackend
+
+__all__ = [
+    "AgentConnection",
+    "AgentUnreachable",
+    "ContainerAddress",
+    "ContainerBackend",
+    "ContainerEvents",
+    "ContainerSpec",
+    "ContainerStartFailed",
+    "ErrorInfo",
+    "Input",
+    "LocalBackend",
+    "LogStream",
+    "Output",
+    "OutputStatus",
+    "PayloadFormat",
+    "ProtocolError",
+    "RunnerError",
+]

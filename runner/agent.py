@@ -1,0 +1,165 @@
+"""The agent: the process inside each container that loads the app and runs its inputs.
+
+| variable | type | default | what |
+| --- | --- | --- | --- |
+| `RUNNER_BUNDLE_PATH` | path | required | the zipped app sources |
+| `RUNNER_MODULE` | str | required | the module to import from the bundle |
+| `RUNNER_APP_VARIABLE` | str | required | the name of the `App` in that module |
+| `RUNNER_APP_ID` | str | required | the deployed app the functions belong to |
+| `RUNNER_HOST` | str | `127.0.0.1` | address to listen on |
+| `RUNNER_PORT` | int | `0` (any free port) | port to listen on |
+| `RUNNER_READY_FD` | int | none | pipe to report readiness or the startup error on, as JSON |
+| `RUNNER_EXIT_ON_STDIN_EOF` | bool | `0` | exit when standard input closes (gateway gone) |
+| `RUNNER_MAX_BODY_BYTES` | int | 1 GiB | largest input accepted |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import traceback
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from client._loader import find_app
+from client.container import hydrate_app
+from runner.envelope import decode_input, encode_output
+from runner.errors import ProtocolError
+from runner.executor import execute
+from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
+
+#: Exit status of an agent whose app could not be loaded.
+STARTUP_FAILED_EXIT_CODE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    bundle_path: Path
+    module: str
+    app_variable: str
+    app_id: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    ready_fd: int | None = None
+    exit_on_stdin_eof: bool = False
+    max_body_bytes: int = 1 << 30
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AgentConfig:
+        def required(name: str) -> str:
+            value = environ.get(name)
+            if not value:
+                raise SystemExit(f"agent: {name} must be set")
+            return value
+
+        ready_fd = environ.get("RUNNER_READY_FD")
+        return cls(
+            bundle_path=Path(required("RUNNER_BUNDLE_PATH")),
+            module=required("RUNNER_MODULE"),
+            app_variable=required("RUNNER_APP_VARIABLE"),
+            app_id=required("RUNNER_APP_ID"),
+            host=environ.get("RUNNER_HOST", "127.0.0.1"),
+            port=int(environ.get("RUNNER_PORT", "0")),
+            ready_fd=int(ready_fd) if ready_fd else None,
+            exit_on_stdin_eof=environ.get("RUNNER_EXIT_ON_STDIN_EOF", "0") == "1",
+            max_body_bytes=int(environ.get("RUNNER_MAX_BODY_BYTES", str(1 << 30))),
+        )
+
+
+def load_functions(config: AgentConfig, source_dir: Path) -> dict[str, Callable[..., Any]]:
+    """Unpack the bundle, import the module, and return its functions by name."""
+    with zipfile.ZipFile(config.bundle_path) as archive:
+        archive.extractall(source_dir)
+    sys.path.insert(0, str(source_dir))
+    module = __import__(config.module)
+    _, app = find_app(module, config.app_variable)
+    hydrate_app(app, config.app_id)
+    return {name: f.get_raw_f() for name, f in app.registered_functions.items()}
+
+
+class Agent:
+    """Serves the input channel for the functions of one loaded app."""
+
+    def __init__(self, config: AgentConfig, functions: dict[str, Callable[..., Any]]) -> None:
+        self._config = config
+        self._functions = functions
+
+    async def handle_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while (message := await read_message(reader, self._config.max_body_bytes)) is not None:
+                status, body = await self._respond(message.start_line, message.body)
+                writer.write(encode_message(f"HTTP/1.1 {status}", {}, body))
+                await writer.drain()
+        except (ProtocolError, ConnectionError):
+            pass  # the gateway sees the closed connection and retries elsewhere
+        finally:
+            writer.close()
+
+    async def _respond(self, start_line: str, body: bytes) -> tuple[str, bytes]:
+        method, _, rest = start_line.partition(" ")
+        path = rest.partition(" ")[0]
+        if method == "GET" and path == "/health":
+            return "200 OK", b""
+        if method != "POST" or path != "/inputs":
+            return "404 Not Found", b""
+        item = decode_input(body)
+        function = self._functions.get(item.function_name)
+        if function is None:
+            return "404 Not Found", b""
+        return "200 OK", encode_output(await execute(function, item))
+
+
+def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:
+    if config.ready_fd is None:
+        return
+    os.write(config.ready_fd, orjson.dumps(report) + b"\n")
+    os.close(config.ready_fd)
+
+
+class _EndOfInput(asyncio.Protocol):
+    def __init__(self, closed: asyncio.Event) -> None:
+        self._closed = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed.set()
+
+
+async def _until_stopped(config: AgentConfig) -> None:
+    """Until SIGTERM, or until standard input closes when the gateway owns our stdin."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    if config.exit_on_stdin_eof:
+        await loop.connect_read_pipe(lambda: _EndOfInput(stopped), sys.stdin)
+    await stopped.wait()
+
+
+async def serve_agent(config: AgentConfig) -> int:
+    """Load the app, listen, report readiness; returns the process exit status."""
+    with tempfile.TemporaryDirectory(prefix="wharf-app-") as source_dir:
+        try:
+            functions = load_functions(config, Path(source_dir))
+        except BaseException as exc:
+            detail = "".join(traceback.format_exception(exc))
+            print(detail, file=sys.stderr, flush=True)
+            _report_ready(config, {"error": f"{type(exc).__name__}: {exc}", "traceback": detail})
+            return STARTUP_FAILED_EXIT_CODE
+        agent = Agent(config, functions)
+        server = await asyncio.start_server(
+            agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
+        )
+        port = server.sockets[0].getsockname()[1]
+        _report_ready(config, {"port": port})
+        async with server:
+            await _until_stopped(config)
+    return 0

@@ -1,0 +1,75 @@
+"""The seam between the scheduler and whatever runs containers (local processes, Docker)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+
+class LogStream(StrEnum):
+    """Which output of a container a log line came from."""
+
+    #: The container's standard output (the user's `print`).
+    STDOUT = "stdout"
+    #: The container's standard error (warnings, tracebacks, the agent's own reports).
+    STDERR = "stderr"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """Everything a backend needs to start one container for one function."""
+
+    container_id: str
+    app_id: str
+    function_name: str
+    #: The zipped app sources; the agent unpacks and imports them.
+    bundle_path: Path
+    module: str
+    app_variable: str
+    #: Extra environment for the user's code (the client credentials of the container).
+    environment: Mapping[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerAddress:
+    """Where a started container's agent listens."""
+
+    container_id: str
+    host: str
+    port: int
+
+
+class ContainerEvents(Protocol):
+    """What a backend reports about the containers it runs."""
+
+    def on_log(self, container_id: str, stream: LogStream, line: str) -> None: ...
+
+    def on_exit(self, container_id: str, exit_code: int | None) -> None: ...
+
+
+class ContainerBackend(Protocol):
+    """Starts and stops containers; two implementations: local processes and Docker."""
+
+    async def start(self, spec: ContainerSpec) -> ContainerAddress:
+        """Start a container and return once its agent is ready.
+
+        Raises:
+            ContainerStartFailed: the container exited or did not become ready in time.
+        """
+        ...
+
+    async def stop(self, container_id: str, grace_s: float) -> None:
+        """Stop a container: ask it to exit, then kill it after `grace_s`."""
+        ...
+
+    async def list_containers(self) -> list[str]:
+        """The ids of the containers this backend runs now."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every container and release the backend's resources."""
+        ...

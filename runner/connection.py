@@ -1,0 +1,66 @@
+"""The gateway's end of the agent channel: one kept-alive connection, one input at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from runner.envelope import Input, Output, decode_output, encode_input
+from runner.errors import AgentUnreachable, ProtocolError
+from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
+
+_REQUEST_LINE = "POST /inputs HTTP/1.1"
+_REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
+
+
+class AgentConnection:
+    """A kept-alive HTTP/1.1 connection to one container's agent."""
+
+    def __init__(self, address_host: str, port: int, container_id: str, max_body_bytes: int):
+        self.container_id = container_id
+        self._host = address_host
+        self._port = port
+        self._max_body_bytes = max_body_bytes
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._reader is None or self._writer is None or self._writer.is_closing():
+            self._reader, self._writer = await asyncio.open_connection(
+                self._host, self._port, limit=STREAM_LIMIT_BYTES
+            )
+        return self._reader, self._writer
+
+    async def run(self, item: Input) -> Output:
+        """Send one input and wait for its output.
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection.
+        """
+        try:
+            reader, writer = await self._connect()
+            writer.write(encode_message(_REQUEST_LINE, _REQUEST_HEADERS, encode_input(item)))
+            await writer.drain()
+            message = await read_message(reader, self._max_body_bytes)
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise AgentUnreachable(self.container_id, str(exc) or type(exc).__name__) from exc
+        except asyncio.CancelledError:
+            # The answer may still arrive on this connection; it must not be read as the next.
+            self.close()
+            raise
+        if message is None:
+            self.close()
+            raise AgentUnreachable(self.container_id, "the agent closed the connection")
+        status = message.start_line.split(" ", 2)[1] if " " in message.start_line else ""
+        if status != "200":
+            self.close()
+            raise AgentUnreachable(self.container_id, f"the agent answered {message.start_line}")
+        try:
+            return decode_output(message.body)
+        except ProtocolError as exc:
+            raise AgentUnreachable(self.container_id, str(exc)) from exc
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None

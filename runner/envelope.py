@@ -1,0 +1,135 @@
+"""What travels between gateway and agent: one input in, one output back.
+
+An input's payload is either JSON (`{"args": [...], "kwargs": {...}}`) or the cloudpickled
+`(args, kwargs)` of a Python caller; the gateway passes both through opaquely. An output carries
+the value (or the exception) pickled for Python callers and, where it can be, as JSON too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from runner.errors import ProtocolError
+from runner.wire import decode_frame, encode_frame
+
+
+class PayloadFormat(StrEnum):
+    """How arguments were encoded by the caller."""
+
+    #: `{"args": [...], "kwargs": {...}}` as JSON.
+    JSON = "json"
+    #: cloudpickle of the tuple `(args, kwargs)`.
+    PICKLE = "pickle"
+
+
+class OutputStatus(StrEnum):
+    """How an input ended inside the container."""
+
+    #: The function returned a value.
+    SUCCESS = "success"
+    #: The function (or decoding its arguments) raised.
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A user exception described for any caller."""
+
+    type: str
+    message: str
+    traceback: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One attempt at running one call."""
+
+    input_id: str
+    call_id: str
+    function_name: str
+    payload_format: PayloadFormat
+    payload: bytes
+    #: Also encode the result as JSON (the caller, or a later reader, is not Python).
+    wants_json: bool
+    #: Also pickle the result (a Python caller).
+    wants_pickle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """The outcome of one input."""
+
+    status: OutputStatus
+    #: cloudpickle of the value, or of the exception on failure.
+    pickled: bytes | None
+    #: The value as JSON; None when it was not asked for or cannot be encoded.
+    json: bytes | None
+    #: Why the value has no JSON form, in a sentence.
+    json_error: str | None
+    error: ErrorInfo | None
+
+
+def encode_input(item: Input) -> bytes:
+    head = {
+        "input_id": item.input_id,
+        "call_id": item.call_id,
+        "function": item.function_name,
+        "format": item.payload_format.value,
+        "wants_json": item.wants_json,
+        "wants_pickle": item.wants_pickle,
+    }
+    return encode_frame(head, (item.payload,))
+
+
+def decode_input(body: bytes) -> Input:
+    head, rest = decode_frame(body)
+    try:
+        return Input(
+            input_id=str(head["input_id"]),
+            call_id=str(head["call_id"]),
+            function_name=str(head["function"]),
+            payload_format=PayloadFormat(str(head["format"])),
+            payload=bytes(rest),
+            wants_json=bool(head["wants_json"]),
+            wants_pickle=bool(head["wants_pickle"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ProtocolError(f"input frame is missing or has a bad field: {exc}") from exc
+
+
+def encode_output(output: Output) -> bytes:
+    pickled = output.pickled or b""
+    json_bytes = output.json or b""
+    head: dict[str, Any] = {
+        "status": output.status.value,
+        "pickled_bytes": None if output.pickled is None else len(pickled),
+        "json_bytes": None if output.json is None else len(json_bytes),
+        "json_error": output.json_error,
+        "error": None if output.error is None else output.error.to_json(),
+    }
+    return encode_frame(head, (pickled, json_bytes))
+
+
+def decode_output(body: bytes) -> Output:
+    head, rest = decode_frame(body)
+    try:
+        pickled_length = head["pickled_bytes"]
+        json_length = head["json_bytes"]
+        error = head["error"]
+        pickled = None if pickled_length is None else bytes(rest[: int(str(pickled_length))])
+        offset = 0 if pickled is None else len(pickled)
+        json_bytes = None if json_length is None else bytes(rest[offset:])
+        return Output(
+            status=OutputStatus(str(head["status"])),
+            pickled=pickled,
+            json=json_bytes,
+            json_error=None if head["json_error"] is None else str(head["json_error"]),
+            error=None if not isinstance(error, dict) else ErrorInfo(**error),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"output frame is missing or has a bad field: {exc}") from exc

@@ -1,0 +1,35 @@
+"""Runner errors. The platform failed; a user's exception is an `Output`, never one of these.
+
+RunnerError
+├── ProtocolError           the agent channel carried something malformed
+├── AgentUnreachable        the agent refused, reset or closed a connection
+└── ContainerStartFailed    a container did not come up (with the agent's reason)
+"""
+
+from __future__ import annotations
+
+
+class RunnerError(Exception):
+    """Base class of every runner failure."""
+
+
+class ProtocolError(RunnerError):
+    """The agent channel carried a malformed message."""
+
+
+class AgentUnreachable(RunnerError):
+    """The agent of a container could not be reached or went away mid-input."""
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        super().__init__(f"container {container_id} could not be reached: {reason}")
+        self.container_id = container_id
+        self.reason = reason
+
+
+class ContainerStartFailed(RunnerError):
+    """A container failed to start; `reason` carries what its agent reported."""
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        super().__init__(f"container {container_id} failed to start: {reason}")
+        self.container_id = container_id
+        self.reason = reason

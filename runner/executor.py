@@ -1,0 +1,90 @@
+"""Running one input of a user function and turning whatever happens into an `Output`."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from client._serialization import deserialize, serialize
+from client.container import running_input
+from runner.envelope import ErrorInfo, Input, Output, OutputStatus, PayloadFormat
+
+#: Tracebacks longer than this keep their end, where the error is.
+MAX_TRACEBACK_BYTES = 16_384
+
+
+class ArgumentsError(Exception):
+    """The arguments of an input could not be decoded."""
+
+
+def decode_arguments(item: Input) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    try:
+        if item.payload_format is PayloadFormat.PICKLE:
+            args, kwargs = deserialize(item.payload)
+        else:
+            decoded = orjson.loads(item.payload) if item.payload else {}
+            args, kwargs = decoded.get("args", []), decoded.get("kwargs", {})
+    except Exception as exc:
+        raise ArgumentsError(f"the call's arguments could not be decoded: {exc}") from exc
+    return tuple(args), dict(kwargs)
+
+
+def _trimmed_traceback(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(exc))
+    encoded = text.encode()
+    if len(encoded) <= MAX_TRACEBACK_BYTES:
+        return text
+    return "...\n" + encoded[-MAX_TRACEBACK_BYTES:].decode(errors="replace")
+
+
+def failure_output(exc: BaseException, item: Input) -> Output:
+    error = ErrorInfo(
+        type=type(exc).__qualname__, message=str(exc), traceback=_trimmed_traceback(exc)
+    )
+    pickled = None
+    if item.wants_pickle:
+        try:
+            pickled = serialize(exc)
+        except Exception:
+            pickled = None
+    return Output(OutputStatus.FAILURE, pickled, None, None, error)
+
+
+def success_output(value: object, item: Input) -> Output:
+    pickled = json_bytes = json_error = None
+    if item.wants_json:
+        try:
+            json_bytes = orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError as exc:
+            json_error = (
+                f"the result of type {type(value).__name__!r} cannot be encoded as JSON ({exc}); "
+                "return JSON-compatible data, or call the function from Python"
+            )
+    if item.wants_pickle:
+        try:
+            pickled = serialize(value)
+        except Exception as exc:
+            return failure_output(
+                TypeError(f"the result of type {type(value).__name__!r} cannot be pickled: {exc}"),
+                item,
+            )
+    return Output(OutputStatus.SUCCESS, pickled, json_bytes, json_error, None)
+
+
+async def execute(function: Callable[..., Any], item: Input) -> Output:
+    """Run one input; a user exception is the output, never raised."""
+    try:
+        args, kwargs = decode_arguments(item)
+        with running_input(item.input_id, item.call_id):
+            if inspect.iscoroutinefunction(function):
+                value = await function(*args, **kwargs)
+            else:
+                value = await asyncio.to_thread(function, *args, **kwargs)
+    except Exception as exc:
+        return failure_output(exc, item)
+    return success_output(value, item)

@@ -1,0 +1,160 @@
+"""The `local` backend: each container is an agent subprocess on 127.0.0.1.
+
+For development and tests: no isolation beyond a process of its own. The agent exits when its
+standard input closes, so a gateway killed with SIGKILL leaves no containers behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, LogStream
+from runner.errors import ContainerStartFailed
+
+_LOG_LINE_LIMIT_BYTES = 1 << 20
+
+
+@dataclass(slots=True)
+class _Process:
+    process: asyncio.subprocess.Process
+    pumps: list[asyncio.Task[None]]
+
+
+class LocalBackend:
+    """Runs containers as local processes of the same Python."""
+
+    def __init__(
+        self,
+        events: ContainerEvents,
+        inherited_environment: Mapping[str, str],
+        python: str = sys.executable,
+    ) -> None:
+        self._events = events
+        self._inherited = dict(inherited_environment)
+        self._python = python
+        self._processes: dict[str, _Process] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    def _environment(self, spec: ContainerSpec, ready_fd: int) -> dict[str, str]:
+        return {
+            **self._inherited,
+            **spec.environment,
+            "PYTHONUNBUFFERED": "1",
+            "RUNNER_BUNDLE_PATH": str(spec.bundle_path),
+            "RUNNER_MODULE": spec.module,
+            "RUNNER_APP_VARIABLE": spec.app_variable,
+            "RUNNER_APP_ID": spec.app_id,
+            "RUNNER_HOST": "127.0.0.1",
+            "RUNNER_PORT": "0",
+            "RUNNER_READY_FD": str(ready_fd),
+            "RUNNER_EXIT_ON_STDIN_EOF": "1",
+        }
+
+    async def start(self, spec: ContainerSpec) -> ContainerAddress:
+        read_fd, write_fd = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self._python,
+                "-m",
+                "runner",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._environment(spec, write_fd),
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                limit=_LOG_LINE_LIMIT_BYTES,
+            )
+        finally:
+            os.close(write_fd)
+        pumps = [
+            asyncio.create_task(self._pump(spec.container_id, process.stdout, LogStream.STDOUT)),
+            asyncio.create_task(self._pump(spec.container_id, process.stderr, LogStream.STDERR)),
+        ]
+        self._processes[spec.container_id] = _Process(process, pumps)
+        watcher = asyncio.create_task(self._watch_exit(spec.container_id, process, pumps))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        try:
+            async with asyncio.timeout(spec.startup_timeout_s):
+                report = await _read_report(read_fd)
+        except TimeoutError as exc:
+            await self.stop(spec.container_id, grace_s=0)
+            raise ContainerStartFailed(
+                spec.container_id, f"not ready within {spec.startup_timeout_s} s"
+            ) from exc
+        if "port" not in report:
+            await self.stop(spec.container_id, grace_s=0)
+            raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
+        return ContainerAddress(spec.container_id, "127.0.0.1", int(str(report["port"])))
+
+    async def _pump(
+        self, container_id: str, stream: asyncio.StreamReader | None, kind: LogStream
+    ) -> None:
+        if stream is None:
+            return
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the limit: pass on what we have
+                line = await stream.read(_LOG_LINE_LIMIT_BYTES)
+            if not line:
+                return
+            self._events.on_log(container_id, kind, line.decode(errors="replace").rstrip("\n"))
+
+    async def _watch_exit(
+        self,
+        container_id: str,
+        process: asyncio.subprocess.Process,
+        pumps: list[asyncio.Task[None]],
+    ) -> None:
+        exit_code = await process.wait()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._processes.pop(container_id, None)
+        self._events.on_exit(container_id, exit_code)
+
+    async def stop(self, container_id: str, grace_s: float) -> None:
+        entry = self._processes.get(container_id)
+        if entry is None:
+            return
+        process = entry.process
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace_s):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+    async def list_containers(self) -> list[str]:
+        return list(self._processes)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(cid, grace_s=5) for cid in list(self._processes)))
+
+
+async def _read_report(read_fd: int) -> dict[str, object]:
+    """The agent's one-line readiness report; an error report when it died first."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=_LOG_LINE_LIMIT_BYTES)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+    )
+    try:
+        line = await reader.readline()
+    finally:
+        transport.close()
+    if not line:
+        return {"error": "the agent exited before it was ready (see the container's logs)"}
+    report = orjson.loads(line)
+    return report if isinstance(report, dict) else {"error": "bad readiness report"}
