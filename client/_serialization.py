@@ -29,7 +29,8 @@ def rebuild_exception(error: dict[str, Any]) -> BaseException:
     The remote traceback is attached as a note, so it prints under the local one.
     """
     type_name = str(error.get("type", "Exception"))
-    message = str(error.get("message", ""))
+    # The gateway's message reads "Type: message"; the type is carried separately here.
+    message = str(error.get("message", "")).removeprefix(f"{type_name}: ")
     exception: BaseException | None = None
     encoded = error.get("exception_pickle")
     if isinstance(encoded, str):

@@ -35,9 +35,6 @@ from runner import ContainerBackend, ContainerEvents, LocalBackend, LogStream
 
 logger = logging.getLogger(__name__)
 
-#: How often results past their retention are dropped.
-EXPIRY_INTERVAL_S = 60.0
-
 
 def _backend_factory(config: Config) -> type[LocalBackend]:
     if config.backend is BackendKind.DOCKER:
@@ -50,7 +47,7 @@ async def _sweep_forever(config: Config, store: Store, scheduler: Scheduler) -> 
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         scheduler.sweep()
-        if time.monotonic() - last_expiry_s >= EXPIRY_INTERVAL_S:
+        if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
             last_expiry_s = time.monotonic()
             await store.expire_outputs(time.time())
 

@@ -19,7 +19,7 @@ from gateway.bootstrap import (
 )
 from gateway.config import Config, ConfigError
 from gateway.errors import GatewayError
-from gateway.serve import serve, url_for
+from gateway.serve import serve
 
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
@@ -64,14 +64,17 @@ def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
 
 def _run_server(config: Config) -> None:
     token = asyncio.run(first_start(config))
-    url = url_for(config, config.host, config.port)
     if token is not None:
         print(f"Created workspace {token.workspace!r} and its first token:")
         print(token.shell_lines())
-        if config.config_path is not None and write_profile(config.config_path, url, token):
-            print(f"Wrote the client profile {config.config_path}")
-    print(f"Wharf gateway listening on {url} (data in {config.data_dir})", flush=True)
-    asyncio.run(serve(config))
+
+    def on_listening(url: str) -> None:
+        if token is not None and config.config_path is not None:
+            if write_profile(config.config_path, url, token):
+                print(f"Wrote the client profile {config.config_path}")
+        print(f"Wharf gateway listening on {url} (data in {config.data_dir})", flush=True)
+
+    asyncio.run(serve(config, on_listening=on_listening))
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

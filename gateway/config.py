@@ -62,8 +62,10 @@ class Config:
     config_path: Path | None = None
     #: Environment the local backend's containers inherit (PATH, the virtualenv, ...).
     runner_environment: Mapping[str, str] = field(default_factory=dict)
-    #: How often idle containers, expired results and similar are swept.
+    #: How often idle containers are stopped and missing minimum containers started.
     sweep_interval_s: float = 1.0
+    #: How often results past `result_ttl_s` are dropped.
+    expiry_interval_s: float = 60.0
 
     @property
     def database_path(self) -> Path:

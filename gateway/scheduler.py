@@ -201,7 +201,7 @@ class Scheduler:
             container.idle_connections.append(connection)
         elif not container.stopping:
             connection.close()
-            self._spawn(self._stop_container(pool, container))
+            self._stop_container(pool, container)
         self._dispatch(pool)
 
     def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
@@ -260,12 +260,18 @@ class Scheduler:
                     task, Failure(CallStatus.FAILURE, "startup_failed", reason)
                 )
 
-    async def _stop_container(self, pool: Pool, container: Container) -> None:
+    def _stop_container(self, pool: Pool, container: Container) -> None:
+        """Take a container out of its pool at once; stopping it finishes in the background."""
+        if container.stopping and container.container_id not in pool.containers:
+            return
         container.stopping = True
         pool.containers.pop(container.container_id, None)
         for connection in container.idle_connections:
             connection.close()
         container.idle_connections.clear()
+        self._spawn(self._shut_down(pool, container))
+
+    async def _shut_down(self, pool: Pool, container: Container) -> None:
         try:
             await self._backend.stop(container.container_id, STOP_GRACE_S)
         except RunnerError as exc:
@@ -283,7 +289,7 @@ class Scheduler:
             return
         container = pool.containers.get(task.container_id or "")
         if container is not None and task.call_id in container.running:
-            self._spawn(self._stop_container(pool, container))
+            self._stop_container(pool, container)
 
     def retire(self, function_ids: set[str]) -> None:
         """These functions were replaced or stopped: drain their queues, then scale to zero."""
@@ -310,7 +316,7 @@ class Scheduler:
                         task, Failure(CallStatus.TERMINATED, "call_terminated", reason)
                     )
             for container in list(pool.containers.values()):
-                self._spawn(self._stop_container(pool, container))
+                self._stop_container(pool, container)
 
     def stats(self, function_id: str) -> tuple[int, int, int]:
         """`(backlog, active containers, all containers)` of a function, right now."""
@@ -331,7 +337,7 @@ class Scheduler:
             surplus = len(pool.containers) - pool.option_min
             for container in idle[: max(surplus, 0)]:
                 if pool.retired or now - container.last_used_s >= pool.scaledown_window_s:
-                    self._spawn(self._stop_container(pool, container))
+                    self._stop_container(pool, container)
             if pool.retired and not pool.queue and not pool.containers and not pool.starting:
                 del self._pools[function_id]
             else:
@@ -361,7 +367,7 @@ class Scheduler:
         for pool in self._pools.values():
             pool.retired = True
             for container in list(pool.containers.values()):
-                self._spawn(self._stop_container(pool, container))
+                self._stop_container(pool, container)
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         await self._backend.close()

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
 from gateway.manifest import decode_bundle, parse_manifest
-from gateway.models import AppRecord, FunctionRecord
+from gateway.models import AppRecord, AppState, FunctionRecord
 from gateway.responses import json_response
 from gateway.routes.common import path_param, read_body
 from gateway.state import principal_of, state_of
@@ -20,8 +20,12 @@ from gateway.state import principal_of, state_of
 MAX_LOG_LINES = 1000
 
 
-def function_json(request: Request, function: FunctionRecord) -> dict[str, Any]:
+def function_json(
+    request: Request, function: FunctionRecord, app_ref: str | None = None
+) -> dict[str, Any]:
+    """A function as the API shows it; `calls_url` uses `app_ref` (the name for deployed apps)."""
     base = str(request.base_url).rstrip("/")
+    app_ref = app_ref or function.app_id
     return {
         "function_id": function.function_id,
         "name": function.name,
@@ -33,12 +37,16 @@ def function_json(request: Request, function: FunctionRecord) -> dict[str, Any]:
         "params": function.definition.get("params", []),
         "options": function.options,
         "web_url": None,
-        "calls_url": f"{base}/v1/apps/{function.app_id}/functions/{function.name}/calls",
+        "calls_url": f"{base}/v1/apps/{app_ref}/functions/{function.name}/calls",
     }
 
 
 def app_json(request: Request, app: AppRecord, functions: list[FunctionRecord]) -> dict[str, Any]:
-    return {**app.to_json(), "functions": [function_json(request, f) for f in functions]}
+    app_ref = app.name if app.state is AppState.DEPLOYED else app.app_id
+    return {
+        **app.to_json(),
+        "functions": [function_json(request, f, app_ref) for f in functions],
+    }
 
 
 async def deploy(request: Request) -> Response:

@@ -46,10 +46,10 @@ async def create_call(request: Request) -> Response:
     config = state["config"]
     principal = await principal_of(request)
     state["rate_limiter"].take(principal.workspace_id)
+    body = await read_body(request, config.max_body_bytes)
     function = await state["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    body = await read_body(request, config.max_body_bytes)
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
     if not is_pickle:
         check_json_arguments(body, function)

@@ -1,0 +1,140 @@
+"""The `wharf` command line: deploy, run (with a cross-app call), app list/logs/stop, tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import RunningGateway, run_wharf, wait_until, write_app
+
+SHARED_APP = """
+    import client as modal
+
+    app = modal.App("my-shared-app")
+
+
+    @app.function()
+    def square(x: int):
+        print(f"square of {x}")
+        return x ** 2
+"""
+
+ANOTHER_APP = """
+    import client as modal
+
+    app = modal.App("another-app")
+
+    square = modal.Function.from_name("my-shared-app", "square")
+
+
+    @app.function()
+    def cube(x):
+        return x * square.remote(x)
+
+
+    @app.local_entrypoint()
+    def main():
+        assert cube.remote(42) == 74088
+        print("cube checked")
+"""
+
+BROKEN_APP = """
+    import client as modal
+
+    app = modal.App("my-shared-app")
+
+    @app.function()
+    def square(x: int)
+        return x
+"""
+
+
+def test_deploy_then_run_an_app_that_calls_the_deployed_one(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    env = client_env.client_environment
+    deployed = run_wharf(["deploy", str(write_app(tmp_path, SHARED_APP))], env)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "Deployed app 'my-shared-app'" in deployed.stdout
+    assert f"{client_env.url}/v1/apps/my-shared-app/functions/square/calls" in deployed.stdout
+
+    ran = run_wharf(["run", str(write_app(tmp_path, ANOTHER_APP))], env)
+    assert ran.returncode == 0, ran.stderr
+    assert "cube checked" in ran.stdout
+
+    listed = run_wharf(["app", "list"], env)
+    assert "my-shared-app" in listed.stdout and "deployed" in listed.stdout
+    assert "another-app" in listed.stdout and "stopped" in listed.stdout
+
+    def logged() -> bool:
+        logs = run_wharf(["app", "logs", "my-shared-app"], env).stdout
+        return "square of 42" in logs
+
+    wait_until(logged, timeout_s=20)
+    stopped = run_wharf(["app", "stop", "my-shared-app"], env)
+    assert stopped.returncode == 0
+    lines = run_wharf(["app", "list"], env).stdout.splitlines()
+    assert [line.split()[2] for line in lines if " my-shared-app " in line] == ["stopped"]
+
+
+def test_run_passes_entrypoint_options(client_env: RunningGateway, tmp_path: Path) -> None:
+    source = """
+        import client as modal
+
+        app = modal.App("options-app")
+
+        @app.function()
+        def double(x: int):
+            return 2 * x
+
+        @app.local_entrypoint()
+        def main(x: int, label: str = "result"):
+            print(label, double.remote(x))
+    """
+    ran = run_wharf(
+        ["run", str(write_app(tmp_path, source)), "--x", "21", "--label", "answer"],
+        client_env.client_environment,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip().endswith("answer 42")
+
+
+def test_deploy_of_a_broken_file_fails_and_the_old_version_keeps_serving(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    env = client_env.client_environment
+    assert run_wharf(["deploy", str(write_app(tmp_path, SHARED_APP))], env).returncode == 0
+    broken = run_wharf(["deploy", str(write_app(tmp_path, BROKEN_APP))], env)
+    assert broken.returncode == 1
+    assert "SyntaxError" in broken.stderr
+
+    missing_import = write_app(tmp_path, "import no_such_module_anywhere\n")
+    failed = run_wharf(["deploy", str(missing_import)], env)
+    assert failed.returncode == 1
+    assert "ModuleNotFoundError" in failed.stderr
+
+    response = httpx.post(
+        f"{client_env.url}/v1/apps/my-shared-app/functions/square/calls",
+        json={"args": [5]},
+        headers={"authorization": client_env.authorization},
+        timeout=30,
+    )
+    assert response.json() == 25
+
+
+def test_token_new_prints_a_working_token(client_env: RunningGateway) -> None:
+    data_dir = str(client_env.config.data_dir)
+    made = run_wharf(["token", "new", "--data-dir", data_dir], {})
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split("=", 1) for line in made.stdout.split())
+    authorization = f"Bearer {lines['WHARF_TOKEN_ID']}:{lines['WHARF_TOKEN_SECRET']}"
+    response = httpx.get(f"{client_env.url}/v1/apps", headers={"authorization": authorization})
+    assert response.status_code == 200
+
+
+def test_token_new_for_an_unknown_workspace_fails_clearly(client_env: RunningGateway) -> None:
+    data_dir = str(client_env.config.data_dir)
+    made = run_wharf(["token", "new", "--workspace", "nope", "--data-dir", data_dir], {})
+    assert made.returncode == 2
+    assert "no workspace named 'nope'" in made.stderr

@@ -1,0 +1,186 @@
+"""What happens when things go wrong: dying runners, failed starts, stops, expiry, 302s."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from client._aio import run_blocking
+from client._apps import deploy_app
+from client._loader import load_app
+from tests.helpers import (
+    RunningGateway,
+    gateway_config,
+    running_gateway,
+    scaled,
+    wait_until,
+    write_app,
+)
+
+FLAKY_APP = """
+    import os
+    import time
+    from pathlib import Path
+
+    import client as modal
+
+    app = modal.App("flaky-app")
+
+
+    @app.function()
+    def dies_once(marker: str):
+        if not Path(marker).exists():
+            Path(marker).write_text("died")
+            os._exit(1)
+        return "recovered"
+
+
+    @app.function()
+    def always_dies():
+        os._exit(1)
+
+
+    @app.function()
+    def sleepy(seconds: float, value: str = "v1"):
+        time.sleep(seconds)
+        return value
+"""
+
+
+def deploy(path: Path) -> None:
+    run_blocking(deploy_app(load_app(path), name=None, ephemeral=False))
+
+
+@pytest.fixture
+def flaky(client_env: RunningGateway, tmp_path: Path) -> Path:
+    path = write_app(tmp_path, FLAKY_APP)
+    deploy(path)
+    return path
+
+
+def test_runner_dying_mid_input_is_retried_once_on_a_new_runner(
+    flaky: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    assert modal.Function.from_name("flaky-app", "dies_once").remote(str(marker)) == "recovered"
+    assert marker.read_text() == "died"
+
+
+def test_runner_dying_on_every_attempt_terminates_the_call(flaky: Path) -> None:
+    with pytest.raises(modal.ExecutionError, match="stopped unexpectedly on each of 2 attempts"):
+        modal.Function.from_name("flaky-app", "always_dies").remote()
+
+
+def test_redeploy_serves_new_calls_and_finishes_calls_in_flight(
+    flaky: Path, tmp_path: Path
+) -> None:
+    sleepy = modal.Function.from_name("flaky-app", "sleepy")
+    in_flight = sleepy.spawn(scaled(1.5))
+    wait_until(lambda: sleepy.get_current_stats().num_active_runners == 1, timeout_s=20)
+    deploy(write_app(tmp_path, FLAKY_APP.replace('value: str = "v1"', 'value: str = "v2"')))
+    assert sleepy.remote(0) == "v2"
+    assert in_flight.get(timeout=scaled(20)) == "v1"
+
+
+def test_app_whose_container_cannot_start_fails_calls_with_the_reason(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    source = """
+        import os
+        import client as modal
+
+        app = modal.App("broken-start")
+
+        if os.environ.get("RUNNER_APP_ID"):
+            raise RuntimeError("cannot start in a container")
+
+        @app.function()
+        def f():
+            return 1
+    """
+    deploy(write_app(tmp_path, source))
+    with pytest.raises(modal.ExecutionError, match="cannot start in a container"):
+        modal.Function.from_name("broken-start", "f").remote()
+
+
+def test_stopping_an_app_terminates_its_running_calls(flaky: Path) -> None:
+    sleepy = modal.Function.from_name("flaky-app", "sleepy")
+    call = sleepy.spawn(scaled(60))
+    wait_until(lambda: sleepy.get_current_stats().num_active_runners == 1, timeout_s=20)
+    run_blocking(_stop("flaky-app"))
+    with pytest.raises(modal.ExecutionError, match="was stopped"):
+        call.get(timeout=scaled(10))
+
+
+async def _stop(app: str) -> None:
+    from client._apps import stop_app
+
+    await stop_app(app)
+
+
+def test_expired_results_answer_410_and_raise_output_expired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = gateway_config(tmp_path / "data", result_ttl_s=0.3, expiry_interval_s=0.1)
+    with running_gateway(config) as gateway:
+        for name, value in gateway.client_environment.items():
+            monkeypatch.setenv(name, value)
+        deploy(write_app(tmp_path, FLAKY_APP))
+        call = modal.Function.from_name("flaky-app", "sleepy").spawn(0)
+        assert call.get(timeout=scaled(20)) == "v1"
+
+        def expired() -> bool:
+            url = f"{gateway.url}/v1/calls/{call.object_id}"
+            response = httpx.get(url, headers={"authorization": gateway.authorization})
+            return response.status_code == 410
+
+        wait_until(expired)
+        with pytest.raises(modal.OutputExpiredError):
+            call.get()
+
+
+def test_long_call_redirects_302_to_a_result_url_that_redirects_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = gateway_config(tmp_path / "data", request_timeout_s=0.3)
+    with running_gateway(config) as gateway:
+        for name, value in gateway.client_environment.items():
+            monkeypatch.setenv(name, value)
+        deploy(write_app(tmp_path, FLAKY_APP))
+        url = f"{gateway.url}/v1/apps/flaky-app/functions/sleepy/calls"
+        headers = {"authorization": gateway.authorization}
+        first = httpx.post(url, json={"args": [1.2, "slow"]}, headers=headers)
+        assert first.status_code == 302
+        call_id = first.headers["wharf-call-id"]
+        assert first.headers["location"] == f"/v1/calls/{call_id}"
+        again = httpx.get(f"{gateway.url}{first.headers['location']}", headers=headers)
+        assert again.status_code == 302
+        assert again.headers["location"] == f"/v1/calls/{call_id}"
+        followed = httpx.post(
+            url, json={"args": [1.2, "followed"]}, headers=headers, follow_redirects=True
+        )
+        assert followed.status_code == 200
+        assert followed.json() == "followed"
+        assert modal.Function.from_name("flaky-app", "sleepy").remote(1.0, "python") == "python"
+        if shutil.which("curl"):
+            curl = subprocess.run(
+                [
+                    "curl",
+                    "-sSL",
+                    "-H",
+                    f"Authorization: {gateway.authorization}",
+                    "-d",
+                    '{"args": [1.0, "curl"]}',
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=scaled(30),
+                check=True,
+            )
+            assert curl.stdout == '"curl"'

@@ -1,0 +1,222 @@
+"""The public HTTP API as curl and other non-Python callers use it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from client._aio import run_blocking
+from client._apps import deploy_app
+from client._loader import load_app
+from tests.helpers import (
+    RunningGateway,
+    gateway_config,
+    running_gateway,
+    scaled,
+    wait_until,
+    write_app,
+)
+
+HTTP_APP = """
+    import time
+
+    import client as modal
+
+    app = modal.App("http-app")
+
+
+    @app.function()
+    def square(x: int):
+        return x ** 2
+
+
+    @app.function()
+    def sleepy(seconds: float):
+        time.sleep(seconds)
+        return {"slept": seconds}
+
+
+    @app.function()
+    def fail():
+        raise KeyError("missing thing")
+
+
+    @app.function()
+    def not_json():
+        return {1, 2, 3}
+
+
+    @app.function()
+    def shout(text, *, times=1):
+        print(text.upper())
+        return text.upper() * times
+"""
+
+
+def calls_url(gateway: RunningGateway, function: str) -> str:
+    return f"{gateway.url}/v1/apps/http-app/functions/{function}/calls"
+
+
+@pytest.fixture
+def http(client_env: RunningGateway, tmp_path: Path) -> Iterator[httpx.Client]:
+    run_blocking(deploy_app(load_app(write_app(tmp_path, HTTP_APP)), name=None, ephemeral=False))
+    headers = {"authorization": client_env.authorization}
+    with httpx.Client(headers=headers, timeout=scaled(60)) as session:
+        yield session
+
+
+def test_json_call_answers_200_with_the_result(http: httpx.Client, gateway: RunningGateway) -> None:
+    response = http.post(calls_url(gateway, "square"), json={"args": [42]})
+    assert response.status_code == 200
+    assert response.json() == 1764
+    assert response.headers["wharf-call-id"].startswith("fc-")
+
+
+def test_keyword_arguments_and_keyword_only_parameters(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    body = {"args": ["hi"], "kwargs": {"times": 2}}
+    assert http.post(calls_url(gateway, "shout"), json=body).json() == "HIHI"
+
+
+def test_respond_async_answers_202_then_the_result_url_long_polls(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    response = http.post(
+        calls_url(gateway, "sleepy"), json={"args": [0.5]}, headers={"prefer": "respond-async"}
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["call_id"].startswith("fc-")
+    assert body["result_url"] == f"{gateway.url}/v1/calls/{body['call_id']}"
+    pending = http.get(body["result_url"], params={"timeout_s": 0})
+    assert pending.status_code == 202
+    done = http.get(body["result_url"], params={"timeout_s": scaled(20)})
+    assert done.status_code == 200
+    assert done.json() == {"slept": 0.5}
+
+
+def test_delete_cancels_a_running_call(http: httpx.Client, gateway: RunningGateway) -> None:
+    response = http.post(
+        calls_url(gateway, "sleepy"), json={"args": [60]}, headers={"prefer": "respond-async"}
+    )
+    result_url = response.json()["result_url"]
+    cancelled = http.delete(result_url)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    answer = http.get(result_url)
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "call_cancelled"
+
+
+def test_user_exception_is_the_calls_result_with_type_and_traceback(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    response = http.post(calls_url(gateway, "fail"), json={})
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["code"] == "function_failed"
+    assert error["type"] == "KeyError"
+    assert "missing thing" in error["message"]
+    assert 'raise KeyError("missing thing")' in error["traceback"]
+    assert "exception_pickle" not in error
+
+
+def test_result_that_is_not_json_gives_a_clear_406(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    response = http.post(calls_url(gateway, "not_json"), json={})
+    assert response.status_code == 406
+    error = response.json()["error"]
+    assert error["code"] == "result_not_json"
+    assert "'set'" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"args": 42}', '"args" must be a JSON array'),
+        (b'{"kwargs": []}', '"kwargs" must be a JSON object'),
+        (b'{"argz": []}', "unknown keys in the body: argz"),
+        (b'{"args": []}', "missing a required argument: 'x'"),
+        (b'{"args": [1, 2]}', "too many positional arguments"),
+    ],
+)
+def test_bad_arguments_answer_400_naming_the_problem(
+    http: httpx.Client, gateway: RunningGateway, body: bytes, fragment: str
+) -> None:
+    response = http.post(calls_url(gateway, "square"), content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert fragment in response.json()["error"]["message"]
+
+
+def test_unknown_app_function_and_call_answer_404(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    for url in (
+        f"{gateway.url}/v1/apps/nope/functions/square/calls",
+        calls_url(gateway, "nope"),
+    ):
+        response = http.post(url, json={})
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    missing = http.get(f"{gateway.url}/v1/calls/fc-{'0' * 32}")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer nope", "Bearer wk-x:ws-y", "Basic abc", "Bearer wk-x:"]
+)
+def test_missing_or_wrong_token_answers_401_with_www_authenticate(
+    http: httpx.Client, gateway: RunningGateway, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"authorization": authorization}
+    response = httpx.post(calls_url(gateway, "square"), json={"args": [1]}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_health_and_openapi_list_every_route(http: httpx.Client, gateway: RunningGateway) -> None:
+    assert httpx.get(f"{gateway.url}/v1/health").json() == {"status": "ok"}
+    paths = httpx.get(f"{gateway.url}/v1/openapi.json").json()["paths"]
+    assert set(paths["/v1/apps/{app}/functions/{function}/calls"]) == {"post"}
+    assert set(paths["/v1/calls/{call_id}"]) == {"get", "delete"}
+    assert set(paths["/v1/apps"]) == {"get", "post"}
+    assert "/v1/apps/{app}/functions/{function}/stats" in paths
+
+
+def test_apps_list_show_stats_logs_and_stop(http: httpx.Client, gateway: RunningGateway) -> None:
+    assert http.post(calls_url(gateway, "shout"), json={"args": ["logged line"]}).status_code == 200
+    apps = http.get(f"{gateway.url}/v1/apps").json()["apps"]
+    assert [(app["name"], app["state"]) for app in apps] == [("http-app", "deployed")]
+    shown = http.get(f"{gateway.url}/v1/apps/http-app").json()
+    assert {f["name"] for f in shown["functions"]} >= {"square", "sleepy"}
+    stats = http.get(f"{gateway.url}/v1/apps/http-app/functions/square/stats").json()
+    assert stats == {"backlog": 0, "num_active_runners": 0, "num_total_runners": 0}
+
+    def logged() -> bool:
+        lines = http.get(f"{gateway.url}/v1/apps/http-app/logs").json()["logs"]
+        return any(line["line"] == "LOGGED LINE" for line in lines)
+
+    wait_until(logged)
+    assert http.delete(f"{gateway.url}/v1/apps/http-app").json()["state"] == "stopped"
+    assert http.post(calls_url(gateway, "square"), json={"args": [1]}).status_code == 404
+
+
+def test_body_over_the_limit_answers_413(tmp_path: Path) -> None:
+    config = gateway_config(tmp_path / "data", max_body_bytes=1024)
+    with running_gateway(config) as gateway:
+        response = httpx.post(
+            f"{gateway.url}/v1/apps/any/functions/any/calls",
+            content=b"x" * 4096,
+            headers={"authorization": gateway.authorization},
+        )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -1,0 +1,160 @@
+"""Test helpers: a real gateway in a thread, app files, and waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gateway.bootstrap import NewToken, first_start
+from gateway.config import Config
+from gateway.serve import serve
+
+#: Scales every timeout in the suite (raise it on a slow machine: WHARF_TEST_TIME_SCALE=3).
+TEST_TIME_SCALE = float(os.environ.get("WHARF_TEST_TIME_SCALE", "1"))
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def scaled(seconds: float) -> float:
+    return seconds * TEST_TIME_SCALE
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.02
+) -> Any:
+    """Poll `condition` until it returns something truthy, or fail after the deadline."""
+    deadline = time.monotonic() + scaled(timeout_s)
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {scaled(timeout_s)} s")
+        time.sleep(interval_s)
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    """A gateway serving on loopback, with the first token of workspace `main`."""
+
+    url: str
+    config: Config
+    token: NewToken
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.token.token_id}:{self.token.secret}"
+
+    @property
+    def client_environment(self) -> dict[str, str]:
+        return {
+            "WHARF_SERVER_URL": self.url,
+            "WHARF_TOKEN_ID": self.token.token_id,
+            "WHARF_TOKEN_SECRET": self.token.secret,
+        }
+
+
+def gateway_config(data_dir: Path, **overrides: Any) -> Config:
+    config = Config(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        port=0,
+        runner_environment=dict(os.environ),
+        sweep_interval_s=0.1,
+    )
+    return replace(config, **overrides)
+
+
+@contextmanager
+def running_gateway(config: Config) -> Iterator[RunningGateway]:
+    """Serve `config` on a thread of its own until the block ends."""
+    token = asyncio.run(first_start(config))
+    assert token is not None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    listening: list[str] = []
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        await serve(config, shutdown_trigger=stop.wait, on_listening=listening.append)
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="wharf-test-gateway", daemon=True)
+    thread.start()
+    wait_until(lambda: listening or failure)
+    if failure:
+        raise failure[0]
+    gateway = RunningGateway(listening[0], config, token)
+    import httpx
+
+    wait_until(lambda: _is_healthy(httpx, gateway.url))
+    try:
+        yield gateway
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(scaled(20))
+
+
+def _is_healthy(httpx: Any, url: str) -> bool:
+    try:
+        return bool(httpx.get(f"{url}/v1/health", timeout=1).status_code == 200)
+    except httpx.TransportError:
+        return False
+
+
+def write_app(folder: Path, source: str, stem: str = "app") -> Path:
+    """Write an app file with a unique module name (modules are imported in the test process)."""
+    path = folder / f"{stem}_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def run_python(
+    code: str, environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run Python code in a fresh process, as a user's other program would."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, **environment},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=scaled(timeout_s),
+        check=False,
+    )
+
+
+def run_wharf(
+    args: list[str], environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the `wharf` command line."""
+    return subprocess.run(
+        [sys.executable, "-m", "client", *args],
+        env={**os.environ, **environment},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=scaled(timeout_s),
+        check=False,
+    )
