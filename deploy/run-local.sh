@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Start `wharf server` on the embedded defaults, deploy examples/hello.py, print a curl line.
+# The server keeps running in the foreground; Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port="${WHARF_PORT:-8000}"
+wharf server --port "$port" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT INT TERM
+
+for _ in $(seq 1 100); do
+    if python -c "import httpx, sys; httpx.get('http://127.0.0.1:$port/v1/health')" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+
+wharf deploy examples/hello.py
+python - <<'PY'
+from client._config import load_credentials
+
+credentials = load_credentials()
+print()
+print("Call it from anywhere:")
+print(
+    f"  curl -X POST -H 'Authorization: {credentials.authorization}' "
+    f"-d '{{\"args\": [42]}}' {credentials.server_url}/v1/apps/hello/functions/square/calls"
+)
+print("Or from Python: Function.from_name('hello', 'square').remote(42)")
+print("Press Ctrl-C to stop the server.")
+PY
+wait "$server"
