@@ -1,68 +1,40 @@
 """Blocking methods with `.aio` twins.
 
-Every blocking operation is written once, as a coroutine. `blocking` turns it into a method that
-runs the coroutine to completion on a private event-loop thread, with the coroutine itself
-reachable as `.aio` for callers already inside an event loop.
+Each operation is a flow (see `client._http`): calling the method runs it with blocking requests
+on the caller's thread; `.aio` runs the same flow on the caller's event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable
+from typing import Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from client._http import Flow, run_flow, run_flow_async
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
 
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="wharf-client", daemon=True)
-            thread.start()
-            _loop = loop
-        return _loop
-
-
-def run_blocking(coroutine: Coroutine[Any, Any, R]) -> R:
-    """Run a coroutine on the client's loop thread and wait for its result."""
-    loop = _background_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        coroutine.close()
-        raise RuntimeError("a blocking Wharf call was made from the client's own loop; use .aio")
-    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
-
 
 class Twin(Generic[P, R]):
-    """A bound blocking call; `.aio` is the same call as a coroutine."""
+    """A blocking call; `.aio(...)` is the same call as a coroutine."""
 
-    __slots__ = ("aio",)
+    __slots__ = ("_flow",)
 
-    def __init__(self, aio: Callable[P, Awaitable[R]]) -> None:
-        self.aio = aio
+    def __init__(self, flow: Callable[P, Flow[R]]) -> None:
+        self._flow = flow
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        async def run() -> R:
-            return await self.aio(*args, **kwargs)
+        return run_flow(self._flow(*args, **kwargs))
 
-        return run_blocking(run())
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await run_flow_async(self._flow(*args, **kwargs))
 
 
 class blocking(Generic[S, P, R]):
-    """Decorator: an async method becomes a blocking method with an `.aio` twin."""
+    """Decorator: a method returning a flow becomes a blocking method with an `.aio` twin."""
 
-    def __init__(self, method: Callable[Concatenate[S, P], Awaitable[R]]) -> None:
+    def __init__(self, method: Callable[Concatenate[S, P], Flow[R]]) -> None:
         self._method = method
         self.__doc__ = method.__doc__
 
@@ -75,7 +47,7 @@ class blocking(Generic[S, P, R]):
             return self
         method = self._method
 
-        async def bound(*args: P.args, **kwargs: P.kwargs) -> R:
-            return await method(instance, *args, **kwargs)
+        def bound(*args: P.args, **kwargs: P.kwargs) -> Flow[R]:
+            return method(instance, *args, **kwargs)
 
         return Twin(bound)

@@ -1,4 +1,4 @@
-"""Deploying, listing, stopping apps and reading their logs, over the public API."""
+"""Deploying, listing, stopping apps and reading their logs, over the public API (as flows)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from client._bundle import build_bundle
-from client._http import gateway_client
+from client._http import ApiRequest, Flow
 from client._loader import LoadedApp
 from client._manifest import build_manifest
 
@@ -23,7 +23,7 @@ class DeployedApp:
     functions: list[dict[str, Any]]
 
 
-async def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) -> DeployedApp:
+def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) -> Flow[DeployedApp]:
     """Upload the manifest and source bundle, and bind the app's functions to the result."""
     app_name = name or loaded.app.name or loaded.path.stem
     manifest = build_manifest(
@@ -34,9 +34,7 @@ async def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) ->
         ephemeral=ephemeral,
     )
     bundle = base64.b64encode(build_bundle(loaded.path)).decode("ascii")
-    response = await gateway_client().request(
-        "POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle}
-    )
+    response = yield ApiRequest("POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle})
     data = response.json()
     loaded.app._hydrate(str(data["app_id"]))
     return DeployedApp(
@@ -47,15 +45,16 @@ async def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) ->
     )
 
 
-async def stop_app(app_ref: str) -> None:
-    await gateway_client().request("DELETE", f"/v1/apps/{quote(app_ref, safe='')}")
+def stop_app(app_ref: str) -> Flow[None]:
+    yield ApiRequest("DELETE", f"/v1/apps/{quote(app_ref, safe='')}")
 
 
-async def list_apps() -> list[dict[str, Any]]:
-    return list((await gateway_client().request("GET", "/v1/apps")).json()["apps"])
+def list_apps() -> Flow[list[dict[str, Any]]]:
+    response = yield ApiRequest("GET", "/v1/apps")
+    return list(response.json()["apps"])
 
 
-async def app_logs(app_ref: str, after_id: int = 0) -> list[dict[str, Any]]:
+def app_logs(app_ref: str, after_id: int = 0) -> Flow[list[dict[str, Any]]]:
     path = f"/v1/apps/{quote(app_ref, safe='')}/logs"
-    response = await gateway_client().request("GET", path, params={"after_id": after_id})
+    response = yield ApiRequest("GET", path, params={"after_id": after_id})
     return list(response.json()["logs"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import inspect
 import os
 import sys
@@ -11,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from client._aio import run_blocking
 from client._app import LocalEntrypoint
 from client._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
 from client._errors import ClientError, InvalidError
+from client._http import run_flow
 from client._loader import LoadedApp, load_app
 
 #: Commands that run on the server host, inside the gateway package.
@@ -61,7 +62,7 @@ def _load(path: Path, app_variable: str | None = None) -> LoadedApp:
 
 def _deploy(args: argparse.Namespace) -> int:
     loaded = _load(args.file)
-    _print_deployed(run_blocking(deploy_app(loaded, name=args.name, ephemeral=False)))
+    _print_deployed(run_flow(deploy_app(loaded, name=args.name, ephemeral=False)))
     return 0
 
 
@@ -92,18 +93,18 @@ def _run(args: argparse.Namespace) -> int:
         known = ", ".join(sorted([*entrypoints, *functions])) or "none"
         raise InvalidError(f"name an entrypoint or function to run as FILE::NAME (known: {known})")
     argv = [arg for arg in args.args if arg != "--"]
-    deployed = run_blocking(deploy_app(loaded, name=None, ephemeral=True))
+    deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True))
     try:
         if name in entrypoints:
             entrypoint: LocalEntrypoint = entrypoints[name]
             result = entrypoint(**_entrypoint_arguments(entrypoint.raw_f, argv))
             if inspect.iscoroutine(result):
-                run_blocking(result)
+                asyncio.run(result)
         else:
             function = functions[name]
             print(function.remote(**_entrypoint_arguments(function.get_raw_f(), argv)))
     finally:
-        run_blocking(stop_app(deployed.app_id))
+        run_flow(stop_app(deployed.app_id))
     return 0
 
 
@@ -117,16 +118,16 @@ def _print_logs(lines: list[dict[str, Any]]) -> int:
 
 def _app(args: argparse.Namespace) -> int:
     if args.app_command == "list":
-        for app in run_blocking(list_apps()):
+        for app in run_flow(list_apps()):
             print(f"{app['app_id']}  {app['name']:<30} {app['state']:<10} v{app['version']}")
     elif args.app_command == "stop":
-        run_blocking(stop_app(args.app))
+        run_flow(stop_app(args.app))
         print(f"Stopped app {args.app!r}")
     else:
-        last_id = _print_logs(run_blocking(app_logs(args.app)))
+        last_id = _print_logs(run_flow(app_logs(args.app)))
         while args.follow:
             time.sleep(LOG_FOLLOW_INTERVAL_S)
-            last_id = _print_logs(run_blocking(app_logs(args.app, last_id))) or last_id
+            last_id = _print_logs(run_flow(app_logs(args.app, last_id))) or last_id
     return 0
 
 

@@ -9,8 +9,14 @@ from typing import Any, ClassVar
 
 from client._aio import Twin, blocking
 from client._errors import ExecutionError
-from client._http import gateway_client
-from client._invocation import await_result, call_id_of, function_path, poll_result, start_call
+from client._http import ApiRequest, Flow, run_flow_async
+from client._invocation import (
+    call_id_of,
+    call_request,
+    function_path,
+    remote_flow,
+    result_flow,
+)
 from client._options import FunctionOptions
 
 
@@ -43,7 +49,7 @@ class FunctionCall:
         return cls(function_call_id)
 
     @blocking
-    async def get(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the SDK's name
+    def get(self, timeout: float | None = None) -> Flow[Any]:
         """Wait for the call's result.
 
         Args:
@@ -58,24 +64,30 @@ class FunctionCall:
             InputCancellation: the call was cancelled.
             BaseException: the function's own exception, with the remote traceback as a note.
         """
-        http = gateway_client()
-        first_wait_s = 55.0 if timeout is None else min(max(timeout, 0.0), 55.0)
-        response = await poll_result(http, self._call_id, first_wait_s)
-        return await await_result(http, response, timeout)
+        return (yield from result_flow(self._call_id, timeout))
 
     @blocking
-    async def cancel(self) -> None:
+    def cancel(self) -> Flow[None]:
         """Cancel the call; a running input is stopped and the call ends as cancelled."""
-        http = gateway_client()
-        await http.request("DELETE", f"/v1/calls/{self._call_id}")
+        yield ApiRequest("DELETE", f"/v1/calls/{self._call_id}")
 
 
-async def _gather(*function_calls: FunctionCall) -> list[Any]:
-    return list(await asyncio.gather(*(call.get.aio() for call in function_calls)))
+class _Gather:
+    """`gather(*calls)`: wait for several calls; results in order, or the first failure raised.
+
+    The blocking form waits for the calls in order; `gather.aio` waits for all at once and
+    raises the first failure to happen.
+    """
+
+    def __call__(self, *function_calls: FunctionCall) -> list[Any]:
+        return [call.get() for call in function_calls]
+
+    async def aio(self, *function_calls: FunctionCall) -> list[Any]:
+        flows = (run_flow_async(result_flow(call.object_id, None)) for call in function_calls)
+        return list(await asyncio.gather(*flows))
 
 
-#: Wait for several calls; results in order, or the first failure raised.
-gather: Twin[..., list[Any]] = Twin(_gather)
+gather = _Gather()
 
 
 class Function:
@@ -126,9 +138,9 @@ class Function:
         return cls(name, app_ref=app_name, app_name=app_name)
 
     @blocking
-    async def hydrate(self) -> Function:
+    def hydrate(self) -> Flow[Function]:
         """Fetch the function's definition from the gateway (done lazily by everything else)."""
-        response = await gateway_client().request("GET", function_path(self._ref, self._name))
+        response = yield ApiRequest("GET", function_path(self._ref, self._name))
         self._info = response.json()
         return self
 
@@ -161,7 +173,7 @@ class Function:
         return bool(self._definition()["is_generator"])
 
     @blocking
-    async def remote(self, *args: Any, **kwargs: Any) -> Any:
+    def remote(self, *args: Any, **kwargs: Any) -> Flow[Any]:
         """Call the function in its container and wait for the result.
 
         Returns:
@@ -171,19 +183,16 @@ class Function:
             NotFoundError: the app or function does not exist.
             BaseException: the function's own exception, with the remote traceback as a note.
         """
-        http = gateway_client()
-        response = await start_call(http, self._ref, self._name, args, kwargs, wait=True)
-        return await await_result(http, response, None)
+        return (yield from remote_flow(self._ref, self._name, args, kwargs))
 
     @blocking
-    async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
+    def spawn(self, *args: Any, **kwargs: Any) -> Flow[FunctionCall]:
         """Start a call without waiting for it.
 
         Returns:
             A `FunctionCall` to poll, wait for or cancel later, here or in another process.
         """
-        http = gateway_client()
-        response = await start_call(http, self._ref, self._name, args, kwargs, wait=False)
+        response = yield call_request(self._ref, self._name, args, kwargs, wait=False)
         return FunctionCall(call_id_of(response))
 
     def local(self, *args: Any, **kwargs: Any) -> Any:
@@ -206,10 +215,10 @@ class Function:
         return self._raw_f
 
     @blocking
-    async def get_current_stats(self) -> FunctionStats:
+    def get_current_stats(self) -> Flow[FunctionStats]:
         """The function's backlog and containers right now."""
-        path = f"{function_path(self._ref, self._name)}/stats"
-        data = (await gateway_client().request("GET", path)).json()
+        response = yield ApiRequest("GET", f"{function_path(self._ref, self._name)}/stats")
+        data = response.json()
         return FunctionStats(
             backlog=int(data["backlog"]),
             num_active_runners=int(data["num_active_runners"]),
@@ -217,14 +226,15 @@ class Function:
         )
 
 
-async def _lookup(app_name: str, name: str) -> Function:
+def _lookup(app_name: str, name: str) -> Flow[Function]:
     """Look up a deployed function now.
 
     Raises:
         NotFoundError: there is no such app or function.
     """
     function = Function.from_name(app_name, name)
-    await function.hydrate.aio()
+    response = yield ApiRequest("GET", function_path(app_name, name))
+    function._info = response.json()
     return function
 
 

@@ -1,18 +1,29 @@
-"""The typed wrapper around the gateway's public HTTP API (the same one curl uses)."""
+"""The typed wrapper around the gateway's public HTTP API (the same one curl uses).
+
+Every operation is written once, as a *flow*: a generator that yields `ApiRequest`s and receives
+their `httpx.Response`s. Two drivers run flows: `run_flow` with a blocking `httpx.Client` on the
+caller's thread (no event loop, no thread hop: this is what keeps `.remote()` fast), and
+`run_flow_async` with an `httpx.AsyncClient` on the caller's loop, for the `.aio` twins.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
+import time
 import weakref
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 import orjson
 
 from client._config import Credentials, load_credentials
-from client._errors import ClientError, ConnectionError, RateLimitError, error_from_code
+from client._errors import ConnectionError, RateLimitError, error_from_code
+
+T = TypeVar("T")
 
 PICKLE_CONTENT_TYPE = "application/x-python-pickle"
 #: Sent by calls made from inside a container, so the gateway can record the call graph.
@@ -23,78 +34,62 @@ MAX_RATE_LIMIT_RETRIES = 8
 MAX_RETRY_AFTER_S = 10.0
 _CONNECT_TIMEOUT_S = 10.0
 _READ_TIMEOUT_S = 300.0
-
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Credentials, GatewayClient]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Extra read time over a long-poll's own wait, for the network and the gateway.
+_POLL_MARGIN_S = 30.0
 
 
-class GatewayClient:
-    """One kept-alive connection pool to the gateway, bound to one event loop."""
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One request of a flow, relative to the gateway URL."""
 
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = credentials
-        verify: ssl.SSLContext | bool = True
-        if credentials.ca_bundle:
-            verify = ssl.create_default_context(cafile=credentials.ca_bundle)
-        self._http = httpx.AsyncClient(
-            base_url=credentials.server_url,
-            headers={"authorization": credentials.authorization},
-            timeout=httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S),
-            verify=verify,
-            follow_redirects=False,
+    method: str
+    path: str
+    content: bytes | None = None
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | float] | None = None
+    #: The gateway may hold the response this long (a long-poll); None for the default.
+    wait_s: float | None = None
+
+
+#: A generator of requests that returns a value: written once, run sync or async.
+Flow = Generator[ApiRequest, httpx.Response, T]
+
+
+def _verify(credentials: Credentials) -> ssl.SSLContext | bool:
+    if credentials.ca_bundle:
+        return ssl.create_default_context(cafile=credentials.ca_bundle)
+    return True
+
+
+def _client_options(credentials: Credentials) -> dict[str, Any]:
+    return {
+        "base_url": credentials.server_url,
+        "headers": {"authorization": credentials.authorization},
+        "timeout": httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S),
+        "verify": _verify(credentials),
+        "follow_redirects": False,
+    }
+
+
+def _arguments(request: ApiRequest) -> dict[str, Any]:
+    headers = dict(request.headers)
+    content = request.content
+    if request.json is not None:
+        content = orjson.dumps(request.json)
+        headers["content-type"] = "application/json"
+    arguments: dict[str, Any] = {"content": content, "headers": headers, "params": request.params}
+    if request.wait_s is not None:
+        arguments["timeout"] = httpx.Timeout(
+            request.wait_s + _POLL_MARGIN_S, connect=_CONNECT_TIMEOUT_S
         )
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str | float] | None = None,
-        read_timeout_s: float | None = None,
-    ) -> httpx.Response:
-        """Send one request; platform errors are raised as their `ClientError` class.
-
-        Raises:
-            ConnectionError: the gateway could not be reached.
-            RateLimitError: still over the rate limit after the bounded retries.
-            ClientError: the subclass named by the gateway's error code.
-        """
-        body = orjson.dumps(json) if json is not None else content
-        all_headers = dict(headers or {})
-        if json is not None:
-            all_headers["content-type"] = "application/json"
-        timeout = None if read_timeout_s is None else httpx.Timeout(read_timeout_s + 30)
-        for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
-            try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    content=body,
-                    headers=all_headers,
-                    params=params,
-                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                )
-            except httpx.TransportError as exc:
-                raise ConnectionError(
-                    f"could not reach the Wharf gateway at {self.credentials.server_url}: {exc}"
-                ) from exc
-            if response.status_code != 429 or attempt == MAX_RATE_LIMIT_RETRIES:
-                break
-            await asyncio.sleep(_retry_after_s(response, attempt))
-        if response.status_code == 429:
-            raise RateLimitError(error_message(response))
-        raise_for_platform_error(response)
-        return response
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    return arguments
 
 
-def _retry_after_s(response: httpx.Response, attempt: int) -> float:
+def _retry_after_s(response: httpx.Response, attempt: int) -> float | None:
+    """Seconds to wait before retrying a 429; None when the response is final."""
+    if response.status_code != 429 or attempt >= MAX_RATE_LIMIT_RETRIES:
+        return None
     raw = str(response.headers.get("retry-after", ""))
     try:
         return min(float(raw), MAX_RETRY_AFTER_S)
@@ -114,29 +109,98 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
     return {"code": "internal", "message": f"HTTP {response.status_code}: {response.text[:200]}"}
 
 
-def error_message(response: httpx.Response) -> str:
-    return str(error_body(response).get("message", ""))
-
-
-def raise_for_platform_error(response: httpx.Response) -> None:
-    """Raise the `ClientError` for a platform error; user failures are left to the caller."""
+def raise_for_platform_error(response: httpx.Response) -> httpx.Response:
+    """Raise the `ClientError` of a platform error; a call's own failure is left to the flow."""
     if response.status_code < 400:
-        return
+        return response
     error = error_body(response)
     code = str(error.get("code", "internal"))
+    if response.status_code == 429:
+        raise RateLimitError(str(error.get("message", "")))
     if code == "function_failed":
-        return
+        return response
     raise error_from_code(code, str(error.get("message", "")))
 
 
-def gateway_client() -> GatewayClient:
-    """The client of the running event loop, created from the credentials on first use."""
-    credentials = load_credentials()
-    by_credentials = _clients.setdefault(asyncio.get_running_loop(), {})
+def _unreachable(credentials: Credentials, exc: httpx.TransportError) -> ConnectionError:
+    return ConnectionError(f"could not reach the Wharf gateway at {credentials.server_url}: {exc}")
+
+
+_sync_lock = threading.Lock()
+_sync_clients: dict[Credentials, httpx.Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Credentials, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+def _sync_client(credentials: Credentials) -> httpx.Client:
+    with _sync_lock:
+        client = _sync_clients.get(credentials)
+        if client is None:
+            client = _sync_clients[credentials] = httpx.Client(**_client_options(credentials))
+        return client
+
+
+def _async_client(credentials: Credentials) -> httpx.AsyncClient:
+    by_credentials = _async_clients.setdefault(asyncio.get_running_loop(), {})
     client = by_credentials.get(credentials)
     if client is None:
-        client = by_credentials[credentials] = GatewayClient(credentials)
+        client = by_credentials[credentials] = httpx.AsyncClient(**_client_options(credentials))
     return client
 
 
-__all__ = ["ClientError", "GatewayClient", "gateway_client"]
+def send(request: ApiRequest) -> httpx.Response:
+    """Send one request on this thread, retrying 429s a bounded number of times."""
+    credentials = load_credentials()
+    client = _sync_client(credentials)
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            response = client.request(request.method, request.path, **_arguments(request))
+        except httpx.TransportError as exc:
+            raise _unreachable(credentials, exc) from exc
+        wait_s = _retry_after_s(response, attempt)
+        if wait_s is None:
+            break
+        time.sleep(wait_s)
+    return raise_for_platform_error(response)
+
+
+async def send_async(request: ApiRequest) -> httpx.Response:
+    """Send one request on the running loop, retrying 429s a bounded number of times."""
+    credentials = load_credentials()
+    client = _async_client(credentials)
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            response = await client.request(request.method, request.path, **_arguments(request))
+        except httpx.TransportError as exc:
+            raise _unreachable(credentials, exc) from exc
+        wait_s = _retry_after_s(response, attempt)
+        if wait_s is None:
+            break
+        await asyncio.sleep(wait_s)
+    return raise_for_platform_error(response)
+
+
+def run_flow(flow: Flow[T]) -> T:
+    """Run a flow to its value with blocking requests on this thread."""
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send(send(request))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_flow_async(flow: Flow[T]) -> T:
+    """Run a flow to its value on the running event loop."""
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send(await send_async(request))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def request(request: ApiRequest) -> Flow[httpx.Response]:
+    """A flow of one request, returning its response."""
+    return (yield request)

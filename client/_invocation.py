@@ -1,4 +1,4 @@
-"""One call of a deployed function over the public API: send the arguments, wait for the result."""
+"""One call of a deployed function over the public API, as flows: send, then follow to the value."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import orjson
 
 from client._context import current_function_call_id
 from client._errors import ServerError
-from client._http import PARENT_CALL_HEADER, PICKLE_CONTENT_TYPE, GatewayClient, error_body
+from client._http import PARENT_CALL_HEADER, PICKLE_CONTENT_TYPE, ApiRequest, Flow, error_body
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
 
 #: Longest single long-poll; the gateway may answer sooner (it caps waits at its request timeout).
@@ -23,27 +23,32 @@ def function_path(app_ref: str, function_name: str) -> str:
     return f"/v1/apps/{quote(app_ref, safe='')}/functions/{quote(function_name, safe='')}"
 
 
-async def start_call(
-    http: GatewayClient,
-    app_ref: str,
-    function_name: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    wait: bool,
-) -> httpx.Response:
-    """POST a call; with `wait=False` the gateway answers 202 at once."""
+def call_request(
+    app_ref: str, function_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, wait: bool
+) -> ApiRequest:
+    """The POST of a call; with `wait=False` the gateway answers 202 at once."""
     headers = {"content-type": PICKLE_CONTENT_TYPE, "accept": PICKLE_CONTENT_TYPE}
     parent_call_id = current_function_call_id()
     if parent_call_id:
         headers[PARENT_CALL_HEADER] = parent_call_id
     if not wait:
         headers["prefer"] = "respond-async"
-    return await http.request(
+    return ApiRequest(
         "POST",
         f"{function_path(app_ref, function_name)}/calls",
         content=serialize_arguments(args, kwargs),
         headers=headers,
+    )
+
+
+def poll_request(call_id: str, wait_s: float) -> ApiRequest:
+    """A GET of a call's result that waits up to `wait_s` on the gateway."""
+    return ApiRequest(
+        "GET",
+        f"/v1/calls/{quote(call_id, safe='')}",
+        headers={"accept": PICKLE_CONTENT_TYPE},
+        params={"timeout_s": round(wait_s, 3)},
+        wait_s=wait_s,
     )
 
 
@@ -54,20 +59,7 @@ def call_id_of(response: httpx.Response) -> str:
     return call_id
 
 
-async def poll_result(http: GatewayClient, call_id: str, wait_s: float) -> httpx.Response:
-    """GET a call's result, waiting up to `wait_s` on the gateway."""
-    return await http.request(
-        "GET",
-        f"/v1/calls/{quote(call_id, safe='')}",
-        params={"timeout_s": round(wait_s, 3)},
-        headers={"accept": PICKLE_CONTENT_TYPE},
-        read_timeout_s=wait_s,
-    )
-
-
-async def await_result(
-    http: GatewayClient, response: httpx.Response, timeout_s: float | None
-) -> Any:
+def follow_result(response: httpx.Response, timeout_s: float | None) -> Flow[Any]:
     """Follow a call response (200, 202 or 302) to its value.
 
     Raises:
@@ -80,8 +72,21 @@ async def await_result(
         remaining = POLL_CHUNK_S if deadline is None else deadline - time.monotonic()
         if remaining <= 0 and response.request.method == "GET":
             raise TimeoutError(f"call {call_id} has not finished within {timeout_s} s")
-        response = await poll_result(http, call_id, max(0.0, min(remaining, POLL_CHUNK_S)))
+        response = yield poll_request(call_id, max(0.0, min(remaining, POLL_CHUNK_S)))
     return decode_result(response)
+
+
+def remote_flow(
+    app_ref: str, function_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Flow[Any]:
+    response = yield call_request(app_ref, function_name, args, kwargs, wait=True)
+    return (yield from follow_result(response, None))
+
+
+def result_flow(call_id: str, timeout_s: float | None) -> Flow[Any]:
+    first_wait_s = POLL_CHUNK_S if timeout_s is None else min(max(timeout_s, 0.0), POLL_CHUNK_S)
+    response = yield poll_request(call_id, first_wait_s)
+    return (yield from follow_result(response, timeout_s))
 
 
 def decode_result(response: httpx.Response) -> Any:

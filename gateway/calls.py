@@ -114,9 +114,6 @@ class CallService:
 
     # TaskSink, called by the scheduler.
 
-    def task_started(self, task: Task) -> None:
-        self._store.mark_running(task.call_id, task.attempt).add_done_callback(_log_failure)
-
     def task_finished(self, task: Task, result: Output | Failure) -> None:
         if task.finished:
             return
@@ -141,7 +138,9 @@ class CallService:
                 outcome.json_error,
                 outcome.error,
             )
-            await self._store.finish_call(outcome.call_id, stored, time.time() + self._result_ttl_s)
+            attempt = active.task.attempt if active is not None else 0
+            expires_at = time.time() + self._result_ttl_s
+            await self._store.finish_call(outcome.call_id, stored, attempt, expires_at)
         finally:
             active = self._active.pop(outcome.call_id, None)
             if active is not None and not active.done.done():

@@ -1,8 +1,11 @@
 """The SQLite database: opening it, numbered migrations, and grouped commits.
 
-Writes go to one writer thread with its own connection; everything queued while a commit runs
-goes into the next one, so a burst of calls costs one commit, not one each. Reads use an aiosqlite
-connection; in WAL mode they never wait for the writer and see what has been committed.
+Writes go through one writer connection; everything queued while a commit runs goes into the next
+one, so a burst of calls costs one commit, not one each. A small batch commits right on the event
+loop (about 20 us, far less than a hop to a thread and back); a large one runs on the writer's own
+thread. Reads use an aiosqlite connection, on a thread of its own; in WAL mode they never wait for
+the writer and see what has been committed. WAL checkpoints, which fsync and can take
+milliseconds, run on the reader's thread too, so commits never wait for them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from typing import Any
 
 import aiosqlite
 
+#: Batches up to this many statements commit on the event loop; larger ones on the writer thread.
+INLINE_BATCH_STATEMENTS = 32
+#: Commits between two WAL checkpoints (run on the reader's thread, never inside a commit).
+CHECKPOINT_EVERY_COMMITS = 500
+
+_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # With WAL, NORMAL loses no committed transaction on a process crash, only on power loss.
@@ -44,6 +53,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in _PRAGMAS:
         connection.execute(pragma)
+    # Checkpoints run on the reader's thread, never inside a commit on the event loop.
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
 
 
@@ -113,6 +124,7 @@ class Database:
         self._queue: list[_Job] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._checkpoint: asyncio.Task[Any] | None = None
         self._task = asyncio.create_task(self._write_forever(), name="wharf-db-writer")
 
     @classmethod
@@ -146,6 +158,7 @@ class Database:
 
     async def _write_forever(self) -> None:
         loop = asyncio.get_running_loop()
+        commits = 0
         while not (self._closing and not self._queue):
             await self._wake.wait()
             self._wake.clear()
@@ -153,9 +166,17 @@ class Database:
             if not jobs:
                 continue
             try:
-                results = await loop.run_in_executor(self._executor, _run_batch, self._writer, jobs)
+                if sum(len(job.statements) for job in jobs) <= INLINE_BATCH_STATEMENTS:
+                    results = _run_batch(self._writer, jobs)
+                else:
+                    results = await loop.run_in_executor(
+                        self._executor, _run_batch, self._writer, jobs
+                    )
             except sqlite3.Error as exc:
                 results = [exc] * len(jobs)
+            commits += 1
+            if commits % CHECKPOINT_EVERY_COMMITS == 0:
+                self._checkpoint_soon()
             for job, error in zip(jobs, results, strict=True):
                 if job.done.done():
                     continue
@@ -163,6 +184,10 @@ class Database:
                     job.done.set_result(None)
                 else:
                     job.done.set_exception(error)
+
+    def _checkpoint_soon(self) -> None:
+        if self._checkpoint is None or self._checkpoint.done():
+            self._checkpoint = asyncio.create_task(self._reader.execute(_CHECKPOINT))
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._reader.execute(sql, params) as cursor:
@@ -178,6 +203,9 @@ class Database:
         self._closing = True
         self._wake.set()
         await self._task
+        if self._checkpoint is not None:
+            await self._checkpoint
+        await self._reader.execute(_CHECKPOINT)
         await self._reader.close()
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)

@@ -174,7 +174,6 @@ class Scheduler:
             )
         )
         item = task.next_input(new_id("in"))
-        self._sink.task_started(task)
         healthy = True
         try:
             async with asyncio.timeout(pool.timeout_s):
@@ -234,6 +233,7 @@ class Scheduler:
                 module=pool.function.module,
                 app_variable=pool.function.app_variable,
                 environment=environment,
+                max_inputs=pool.max_inputs,
             )
             self._container_pools[container_id] = pool
             address = await self._backend.start(spec)

@@ -53,7 +53,7 @@ def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
 async def serve(
     config: Config,
     *,
-    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
     on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until `shutdown_trigger` returns (or a signal, without one).

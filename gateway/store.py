@@ -336,31 +336,21 @@ class Store:
             ]
         )
 
-    def mark_running(self, call_id: str, attempt: int) -> asyncio.Future[None]:
-        return self._db.write(
-            [
-                (
-                    "UPDATE calls SET status = 'running', attempt = ? WHERE id = ? "
-                    "AND status IN ('pending', 'running')",
-                    (attempt, call_id),
-                )
-            ]
-        )
-
     def finish_call(
-        self, call_id: str, outcome: StoredOutcome, expires_at: float
+        self, call_id: str, outcome: StoredOutcome, attempt: int, expires_at: float
     ) -> asyncio.Future[None]:
         """Record the final outcome; a call that already has one keeps it."""
         return self._db.write(
             [
                 (
-                    "UPDATE calls SET status = ?, finished_at = ?, expires_at = ?, "
+                    "UPDATE calls SET status = ?, attempt = ?, finished_at = ?, expires_at = ?, "
                     "output_pickled = ?, "
                     "output_pickled_sha256 = ?, output_json = ?, output_json_sha256 = ?, "
                     "json_error = ?, error = ?, payload = NULL "
                     "WHERE id = ? AND status IN ('pending', 'running')",
                     (
                         outcome.status.value,
+                        attempt,
                         time.time(),
                         expires_at,
                         outcome.pickled,

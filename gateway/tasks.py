@@ -52,9 +52,11 @@ class Failure:
 
 
 class TaskSink(Protocol):
-    """Where the scheduler reports what happens to tasks (the call service)."""
+    """Where the scheduler reports how tasks end (the call service).
 
-    def task_started(self, task: Task) -> None: ...
+    That a task runs is known in memory only: the store holds a call as pending until its
+    outcome, and a call still pending after a crash simply runs again.
+    """
 
     def task_finished(self, task: Task, result: Output | Failure) -> None: ...
 

@@ -11,6 +11,7 @@
 | `RUNNER_READY_FD` | int | none | pipe to report readiness or the startup error on, as JSON |
 | `RUNNER_EXIT_ON_STDIN_EOF` | bool | `0` | exit when standard input closes (gateway gone) |
 | `RUNNER_MAX_BODY_BYTES` | int | 1 GiB | largest input accepted |
+| `RUNNER_MAX_INPUTS` | int | `1` | inputs run at once; with 1, sync functions run on the loop |
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class AgentConfig:
     ready_fd: int | None = None
     exit_on_stdin_eof: bool = False
     max_body_bytes: int = 1 << 30
+    max_inputs: int = 1
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AgentConfig:
@@ -71,6 +73,7 @@ class AgentConfig:
             ready_fd=int(ready_fd) if ready_fd else None,
             exit_on_stdin_eof=environ.get("RUNNER_EXIT_ON_STDIN_EOF", "0") == "1",
             max_body_bytes=int(environ.get("RUNNER_MAX_BODY_BYTES", str(1 << 30))),
+            max_inputs=int(environ.get("RUNNER_MAX_INPUTS", "1")),
         )
 
 
@@ -116,7 +119,9 @@ class Agent:
         function = self._functions.get(item.function_name)
         if function is None:
             return "404 Not Found", b""
-        return "200 OK", encode_output(await execute(function, item))
+        # One input at a time: nothing else needs the loop, so skip the hop to a thread.
+        inline = self._config.max_inputs == 1
+        return "200 OK", encode_output(await execute(function, item, inline=inline))
 
 
 def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:

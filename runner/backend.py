@@ -32,6 +32,8 @@ class ContainerSpec:
     #: Extra environment for the user's code (the client credentials of the container).
     environment: Mapping[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 60.0
+    #: Inputs the container runs at once.
+    max_inputs: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,13 +76,19 @@ def success_output(value: object, item: Input) -> Output:
     return Output(OutputStatus.SUCCESS, pickled, json_bytes, json_error, None)
 
 
-async def execute(function: Callable[..., Any], item: Input) -> Output:
-    """Run one input; a user exception is the output, never raised."""
+async def execute(function: Callable[..., Any], item: Input, *, inline: bool = False) -> Output:
+    """Run one input; a user exception is the output, never raised.
+
+    A sync function runs on a worker thread, or right on the loop with `inline` (when the
+    container takes one input at a time and the loop has nothing else to do meanwhile).
+    """
     try:
         args, kwargs = decode_arguments(item)
         with running_input(item.input_id, item.call_id):
             if inspect.iscoroutinefunction(function):
                 value = await function(*args, **kwargs)
+            elif inline:
+                value = function(*args, **kwargs)
             else:
                 value = await asyncio.to_thread(function, *args, **kwargs)
     except Exception as exc:

@@ -56,6 +56,7 @@ class LocalBackend:
             "RUNNER_PORT": "0",
             "RUNNER_READY_FD": str(ready_fd),
             "RUNNER_EXIT_ON_STDIN_EOF": "1",
+            "RUNNER_MAX_INPUTS": str(spec.max_inputs),
         }
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:

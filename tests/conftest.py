@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RunningGateway, running_gateway, gateway_config
+from tests.helpers import RunningGateway, gateway_config, running_gateway
 
 
 @pytest.fixture

@@ -64,8 +64,8 @@ def test_deploy_then_run_an_app_that_calls_the_deployed_one(
     assert "cube checked" in ran.stdout
 
     listed = run_wharf(["app", "list"], env)
-    assert "my-shared-app" in listed.stdout and "deployed" in listed.stdout
-    assert "another-app" in listed.stdout and "stopped" in listed.stdout
+    rows = {line.split()[1]: line.split()[2] for line in listed.stdout.splitlines()}
+    assert rows == {"my-shared-app": "deployed", "another-app": "stopped"}
 
     def logged() -> bool:
         logs = run_wharf(["app", "logs", "my-shared-app"], env).stdout

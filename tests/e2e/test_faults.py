@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 import client as modal
-from client._aio import run_blocking
-from client._apps import deploy_app
+from client._apps import deploy_app, stop_app
+from client._http import run_flow
 from client._loader import load_app
 from tests.helpers import (
     RunningGateway,
@@ -53,7 +53,7 @@ FLAKY_APP = """
 
 
 def deploy(path: Path) -> None:
-    run_blocking(deploy_app(load_app(path), name=None, ephemeral=False))
+    run_flow(deploy_app(load_app(path), name=None, ephemeral=False))
 
 
 @pytest.fixture
@@ -112,15 +112,9 @@ def test_stopping_an_app_terminates_its_running_calls(flaky: Path) -> None:
     sleepy = modal.Function.from_name("flaky-app", "sleepy")
     call = sleepy.spawn(scaled(60))
     wait_until(lambda: sleepy.get_current_stats().num_active_runners == 1, timeout_s=20)
-    run_blocking(_stop("flaky-app"))
+    run_flow(stop_app("flaky-app"))
     with pytest.raises(modal.ExecutionError, match="was stopped"):
         call.get(timeout=scaled(10))
-
-
-async def _stop(app: str) -> None:
-    from client._apps import stop_app
-
-    await stop_app(app)
 
 
 def test_expired_results_answer_410_and_raise_output_expired(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import client as modal
-from client._aio import run_blocking
 from client._apps import deploy_app
+from client._http import run_flow
 from client._loader import load_app
 from tests.helpers import RunningGateway, run_python, scaled, wait_until, write_app
 
@@ -62,7 +62,7 @@ SHARED_APP = """
 
 def deploy(path: Path, name: str | None = None) -> str:
     loaded = load_app(path)
-    return run_blocking(deploy_app(loaded, name=name, ephemeral=False)).app_id
+    return run_flow(deploy_app(loaded, name=name, ephemeral=False)).app_id
 
 
 @pytest.fixture
