@@ -47,8 +47,11 @@ def _read_profiles(path: Path) -> dict[str, object]:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     cached = _profiles_cache.get(key)
     if cached is None:
-        with path.open("rb") as file:
-            cached = tomllib.load(file)
+        try:
+            with path.open("rb") as file:
+                cached = tomllib.load(file)
+        except tomllib.TOMLDecodeError as exc:
+            raise AuthError(f"the Wharf profiles file {path} is not valid TOML: {exc}") from exc
         _profiles_cache.clear()
         _profiles_cache[key] = cached
     return cached

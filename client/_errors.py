@@ -6,6 +6,7 @@ ClientError (also exported as `Error`)
 ├── InvalidError          a bad request or option: shape, size, value (400, 413)
 ├── ExecutionError        the call could not run as asked (not deployed, terminated, startup failed)
 │   ├── InputCancellation     the call was cancelled
+│   ├── FunctionTimeoutError  an input ran past the function's timeout (also a TimeoutError)
 │   └── RemoteError           the remote exception's type could not be rebuilt here
 ├── OutputExpiredError    the result was kept and has since expired (410)
 ├── RateLimitError        the workspace is over its rate limit (429), after the client's retries
@@ -44,6 +45,10 @@ class ExecutionError(ClientError):
 
 class InputCancellation(ExecutionError):
     """The call was cancelled before it produced a result."""
+
+
+class FunctionTimeoutError(ExecutionError, TimeoutError):
+    """An input ran longer than the function's `timeout` and was stopped."""
 
 
 class RemoteError(ExecutionError):
@@ -86,6 +91,8 @@ ERROR_CODE_CLASSES: dict[str, type[ClientError]] = {
     "call_cancelled": InputCancellation,
     "call_terminated": ExecutionError,
     "startup_failed": ExecutionError,
+    "function_timeout": FunctionTimeoutError,
+    "method_not_allowed": InvalidError,
     "output_expired": OutputExpiredError,
     "rate_limited": RateLimitError,
     "no_capacity": NoCapacityError,

@@ -84,6 +84,8 @@ def resolve_options(
         raise InvalidError(f"max_containers ({maximum}) must be at least min_containers and 1")
     if minimum < 0 or (buffer_containers or 0) < 0 or (retries or 0) < 0:
         raise InvalidError("min_containers, buffer_containers and retries cannot be negative")
+    if allow_concurrent_inputs is not None and allow_concurrent_inputs < 1:
+        raise InvalidError("allow_concurrent_inputs must be at least 1")
     return FunctionOptions(
         min_containers=minimum,
         max_containers=maximum,

@@ -13,8 +13,8 @@ from typing import Any
 
 from gateway.errors import InvalidRequest
 
-_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 _PARAMETER_KINDS = {
     kind.name: kind
     for kind in (
@@ -94,7 +94,7 @@ def _check_function(entry: object) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise InvalidRequest("each function in the manifest must be an object")
     name = entry.get("name")
-    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+    if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
         raise InvalidRequest(f"bad function name {name!r}")
     params = entry.get("params", [])
     if not isinstance(params, list):
@@ -118,7 +118,7 @@ def parse_manifest(data: object) -> Manifest:
     if not isinstance(data, dict):
         raise InvalidRequest("the manifest must be a JSON object")
     name = data.get("name")
-    if not isinstance(name, str) or not _APP_NAME.match(name):
+    if not isinstance(name, str) or not _APP_NAME.fullmatch(name):
         raise InvalidRequest(
             f"bad app name {name!r}: use up to 64 letters, digits, '.', '_' or '-'"
         )
@@ -149,7 +149,7 @@ def decode_bundle(encoded: object, module: str) -> bytes:
     try:
         data = base64.b64decode(encoded, validate=True)
         names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    except (binascii.Error, zipfile.BadZipFile) as exc:
+    except (ValueError, binascii.Error, zipfile.BadZipFile) as exc:
         raise InvalidRequest(f"bundle is not a base64-encoded zip file: {exc}") from exc
     if f"{module}.py" not in names and f"{module}/__init__.py" not in names:
         raise InvalidRequest(f"bundle does not contain module {module!r}")

@@ -115,15 +115,24 @@ def encode_output(output: Output) -> bytes:
     return encode_frame(head, (pickled, json_bytes))
 
 
+def _part_length(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"output frame has a bad {name}: {value!r}")
+    return value
+
+
 def decode_output(body: bytes) -> Output:
     head, rest = decode_frame(body)
     try:
-        pickled_length = head["pickled_bytes"]
-        json_length = head["json_bytes"]
+        pickled_length = _part_length(head["pickled_bytes"], "pickled_bytes")
+        json_length = _part_length(head["json_bytes"], "json_bytes")
+        if (pickled_length or 0) + (json_length or 0) != len(rest):
+            raise ProtocolError("output frame parts do not add up to its body")
+        pickled = None if pickled_length is None else bytes(rest[:pickled_length])
+        json_bytes = None if json_length is None else bytes(rest[pickled_length or 0 :])
         error = head["error"]
-        pickled = None if pickled_length is None else bytes(rest[: int(str(pickled_length))])
-        offset = 0 if pickled is None else len(pickled)
-        json_bytes = None if json_length is None else bytes(rest[offset:])
         return Output(
             status=OutputStatus(str(head["status"])),
             pickled=pickled,

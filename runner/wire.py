@@ -58,7 +58,7 @@ async def read_message(reader: asyncio.StreamReader, max_body_bytes: int) -> Mes
 
 def _content_length(headers: dict[str, str], max_body_bytes: int) -> int:
     raw = headers.get("content-length", "0")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ProtocolError(f"bad content-length {raw!r}")
     length = int(raw)
     if length > max_body_bytes:

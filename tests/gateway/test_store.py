@@ -92,8 +92,8 @@ def test_finished_call_keeps_its_first_outcome(tmp_path: Path) -> None:
             await store.insert_call(_new_call("fc-1", workspace_id, function_id))
             expires_at = time.time() + 3600
 
-            await store.finish_call("fc-1", _outcome(CallStatus.SUCCESS, b"42"), expires_at)
-            await store.finish_call("fc-1", _outcome(CallStatus.CANCELLED, None), expires_at)
+            await store.finish_call("fc-1", _outcome(CallStatus.SUCCESS, b"42"), 1, expires_at)
+            await store.finish_call("fc-1", _outcome(CallStatus.CANCELLED, None), 2, expires_at)
 
             stored = await store.stored_outcome("fc-1")
             assert stored is not None
@@ -101,22 +101,25 @@ def test_finished_call_keeps_its_first_outcome(tmp_path: Path) -> None:
             assert (outcome.status, outcome.json, expired) == (CallStatus.SUCCESS, b"42", False)
             record = await store.call(workspace_id, "fc-1")
             assert record is not None
-            assert record.status is CallStatus.SUCCESS
+            assert (record.status, record.attempt) == (CallStatus.SUCCESS, 1)
 
     asyncio.run(scenario())
 
 
-def test_call_still_running_has_no_stored_outcome(tmp_path: Path) -> None:
+def test_pending_call_has_no_stored_outcome_and_is_active(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with _open_store(tmp_path / "wharf.db") as store:
             workspace_id = await store.create_workspace("main")
             function_id = await _deployed_function(store, workspace_id)
             await store.insert_call(_new_call("fc-1", workspace_id, function_id))
-            await store.mark_running("fc-1", attempt=1)
 
             assert await store.stored_outcome("fc-1") is None
             [active] = await store.active_calls()
-            assert (active.record.status, active.record.attempt) == (CallStatus.RUNNING, 1)
+            assert (active.record.call_id, active.record.status) == ("fc-1", CallStatus.PENDING)
+            assert (active.payload, active.wants_json) == (b'{"args": []}', True)
+
+            await store.finish_call("fc-1", _outcome(CallStatus.SUCCESS, b"1"), 1, time.time())
+            assert await store.active_calls() == []
 
     asyncio.run(scenario())
 
@@ -129,7 +132,7 @@ def test_outputs_past_their_expiry_are_dropped_and_marked_expired(tmp_path: Path
             for call_id, expires_at in (("fc-old", 100.0), ("fc-new", 10_000.0)):
                 await store.insert_call(_new_call(call_id, workspace_id, function_id))
                 await store.finish_call(
-                    call_id, _outcome(CallStatus.SUCCESS, b"1"), expires_at=expires_at
+                    call_id, _outcome(CallStatus.SUCCESS, b"1"), attempt=1, expires_at=expires_at
                 )
 
             assert await store.expire_outputs(now=500.0) == 1
@@ -197,7 +200,7 @@ def test_token_is_stored_as_the_sha256_of_its_secret_never_the_secret(tmp_path: 
 
     secret = asyncio.run(scenario())
 
-    assert secret.encode() not in path.read_bytes()
+    assert all(secret.encode() not in file.read_bytes() for file in tmp_path.iterdir())
     with sqlite3.connect(path) as connection:
         stored = [str(value) for row in connection.execute("SELECT * FROM tokens") for value in row]
     assert secret not in stored

@@ -1,0 +1,246 @@
+"""Gateway answers reach the caller as their class, through both the blocking and `.aio` drivers.
+
+The gateway is replaced by `httpx.MockTransport`, installed as the client the drivers pick for
+the test's credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from client._config import Credentials, load_credentials
+from client._errors import (
+    ERROR_CODE_CLASSES,
+    ClientError,
+    ConnectionError,
+    RateLimitError,
+    RemoteError,
+    ServerError,
+)
+from client._http import (
+    MAX_RATE_LIMIT_RETRIES,
+    Flow,
+    _async_clients,
+    _sync_clients,
+    run_flow,
+    run_flow_async,
+)
+from client._invocation import remote_flow
+from client._serialization import serialize
+
+BASE_URL = "http://gateway.test"
+Handler = Callable[[httpx.Request], httpx.Response]
+Run = Callable[[Handler, Flow[Any]], Any]
+
+#: The HTTP status the gateway sends with each code.
+STATUS_OF_CODE = {
+    "unauthorized": 401,
+    "not_found": 404,
+    "invalid_request": 400,
+    "payload_too_large": 413,
+    "not_acceptable": 406,
+    "result_not_json": 406,
+    "call_cancelled": 409,
+    "call_terminated": 500,
+    "startup_failed": 500,
+    "output_expired": 410,
+    "rate_limited": 429,
+    "no_capacity": 503,
+    "internal": 500,
+    "bad_gateway": 502,
+    "function_timeout": 504,
+    "method_not_allowed": 405,
+}
+
+
+def _error(status: int, code: str, message: str, **fields: Any) -> httpx.Response:
+    body = orjson.dumps({"error": {"code": code, "message": message, **fields}})
+    # Retry-After 0 lets the client retry a 429 at once, instead of backing off.
+    headers = {"retry-after": "0"} if status == 429 else {}
+    return httpx.Response(status, content=body, headers=headers)
+
+
+def _checkout() -> Flow[Any]:
+    """What `checkout.remote(["apple"])` runs."""
+    return remote_flow("shop", "checkout", (["apple"],), {})
+
+
+@pytest.fixture
+def credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Credentials:
+    monkeypatch.setenv("WHARF_CONFIG_PATH", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("WHARF_SERVER_URL", BASE_URL)
+    monkeypatch.setenv("WHARF_TOKEN_ID", "wk-1")
+    monkeypatch.setenv("WHARF_TOKEN_SECRET", "ws-secret")
+    return load_credentials()
+
+
+@pytest.fixture(params=["blocking", "aio"])
+def run(request: pytest.FixtureRequest, credentials: Credentials) -> Run:
+    """Run a flow against a handler standing in for the gateway, with one driver."""
+    options: dict[str, Any] = {
+        "base_url": BASE_URL,
+        "headers": {"authorization": credentials.authorization},
+    }
+
+    def blocking(handler: Handler, flow: Flow[Any]) -> Any:
+        client = httpx.Client(transport=httpx.MockTransport(handler), **options)
+        _sync_clients[credentials] = client
+        try:
+            return run_flow(flow)
+        finally:
+            del _sync_clients[credentials]
+            client.close()
+
+    def aio(handler: Handler, flow: Flow[Any]) -> Any:
+        async def main() -> Any:
+            client = httpx.AsyncClient(transport=httpx.MockTransport(handler), **options)
+            _async_clients.setdefault(asyncio.get_running_loop(), {})[credentials] = client
+            try:
+                return await run_flow_async(flow)
+            finally:
+                await client.aclose()
+
+        return asyncio.run(main())
+
+    return blocking if request.param == "blocking" else aio
+
+
+def test_status_table_covers_every_client_code() -> None:
+    assert set(STATUS_OF_CODE) == set(ERROR_CODE_CLASSES)
+
+
+@pytest.mark.parametrize(("code", "error_class"), sorted(ERROR_CODE_CLASSES.items()))
+def test_every_gateway_error_code_reaches_the_caller_as_its_class(
+    run: Run, code: str, error_class: type[ClientError]
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _error(STATUS_OF_CODE[code], code, f"the gateway says {code}")
+
+    with pytest.raises(ClientError) as caught:
+        run(handler, _checkout())
+
+    assert type(caught.value) is error_class
+    assert str(caught.value) == f"the gateway says {code}"
+
+
+def test_success_is_decoded_and_the_token_sent(run: Run) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"total": 3})
+
+    assert run(handler, _checkout()) == {"total": 3}
+    assert seen[0].url.path == "/v1/apps/shop/functions/checkout/calls"
+    assert seen[0].headers["authorization"] == "Bearer wk-1:ws-secret"
+
+
+def test_user_failure_with_its_pickle_is_raised_as_the_original_exception(run: Run) -> None:
+    pickled = serialize(ValueError("cart is empty"))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _error(
+            500,
+            "function_failed",
+            "ValueError: cart is empty",
+            type="ValueError",
+            traceback="Traceback (most recent call last):\n...",
+            exception_pickle=base64.b64encode(pickled).decode(),
+        )
+
+    with pytest.raises(ValueError, match="cart is empty") as caught:
+        run(handler, _checkout())
+
+    assert "Remote traceback" in "".join(caught.value.__notes__)
+
+
+def test_user_failure_without_pickle_is_a_remote_error_with_its_type(run: Run) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _error(500, "function_failed", "KeyError: 'apple'", type="KeyError")
+
+    with pytest.raises(RemoteError) as caught:
+        run(handler, _checkout())
+
+    assert (caught.value.type_name, caught.value.remote_message) == ("KeyError", "'apple'")
+
+
+@pytest.mark.parametrize("body", [b"<html>Bad Gateway</html>", b'{"error": "flat"}', b""])
+def test_error_without_the_error_shape_is_a_server_error(run: Run, body: bytes) -> None:
+    with pytest.raises(ServerError, match="HTTP 502"):
+        run(lambda request: httpx.Response(502, content=body), _checkout())
+
+
+def test_unknown_error_code_is_a_server_error(run: Run) -> None:
+    with pytest.raises(ServerError, match="something new"):
+        run(lambda request: _error(500, "brand_new_code", "something new"), _checkout())
+
+
+def test_function_timeout_does_not_read_as_a_gateway_failure(run: Run) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return _error(504, "function_timeout", "checkout timed out after 30 s")
+
+    with pytest.raises(ClientError) as caught:
+        run(handler, _checkout())
+
+    assert not isinstance(caught.value, ServerError)
+    assert isinstance(caught.value, TimeoutError)
+
+
+def test_rate_limited_request_is_retried_after_retry_after_then_succeeds(run: Run) -> None:
+    attempts: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        if len(attempts) < 3:
+            return _error(429, "rate_limited", "slow down")
+        return httpx.Response(200, json="done")
+
+    assert run(handler, _checkout()) == "done"
+    assert [request.content for request in attempts] == [attempts[0].content] * 3
+
+
+def test_rate_limit_that_outlasts_the_retries_raises_rate_limit_error(run: Run) -> None:
+    attempts: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        return _error(429, "rate_limited", "the workspace is over its rate limit")
+
+    with pytest.raises(RateLimitError, match="over its rate limit"):
+        run(handler, _checkout())
+
+    assert len(attempts) == MAX_RATE_LIMIT_RETRIES + 1
+
+
+@pytest.mark.parametrize(
+    "transport_error",
+    [httpx.ConnectError("connection refused"), httpx.ReadTimeout("timed out")],
+)
+def test_transport_error_becomes_connection_error(
+    run: Run, transport_error: httpx.TransportError
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise transport_error
+
+    with pytest.raises(ConnectionError, match=f"could not reach the Wharf gateway at {BASE_URL}"):
+        run(handler, _checkout())
+
+
+def test_connection_error_is_also_the_builtin_connection_error(run: Run) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    with pytest.raises(builtins.ConnectionError) as caught:
+        run(handler, _checkout())
+
+    assert isinstance(caught.value, ClientError)
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)

@@ -1,0 +1,113 @@
+"""Containers come and go with the work; big payloads and workspaces stay apart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from client._apps import deploy_app
+from client._http import run_flow
+from client._loader import load_app
+from gateway.bootstrap import create_workspace
+from tests.helpers import RunningGateway, scaled, wait_until, write_app
+
+POOL_APP = """
+    import os
+
+    import client as modal
+
+    app = modal.App("pool-app")
+
+
+    @app.function(scaledown_window=2)
+    def pid():
+        return os.getpid()
+
+
+    @app.function()
+    def echo(data: bytes) -> bytes:
+        return data[::-1]
+"""
+
+
+@pytest.fixture
+def pool_app(client_env: RunningGateway, tmp_path: Path) -> None:
+    run_flow(deploy_app(load_app(write_app(tmp_path, POOL_APP)), name=None, ephemeral=False))
+
+
+def test_warm_container_is_reused_then_stopped_after_its_scaledown_window(pool_app: None) -> None:
+    pid = modal.Function.from_name("pool-app", "pid")
+    first = pid.remote()
+    assert pid.remote() == first
+    assert pid.get_current_stats().num_total_runners == 1
+    wait_until(lambda: pid.get_current_stats().num_total_runners == 0, timeout_s=15)
+    wait_until(lambda: not is_alive(first))
+    assert pid.remote() != first
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_payloads_over_two_mib_round_trip_through_blob_files(
+    pool_app: None, client_env: RunningGateway
+) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    echo = modal.Function.from_name("pool-app", "echo")
+    assert echo.remote(data) == data[::-1]
+    call = echo.spawn(data)
+    assert call.get(timeout=scaled(30)) == data[::-1]
+    blobs = list((client_env.config.data_dir / "blobs").rglob("*"))
+    assert sum(1 for path in blobs if path.is_file() and path.stat().st_size > len(data)) >= 2
+
+
+def test_another_workspace_sees_an_unknown_id_for_everything(
+    pool_app: None, client_env: RunningGateway
+) -> None:
+    call = modal.Function.from_name("pool-app", "pid").spawn()
+    other = asyncio.run(create_workspace(client_env.config, "other"))
+    headers = {"authorization": f"Bearer {other.token_id}:{other.secret}"}
+    base = client_env.url
+    for method, path in [
+        ("GET", "/v1/apps/pool-app"),
+        ("GET", "/v1/apps/pool-app/functions/pid"),
+        ("POST", "/v1/apps/pool-app/functions/pid/calls"),
+        ("GET", f"/v1/calls/{call.object_id}"),
+        ("DELETE", f"/v1/calls/{call.object_id}"),
+        ("GET", "/v1/apps/pool-app/logs"),
+        ("DELETE", "/v1/apps/pool-app"),
+    ]:
+        response = httpx.request(method, f"{base}{path}", headers=headers, json={})
+        assert response.status_code == 404, (method, path)
+    assert httpx.get(f"{base}/v1/apps", headers=headers).json() == {"apps": []}
+    assert call.get(timeout=scaled(20)) > 0
+
+
+def test_a_wrong_token_raises_auth_error_in_python(
+    pool_app: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WHARF_TOKEN_SECRET", "ws-wrong")
+    with pytest.raises(modal.AuthError, match="not valid"):
+        modal.Function.from_name("pool-app", "pid").remote()
+
+
+def test_an_argument_over_the_body_limit_raises_invalid_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import gateway_config, running_gateway
+
+    with running_gateway(gateway_config(tmp_path / "data", max_body_bytes=64 * 1024)) as gateway:
+        for name, value in gateway.client_environment.items():
+            monkeypatch.setenv(name, value)
+        run_flow(deploy_app(load_app(write_app(tmp_path, POOL_APP)), name=None, ephemeral=False))
+        with pytest.raises(modal.InvalidError, match="over the limit"):
+            modal.Function.from_name("pool-app", "echo").remote(b"x" * 100_000)
