@@ -24,7 +24,7 @@ credentials = load_credentials()
 print()
 print("Call it from anywhere:")
 print(
-    f"  curl -X POST -H 'Authorization: {credentials.authorization}' "
+    f"  curl -s -X POST -H 'Authorization: {credentials.authorization}' "
     f"-d '{{\"args\": [42]}}' {credentials.server_url}/v1/apps/hello/functions/square/calls"
 )
 print("Or from Python: Function.from_name('hello', 'square').remote(42)")
