@@ -46,10 +46,15 @@ async def _sweep_forever(config: Config, store: Store, scheduler: Scheduler) -> 
     last_expiry_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
-        scheduler.sweep()
-        if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
-            last_expiry_s = time.monotonic()
-            await store.expire_outputs(time.time())
+        try:
+            scheduler.sweep()
+            if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
+                last_expiry_s = time.monotonic()
+                await store.expire_outputs(time.time())
+                await store.drop_logs_before(time.time() - config.result_ttl_s)
+        except Exception:
+            # One failed sweep must not end sweeping; the next one tries again.
+            logger.exception("sweeping failed")
 
 
 def _log_sink(store: Store) -> LogSink:
@@ -83,6 +88,7 @@ async def _lifespan(config: Config, internal_url: str) -> AsyncIterator[GatewayS
         blobs.path_of,
         _log_sink(store),
         config.max_body_bytes,
+        config.max_total_containers,
     )
     calls.attach(scheduler)
     recovered = await calls.recover()

@@ -34,6 +34,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--max-body-mb", help="largest request body in MiB (64)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
+    parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_TLS_KEY` | `--tls-key` | path | none | PEM private key |
 | `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per request body |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
+| `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
 """
 
@@ -59,6 +60,8 @@ class Config:
     tls_key: Path | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     result_ttl_s: float = 7 * 24 * 3600.0
+    #: Containers of all functions at once; idle ones of other functions make room for waiting work.
+    max_total_containers: int = 32
     config_path: Path | None = None
     #: Environment the local backend's containers inherit (PATH, the virtualenv, ...).
     runner_environment: Mapping[str, str] = field(default_factory=dict)
@@ -121,6 +124,8 @@ class Config:
             raise ConfigError("WHARF_PORT must be between 0 and 65535")
         if self.max_body_bytes <= 0:
             raise ConfigError("WHARF_MAX_BODY_MB must be positive")
+        if self.max_total_containers < 1:
+            raise ConfigError("WHARF_MAX_TOTAL_CONTAINERS must be at least 1")
 
 
 def _path(raw: Any) -> Path:
@@ -140,4 +145,5 @@ _CONVERTERS: dict[str, Any] = {
     "tls_key": _path,
     "max_body_mb": float,
     "result_ttl_s": float,
+    "max_total_containers": int,
 }

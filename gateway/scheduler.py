@@ -109,6 +109,7 @@ class Scheduler:
         bundle_path: Callable[[str], Path],
         log_sink: LogSink,
         max_body_bytes: int,
+        max_total_containers: int,
     ) -> None:
         self._backend = backend_factory(self)
         self._sink = sink
@@ -117,6 +118,7 @@ class Scheduler:
         self._bundle_path = bundle_path
         self._log_sink = log_sink
         self._max_body_bytes = max_body_bytes
+        self._max_total_containers = max_total_containers
         self._pools: dict[str, Pool] = {}
         self._container_pools: dict[str, Pool] = {}
         self._background: set[asyncio.Future[None]] = set()
@@ -152,9 +154,37 @@ class Scheduler:
             task.container_id = container.container_id
             container.running[task.call_id] = task
             self._spawn(self._run(pool, container, task))
-        for _ in range(containers_to_start(pool)):
-            pool.starting += 1
-            self._spawn(self._start_container(pool))
+        wanted = containers_to_start(pool)
+        if wanted:
+            free = self._max_total_containers - self._total_containers()
+            if free < wanted:
+                self._evict_idle(wanted - free, keep=pool)
+                free = self._max_total_containers - self._total_containers()
+            for _ in range(min(wanted, free)):
+                pool.starting += 1
+                self._spawn(self._start_container(pool))
+
+    def _total_containers(self) -> int:
+        return sum(len(p.containers) + p.starting for p in self._pools.values())
+
+    def _evict_idle(self, count: int, keep: Pool) -> None:
+        """Stop up to `count` idle containers of other pools (above their minimum), LRU first."""
+        idle = [
+            (container.last_used_s, id(container), pool, container)
+            for pool in self._pools.values()
+            if pool is not keep
+            for container in pool.containers.values()
+            if not container.running and not container.stopping
+        ]
+        for _, _, pool, container in sorted(idle)[:count]:
+            if len(pool.containers) > pool.option_min:
+                self._stop_container(pool, container)
+
+    def _dispatch_waiting(self) -> None:
+        """Capacity came free: give it to pools whose inputs wait."""
+        for pool in list(self._pools.values()):
+            if pool.queue:
+                self._dispatch(pool)
 
     @staticmethod
     def _pick_container(pool: Pool) -> Container | None:
@@ -191,6 +221,10 @@ class Scheduler:
                     f"the function ran longer than its timeout of {pool.timeout_s:g} s",
                 ),
             )
+        except Exception as exc:
+            logger.exception("running call %s failed in the gateway", task.call_id)
+            healthy = False
+            self._lost_input(pool, task, RunnerError(f"the gateway failed to run it: {exc}"))
         else:
             self._sink.task_finished(task, output)
         finally:
@@ -237,16 +271,22 @@ class Scheduler:
             )
             self._container_pools[container_id] = pool
             address = await self._backend.start(spec)
-        except RunnerError as exc:
+        except Exception as exc:
+            # Whatever failed (the backend, minting the token), waiting inputs must not hang.
+            if not isinstance(exc, RunnerError):
+                logger.exception("starting a container of %s failed", pool.function.name)
             pool.starting -= 1
             self._container_pools.pop(container_id, None)
             if token_id is not None:
                 await self._revoke_credentials(token_id)
-            self._startup_failed(pool, str(exc))
+            self._startup_failed(pool, str(exc) or type(exc).__name__)
             return
         pool.starting -= 1
         container = Container(container_id, address, token_id, pool.max_inputs)
         pool.containers[container_id] = container
+        if self._closing or self._pools.get(pool.function.function_id) is not pool:
+            self._stop_container(pool, container)  # its pool was stopped while it started
+            return
         self._dispatch(pool)
 
     def _startup_failed(self, pool: Pool, reason: str) -> None:
@@ -278,6 +318,7 @@ class Scheduler:
             logger.warning("stopping %s failed: %s", container.container_id, exc)
         await self._revoke_credentials(container.token_id)
         self._dispatch(pool)
+        self._dispatch_waiting()
 
     def cancel(self, task: Task) -> None:
         """Drop a task the caller has finished (cancelled); stop the container running it."""
@@ -360,6 +401,7 @@ class Scheduler:
             container.stopping = True
             self._spawn(self._revoke_credentials(container.token_id))
         self._dispatch(pool)
+        self._dispatch_waiting()
 
     async def close(self) -> None:
         """Stop every container; calls still running are recovered at the next start."""

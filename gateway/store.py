@@ -425,6 +425,10 @@ class Store:
         )
         done.add_done_callback(_report_lost_logs)
 
+    async def drop_logs_before(self, cutoff: float) -> None:
+        """Logs are kept as long as results are."""
+        await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))])
+
     async def logs(self, app_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
         rows = await self._db.fetch_all(
             "SELECT id, function_name, container_id, stream, line, created_at FROM logs "

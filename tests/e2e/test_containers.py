@@ -111,3 +111,51 @@ def test_an_argument_over_the_body_limit_raises_invalid_error(
         run_flow(deploy_app(load_app(write_app(tmp_path, POOL_APP)), name=None, ephemeral=False))
         with pytest.raises(modal.InvalidError, match="over the limit"):
             modal.Function.from_name("pool-app", "echo").remote(b"x" * 100_000)
+
+
+CAPPED_APP = """
+    import time
+
+    import client as modal
+
+    app = modal.App("capped-app")
+
+
+    @app.function()
+    def sleepy(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+
+    @app.function()
+    def other() -> str:
+        return "ran"
+"""
+
+
+def test_containers_stay_under_the_total_cap_and_idle_ones_make_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import gateway_config, running_gateway
+
+    with running_gateway(gateway_config(tmp_path / "data", max_total_containers=2)) as gateway:
+        for name, value in gateway.client_environment.items():
+            monkeypatch.setenv(name, value)
+        run_flow(deploy_app(load_app(write_app(tmp_path, CAPPED_APP)), name=None, ephemeral=False))
+        sleepy = modal.Function.from_name("capped-app", "sleepy")
+        calls = [sleepy.spawn(0.3) for _ in range(6)]
+        most = 0
+        while not all(_is_done(call) for call in calls):
+            most = max(most, sleepy.get_current_stats().num_total_runners)
+        assert 1 <= most <= 2
+        assert modal.gather(*calls) == [0.3] * 6
+        # Both slots hold idle `sleepy` containers now; `other` gets one of them.
+        assert modal.Function.from_name("capped-app", "other").remote() == "ran"
+
+
+def _is_done(call: modal.FunctionCall) -> bool:
+    try:
+        call.get(timeout=0.05)
+    except TimeoutError:
+        return False
+    return True
