@@ -30,15 +30,20 @@ async def _with_store(config: Config) -> tuple[Database, Store]:
     return database, Store(database)
 
 
+async def _token_of(store: Store, workspace_id: str, workspace: str) -> NewToken:
+    token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
+    return NewToken(workspace, token_id, secret)
+
+
 async def first_start(config: Config) -> NewToken | None:
     """Create workspace `main` and its first token on an empty data dir; None otherwise."""
     database, store = await _with_store(config)
     try:
         if await store.workspace_id(DEFAULT_WORKSPACE) is not None:
             return None
-        workspace_id = await store.create_workspace(DEFAULT_WORKSPACE)
-        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
-        return NewToken(DEFAULT_WORKSPACE, token_id, secret)
+        return await _token_of(
+            store, await store.create_workspace(DEFAULT_WORKSPACE), DEFAULT_WORKSPACE
+        )
     finally:
         await database.close()
 
@@ -54,8 +59,7 @@ async def new_token(config: Config, workspace: str) -> NewToken:
         workspace_id = await store.workspace_id(workspace)
         if workspace_id is None:
             raise InvalidRequest(f"there is no workspace named {workspace!r}")
-        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
-        return NewToken(workspace, token_id, secret)
+        return await _token_of(store, workspace_id, workspace)
     finally:
         await database.close()
 
@@ -72,9 +76,7 @@ async def create_workspace(config: Config, name: str) -> NewToken:
     try:
         if await store.workspace_id(name) is not None:
             raise InvalidRequest(f"workspace {name!r} already exists")
-        workspace_id = await store.create_workspace(name)
-        token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
-        return NewToken(name, token_id, secret)
+        return await _token_of(store, await store.create_workspace(name), name)
     finally:
         await database.close()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RunningGateway, gateway_config, running_gateway
+from tests.helpers import RunningGateway, gateway_config, point_client_at, running_gateway
 
 
 @pytest.fixture
@@ -20,7 +20,5 @@ def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
 @pytest.fixture
 def client_env(gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch) -> RunningGateway:
     """Point the client library of this process at the test's gateway."""
-    for name, value in gateway.client_environment.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("WHARF_CONFIG_PATH", str(gateway.config.data_dir / "no-profile.toml"))
+    point_client_at(gateway, monkeypatch)
     return gateway

@@ -130,12 +130,11 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def run_python(
-    code: str, environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
+def _run(
+    args: list[str], environment: dict[str, str], cwd: Path | None, timeout_s: float
 ) -> subprocess.CompletedProcess[str]:
-    """Run Python code in a fresh process, as a user's other program would."""
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, *args],
         env={**os.environ, **environment},
         cwd=cwd,
         capture_output=True,
@@ -143,18 +142,33 @@ def run_python(
         timeout=scaled(timeout_s),
         check=False,
     )
+
+
+def run_python(
+    code: str, environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run Python code in a fresh process, as a user's other program would."""
+    return _run(["-c", textwrap.dedent(code)], environment, cwd, timeout_s)
 
 
 def run_wharf(
     args: list[str], environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run the `wharf` command line."""
-    return subprocess.run(
-        [sys.executable, "-m", "client", *args],
-        env={**os.environ, **environment},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=scaled(timeout_s),
-        check=False,
-    )
+    return _run(["-m", "client", *args], environment, cwd, timeout_s)
+
+
+def deploy_file(path: Path, name: str | None = None) -> str:
+    """Deploy an app file with the client library of this process; returns the app id."""
+    from client._apps import deploy_app
+    from client._http import run_flow
+    from client._loader import load_app
+
+    return run_flow(deploy_app(load_app(path), name=name, ephemeral=False)).app_id
+
+
+def point_client_at(gateway: RunningGateway, monkeypatch: Any) -> None:
+    """Make the client library of this process talk to `gateway` for the rest of the test."""
+    for name, value in gateway.client_environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("WHARF_CONFIG_PATH", str(gateway.config.data_dir / "no-profile.toml"))

@@ -10,11 +10,15 @@ import httpx
 import pytest
 
 import client as modal
-from client._apps import deploy_app
-from client._http import run_flow
-from client._loader import load_app
 from gateway.bootstrap import create_workspace
-from tests.helpers import RunningGateway, scaled, wait_until, write_app
+from tests.helpers import (
+    RunningGateway,
+    deploy_file,
+    point_client_at,
+    scaled,
+    wait_until,
+    write_app,
+)
 
 POOL_APP = """
     import os
@@ -37,7 +41,7 @@ POOL_APP = """
 
 @pytest.fixture
 def pool_app(client_env: RunningGateway, tmp_path: Path) -> None:
-    run_flow(deploy_app(load_app(write_app(tmp_path, POOL_APP)), name=None, ephemeral=False))
+    deploy_file(write_app(tmp_path, POOL_APP))
 
 
 def test_warm_container_is_reused_then_stopped_after_its_scaledown_window(pool_app: None) -> None:
@@ -106,9 +110,8 @@ def test_an_argument_over_the_body_limit_raises_invalid_error(
     from tests.helpers import gateway_config, running_gateway
 
     with running_gateway(gateway_config(tmp_path / "data", max_body_bytes=64 * 1024)) as gateway:
-        for name, value in gateway.client_environment.items():
-            monkeypatch.setenv(name, value)
-        run_flow(deploy_app(load_app(write_app(tmp_path, POOL_APP)), name=None, ephemeral=False))
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, POOL_APP))
         with pytest.raises(modal.InvalidError, match="over the limit"):
             modal.Function.from_name("pool-app", "echo").remote(b"x" * 100_000)
 
@@ -139,9 +142,8 @@ def test_containers_stay_under_the_total_cap_and_idle_ones_make_room(
     from tests.helpers import gateway_config, running_gateway
 
     with running_gateway(gateway_config(tmp_path / "data", max_total_containers=2)) as gateway:
-        for name, value in gateway.client_environment.items():
-            monkeypatch.setenv(name, value)
-        run_flow(deploy_app(load_app(write_app(tmp_path, CAPPED_APP)), name=None, ephemeral=False))
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, CAPPED_APP))
         sleepy = modal.Function.from_name("capped-app", "sleepy")
         calls = [sleepy.spawn(0.3) for _ in range(6)]
         most = 0

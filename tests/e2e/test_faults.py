@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 import client as modal
-from client._apps import deploy_app, stop_app
+from client._apps import stop_app
 from client._http import run_flow
-from client._loader import load_app
 from tests.helpers import (
     RunningGateway,
+    deploy_file,
     gateway_config,
+    point_client_at,
     running_gateway,
     scaled,
     wait_until,
@@ -52,14 +53,10 @@ FLAKY_APP = """
 """
 
 
-def deploy(path: Path) -> None:
-    run_flow(deploy_app(load_app(path), name=None, ephemeral=False))
-
-
 @pytest.fixture
 def flaky(client_env: RunningGateway, tmp_path: Path) -> Path:
     path = write_app(tmp_path, FLAKY_APP)
-    deploy(path)
+    deploy_file(path)
     return path
 
 
@@ -82,7 +79,7 @@ def test_redeploy_serves_new_calls_and_finishes_calls_in_flight(
     sleepy = modal.Function.from_name("flaky-app", "sleepy")
     in_flight = sleepy.spawn(scaled(1.5))
     wait_until(lambda: sleepy.get_current_stats().num_active_runners == 1, timeout_s=20)
-    deploy(write_app(tmp_path, FLAKY_APP.replace('value: str = "v1"', 'value: str = "v2"')))
+    deploy_file(write_app(tmp_path, FLAKY_APP.replace('value: str = "v1"', 'value: str = "v2"')))
     assert sleepy.remote(0) == "v2"
     assert in_flight.get(timeout=scaled(20)) == "v1"
 
@@ -103,7 +100,7 @@ def test_app_whose_container_cannot_start_fails_calls_with_the_reason(
         def f():
             return 1
     """
-    deploy(write_app(tmp_path, source))
+    deploy_file(write_app(tmp_path, source))
     with pytest.raises(modal.ExecutionError, match="cannot start in a container"):
         modal.Function.from_name("broken-start", "f").remote()
 
@@ -122,9 +119,8 @@ def test_expired_results_answer_410_and_raise_output_expired(
 ) -> None:
     config = gateway_config(tmp_path / "data", result_ttl_s=0.3, expiry_interval_s=0.1)
     with running_gateway(config) as gateway:
-        for name, value in gateway.client_environment.items():
-            monkeypatch.setenv(name, value)
-        deploy(write_app(tmp_path, FLAKY_APP))
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, FLAKY_APP))
         call = modal.Function.from_name("flaky-app", "sleepy").spawn(0)
         assert call.get(timeout=scaled(20)) == "v1"
 
@@ -143,9 +139,8 @@ def test_long_call_redirects_302_to_a_result_url_that_redirects_to_itself(
 ) -> None:
     config = gateway_config(tmp_path / "data", request_timeout_s=0.3)
     with running_gateway(config) as gateway:
-        for name, value in gateway.client_environment.items():
-            monkeypatch.setenv(name, value)
-        deploy(write_app(tmp_path, FLAKY_APP))
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, FLAKY_APP))
         url = f"{gateway.url}/v1/apps/flaky-app/functions/sleepy/calls"
         headers = {"authorization": gateway.authorization}
         first = httpx.post(url, json={"args": [1.2, "slow"]}, headers=headers)

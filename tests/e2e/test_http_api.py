@@ -8,11 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client._apps import deploy_app
-from client._http import run_flow
-from client._loader import load_app
 from tests.helpers import (
     RunningGateway,
+    deploy_file,
     gateway_config,
     running_gateway,
     scaled,
@@ -62,7 +60,7 @@ def calls_url(gateway: RunningGateway, function: str) -> str:
 
 @pytest.fixture
 def http(client_env: RunningGateway, tmp_path: Path) -> Iterator[httpx.Client]:
-    run_flow(deploy_app(load_app(write_app(tmp_path, HTTP_APP)), name=None, ephemeral=False))
+    deploy_file(write_app(tmp_path, HTTP_APP))
     headers = {"authorization": client_env.authorization}
     with httpx.Client(headers=headers, timeout=scaled(60)) as session:
         yield session

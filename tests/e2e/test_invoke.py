@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 import client as modal
-from client._apps import deploy_app
-from client._http import run_flow
 from client._loader import load_app
-from tests.helpers import RunningGateway, run_python, scaled, wait_until, write_app
+from tests.helpers import (
+    RunningGateway,
+    deploy_file,
+    run_python,
+    scaled,
+    wait_until,
+    write_app,
+)
 
 SHARED_APP = """
     import asyncio
@@ -60,15 +65,10 @@ SHARED_APP = """
 """
 
 
-def deploy(path: Path, name: str | None = None) -> str:
-    loaded = load_app(path)
-    return run_flow(deploy_app(loaded, name=name, ephemeral=False)).app_id
-
-
 @pytest.fixture
 def shared_app(client_env: RunningGateway, tmp_path: Path) -> Path:
     path = write_app(tmp_path, SHARED_APP, "shared_app")
-    deploy(path)
+    deploy_file(path)
     return path
 
 
