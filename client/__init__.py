@@ -21,6 +21,7 @@ from client._errors import (
 )
 from client._function import Function, FunctionCall, FunctionStats, gather
 from client._options import FunctionOptions
+from client._web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
 __all__ = [
     "App",
@@ -38,8 +39,13 @@ __all__ = [
     "NotFoundError",
     "OutputExpiredError",
     "RemoteError",
+    "asgi_app",
     "current_function_call_id",
     "current_input_id",
     "exception",
+    "fastapi_endpoint",
     "gather",
+    "web_endpoint",
+    "web_server",
+    "wsgi_app",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from client._errors import InvalidError
 from client._function import Function
 from client._options import resolve_options
+from client._web import WebFunction
 
 
 class LocalEntrypoint:
@@ -79,7 +80,7 @@ class App:
         concurrency_limit: int | None = None,
         container_idle_timeout: float | None = None,
         allow_concurrent_inputs: int | None = None,
-    ) -> Callable[[Callable[..., Any]], Function]:
+    ) -> Callable[[Callable[..., Any] | WebFunction], Function]:
         """Register a function of this app.
 
         Args:
@@ -116,13 +117,16 @@ class App:
             memory=memory,
         )
 
-        def register(raw_f: Callable[..., Any]) -> Function:
+        def register(raw_f: Callable[..., Any] | WebFunction) -> Function:
+            web = raw_f.web if isinstance(raw_f, WebFunction) else None
+            if isinstance(raw_f, WebFunction):
+                raw_f = raw_f.raw_f
             if not callable(raw_f) or inspect.isclass(raw_f):
                 raise InvalidError(f"@app.function() decorates functions, not {raw_f!r}")
             tag = name or raw_f.__name__
             if tag in self._functions:
                 raise InvalidError(f"app {self._name!r} already has a function named {tag!r}")
-            function = Function(tag, raw_f=raw_f, options=options, app_name=self._name)
+            function = Function(tag, raw_f=raw_f, options=options, app_name=self._name, web=web)
             if self._app_ref is not None:
                 function._bind(self._app_ref)
             self._functions[tag] = function

@@ -48,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 def _print_deployed(deployed: DeployedApp) -> None:
     print(f"Deployed app {deployed.name!r} ({deployed.app_id}, version {deployed.version})")
     for function in deployed.functions:
-        print(f"  {function['name']}: POST {function['calls_url']}")
+        if function.get("web_url"):
+            print(f"  {function['name']}: {function['web_url']} (web endpoint)")
+        else:
+            print(f"  {function['name']}: POST {function['calls_url']}")
 
 
 def _load(path: Path, app_variable: str | None = None) -> LoadedApp:

@@ -18,6 +18,7 @@ from client._invocation import (
     result_flow,
 )
 from client._options import FunctionOptions
+from client._web import WebConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class Function:
         options: FunctionOptions | None = None,
         app_ref: str | None = None,
         app_name: str | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         self._name = name
         self._raw_f = raw_f
@@ -108,6 +110,7 @@ class Function:
         self._app_ref = app_ref
         self._app_name = app_name
         self._info: dict[str, Any] | None = None
+        self._web = web
 
     #: Look up a deployed function now (`NotFoundError` if missing); also `.aio`.
     lookup: ClassVar[Twin[[str, str], Function]]
@@ -122,6 +125,21 @@ class Function:
     @property
     def options(self) -> FunctionOptions:
         return self._options
+
+    @property
+    def web(self) -> WebConfig | None:
+        """How the function is served over HTTP, for functions defined here."""
+        return self._web
+
+    @property
+    def web_url(self) -> str | None:
+        """The URL of a web endpoint function (None for other functions); looks it up."""
+        url = self._definition().get("web_url")
+        return None if url is None else str(url)
+
+    def get_web_url(self) -> str | None:
+        """The URL of a web endpoint function (None for other functions)."""
+        return self.web_url
 
     @classmethod
     def from_name(

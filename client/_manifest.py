@@ -29,6 +29,7 @@ def describe_function(function: Function) -> dict[str, Any]:
         "is_generator": inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f),
         "params": describe_parameters(raw_f),
         "options": function.options.to_json(),
+        "web": None if function.web is None else function.web.to_json(),
     }
 
 

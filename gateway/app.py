@@ -31,6 +31,8 @@ from gateway.routes import ROUTES
 from gateway.scheduler import LogSink, Scheduler
 from gateway.state import GatewayState
 from gateway.store import Store
+from gateway.web.router import FrontDoor
+from gateway.web.upstream import UpstreamPool
 from runner import ContainerBackend, ContainerEvents, LocalBackend, LogStream
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def _log_sink(store: Store) -> LogSink:
 
 
 @asynccontextmanager
-async def _lifespan(config: Config, internal_url: str) -> AsyncIterator[GatewayState]:
+async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIterator[GatewayState]:
     backend_class = _backend_factory(config)
     database = await Database.open(config.database_path)
     store = Store(database)
@@ -95,6 +97,7 @@ async def _lifespan(config: Config, internal_url: str) -> AsyncIterator[GatewayS
     if recovered:
         logger.info("recovered %d unfinished calls", recovered)
     sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler))
+    upstreams = UpstreamPool()
     try:
         yield GatewayState(
             config=config,
@@ -104,11 +107,14 @@ async def _lifespan(config: Config, internal_url: str) -> AsyncIterator[GatewayS
             calls=calls,
             scheduler=scheduler,
             rate_limiter=RateLimiter(config.rate_limit_per_s, config.rate_burst_s),
+            upstreams=upstreams,
+            domain=domain,
         )
     finally:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        upstreams.close()
         await scheduler.close()
         await calls.drain()
         await database.close()
@@ -141,15 +147,16 @@ async def _render_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(Internal(f"internal error (request id {request_id})"))
 
 
-def create_app(config: Config, *, internal_url: str) -> Starlette:
-    """The gateway app for `config`; containers reach it back at `internal_url`."""
+def create_app(config: Config, *, internal_url: str, domain: str) -> FrontDoor:
+    """The gateway app for `config`; containers reach it back at `internal_url`, and endpoints
+    are served under `domain`."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
-        async with _lifespan(config, internal_url) as state:
+        async with _lifespan(config, internal_url, domain) as state:
             yield state
 
-    return Starlette(
+    api = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
         exception_handlers={
@@ -158,3 +165,4 @@ def create_app(config: Config, *, internal_url: str) -> Starlette:
             Exception: _render_unexpected,
         },
     )
+    return FrontDoor(api, domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain)

@@ -6,11 +6,36 @@ import asyncio
 from collections import defaultdict
 
 from gateway.blobs import BlobStore
-from gateway.errors import NotFound
+from gateway.errors import Conflict, NotFound
+from gateway.labels import host_label
 from gateway.manifest import Manifest
-from gateway.models import AppRecord, AppState, FunctionRecord
+from gateway.models import AppRecord, AppState, FunctionRecord, Principal
 from gateway.scheduler import Scheduler
 from gateway.store import Store
+
+#: Hosts remembered between deploys (including unknown ones, so floods of them stay cheap).
+_MAX_CACHED_HOSTS = 10_000
+
+
+def assign_hosts(workspace: str, manifest: Manifest, *, dev: bool) -> dict[str, str]:
+    """Each web host of the app (label and custom domains) and its function; records the label
+    in the function's web configuration.
+
+    Raises:
+        Conflict: two functions of the app would get the same label.
+    """
+    hosts: dict[str, str] = {}
+    for definition in manifest.functions:
+        web = definition.get("web")
+        if web is None:
+            continue
+        label = host_label(workspace, manifest.name, definition["name"], web["label"], dev=dev)
+        web["host"] = label
+        for host in (label, *web["custom_domains"]):
+            if host in hosts:
+                raise Conflict(f"functions {hosts[host]!r} and {definition['name']!r} share {host}")
+            hosts[host] = definition["name"]
+    return hosts
 
 
 class AppService:
@@ -22,13 +47,20 @@ class AppService:
         self._scheduler = scheduler
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._functions: dict[tuple[str, str, str], FunctionRecord] = {}
+        self._endpoints: dict[str, FunctionRecord | None] = {}
 
     async def deploy(
-        self, workspace_id: str, manifest: Manifest, bundle: bytes
+        self, principal: Principal, manifest: Manifest, bundle: bytes
     ) -> tuple[AppRecord, list[FunctionRecord]]:
-        """Store the bundle and a new version; calls in flight finish on the old one."""
+        """Store the bundle and a new version; calls in flight finish on the old one.
+
+        Raises:
+            Conflict: a web label or custom domain is held by another app.
+        """
+        workspace_id = principal.workspace_id
         bundle_sha256 = await self._blobs.put(bundle)
         state = AppState.EPHEMERAL if manifest.ephemeral else AppState.DEPLOYED
+        endpoints = assign_hosts(principal.workspace_name, manifest, dev=manifest.ephemeral)
         async with self._locks[workspace_id]:
             previous: list[FunctionRecord] = []
             if state is AppState.DEPLOYED:
@@ -37,16 +69,41 @@ class AppService:
                 )
                 if current is not None:
                     previous = await self._store.functions_of(current)
+            await self._check_hosts_free(endpoints, previous)
             app, functions = await self._store.deploy_app(
                 workspace_id,
                 manifest.name,
                 state,
                 manifest.functions,
                 (bundle_sha256, manifest.module, manifest.app_variable),
+                endpoints,
             )
             self._functions.clear()
+            self._endpoints.clear()
         self._scheduler.retire({f.function_id for f in previous})
         return app, functions
+
+    async def _check_hosts_free(
+        self, endpoints: dict[str, str], previous: list[FunctionRecord]
+    ) -> None:
+        own_app = previous[0].app_id if previous else None
+        owners = await self._store.endpoint_owners(list(endpoints)) if endpoints else {}
+        taken = sorted(host for host, app_id in owners.items() if app_id != own_app)
+        if taken:
+            raise Conflict(f"already used by another app: {', '.join(taken)}")
+
+    async def endpoint(self, host: str) -> FunctionRecord | None:
+        """The current function served at a web host (a host label or a custom domain)."""
+        if host in self._endpoints:
+            return self._endpoints[host]
+        found = await self._store.endpoint(host)
+        function = None
+        if found is not None:
+            workspace_id, app_id, name = found
+            function = await self.function(workspace_id, app_id, name)
+        if len(self._endpoints) < _MAX_CACHED_HOSTS:
+            self._endpoints[host] = function
+        return function
 
     async def app(self, workspace_id: str, app_ref: str) -> AppRecord:
         """The live app named (or with id) `app_ref`.
@@ -85,5 +142,6 @@ class AppService:
             app = await self.app(workspace_id, app_ref)
             await self._store.stop_app(app.app_id)
             self._functions.clear()
+            self._endpoints.clear()
         self._scheduler.terminate_app(app.app_id, f"app {app.name!r} was stopped")
         return app

@@ -25,14 +25,15 @@ from gateway.serve import serve
 def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", help="port to listen on (8000)")
-    parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:8000)")
+    parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:PORT)")
     parser.add_argument("--backend", choices=["local", "docker"], help="container backend (local)")
     parser.add_argument("--request-timeout-s", help="seconds a call waits before 302 (150)")
     parser.add_argument("--rate-limit-per-s", help="requests per second per workspace (200)")
     parser.add_argument("--rate-burst-s", help="seconds of burst above the rate (5)")
     parser.add_argument("--tls-cert", help="PEM certificate chain, to serve HTTPS")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    parser.add_argument("--max-body-mb", help="largest request body in MiB (64)")
+    parser.add_argument("--max-body-mb", help="largest API request body in MiB (64)")
+    parser.add_argument("--max-web-body-mb", help="largest web endpoint request in MiB (4096)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
 

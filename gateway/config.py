@@ -6,7 +6,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | --- | --- | --- | --- | --- |
 | `WHARF_HOST` | `--host` | str | `127.0.0.1` | |
 | `WHARF_PORT` | `--port` | int | `8000` | |
-| `WHARF_DOMAIN` | `--domain` | str | `localhost:8000` | host[:port] of endpoint URLs |
+| `WHARF_DOMAIN` | `--domain` | str | `localhost:{port}` | host[:port] of endpoint URLs |
 | `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
 | `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
 | `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
@@ -14,7 +14,8 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_RATE_BURST_S` | `--rate-burst-s` | float | `5` | seconds of the rate |
 | `WHARF_TLS_CERT` | `--tls-cert` | path | none | PEM certificate chain |
 | `WHARF_TLS_KEY` | `--tls-key` | path | none | PEM private key |
-| `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per request body |
+| `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per API request body |
+| `WHARF_MAX_WEB_BODY_MB` | `--max-web-body-mb` | float | `4096` | MiB per web endpoint request |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
@@ -51,7 +52,8 @@ class Config:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8000
-    domain: str = "localhost:8000"
+    #: None serves endpoints under `localhost:{the port listened on}`.
+    domain: str | None = None
     backend: BackendKind = BackendKind.LOCAL
     request_timeout_s: float = 150.0
     rate_limit_per_s: float = 200.0
@@ -59,6 +61,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_body_bytes: int = 64 * 1024 * 1024
+    max_web_body_bytes: int = 4 * 1024 * 1024 * 1024
     result_ttl_s: float = 7 * 24 * 3600.0
     #: Containers of all functions at once; idle ones of other functions make room for waiting work.
     max_total_containers: int = 32
@@ -103,8 +106,9 @@ class Config:
                 values[name] = converter(raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{variable} (--{name.replace('_', '-')}): {exc}") from exc
-        if "max_body_mb" in values:
-            values["max_body_bytes"] = int(values.pop("max_body_mb") * 1024 * 1024)
+        for name in ("max_body", "max_web_body"):
+            if f"{name}_mb" in values:
+                values[f"{name}_bytes"] = int(values.pop(f"{name}_mb") * 1024 * 1024)
         values.setdefault("data_dir", Path("~/.wharf").expanduser())
         values["config_path"] = Path(
             environ.get("WHARF_CONFIG_PATH") or Path("~/.wharf.toml").expanduser()
@@ -144,6 +148,7 @@ _CONVERTERS: dict[str, Any] = {
     "tls_cert": _path,
     "tls_key": _path,
     "max_body_mb": float,
+    "max_web_body_mb": float,
     "result_ttl_s": float,
     "max_total_containers": int,
 }

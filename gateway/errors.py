@@ -6,6 +6,7 @@ GatewayError
 ├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
 ├── PayloadTooLarge     413 payload_too_large  body over the configured limit
 ├── NotAcceptable       406 not_acceptable     the result has no form the caller accepts
+├── Conflict            409 conflict           a web label or domain another app already uses
 ├── MethodNotAllowed    405 method_not_allowed
 ├── RateLimited         429 rate_limited       the workspace is over its rate limit
 ├── OutputExpired       410 output_expired     the call's result is older than the retention
@@ -52,6 +53,10 @@ class PayloadTooLarge(GatewayError):
 
 class NotAcceptable(GatewayError):
     status, code = 406, "not_acceptable"
+
+
+class Conflict(GatewayError):
+    status, code = 409, "conflict"
 
 
 class MethodNotAllowed(GatewayError):

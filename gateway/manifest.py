@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from gateway.labels import check_label
 
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
@@ -90,6 +91,44 @@ def _check_options(name: str, options: object) -> dict[str, Any]:
     return options
 
 
+_WEB_KINDS = frozenset({"function", "asgi", "wsgi", "server"})
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _check_web(name: str, web: object) -> dict[str, Any] | None:
+    """A function's web configuration, checked; None for functions without one."""
+    if web is None:
+        return None
+    if not isinstance(web, dict) or web.get("kind") not in _WEB_KINDS:
+        raise InvalidRequest(f"function {name!r} has a bad web configuration")
+    method = str(web.get("method", "GET")).upper()
+    if method not in _METHODS:
+        raise InvalidRequest(f"web endpoint {name!r} has an unknown method {method!r}")
+    label = web.get("label")
+    if label is not None:
+        check_label(str(label))
+    domains = web.get("custom_domains") or []
+    if not isinstance(domains, list) or not all(
+        isinstance(d, str) and _DOMAIN.fullmatch(d) for d in domains
+    ):
+        raise InvalidRequest(f"custom_domains of {name!r} must be lower-case host names")
+    port = web.get("port")
+    if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+        raise InvalidRequest(f"web server {name!r} has a bad port {port!r}")
+    return {
+        "kind": web["kind"],
+        "method": method,
+        "label": label,
+        "wait_for_response": bool(web.get("wait_for_response", True)),
+        "custom_domains": domains,
+        "docs": bool(web.get("docs", False)),
+        "requires_proxy_auth": bool(web.get("requires_proxy_auth", False)),
+        "port": port,
+        "startup_timeout_s": float(web.get("startup_timeout_s", 5.0)),
+    }
+
+
 def _check_function(entry: object) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise InvalidRequest("each function in the manifest must be an object")
@@ -106,6 +145,7 @@ def _check_function(entry: object) -> dict[str, Any]:
         "is_generator": bool(entry.get("is_generator", False)),
         "params": params,
         "options": _check_options(name, entry.get("options", {})),
+        "web": _check_web(name, entry.get("web")),
     }
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from gateway.ids import new_id
 from gateway.models import CallStatus, FunctionRecord
-from gateway.tasks import Failure, Task, TaskSink, should_retry_after_container_loss
+from gateway.tasks import (
+    Failure,
+    Task,
+    TaskSink,
+    WebSlot,
+    WebUnavailable,
+    should_retry_after_container_loss,
+)
 from runner import (
     AgentConnection,
     AgentUnreachable,
@@ -24,6 +31,8 @@ from runner import (
     ContainerEvents,
     ContainerSpec,
     LogStream,
+    Output,
+    PayloadFormat,
     RunnerError,
 )
 
@@ -193,6 +202,9 @@ class Scheduler:
         return max(candidates, key=lambda c: c.last_used_s, default=None)
 
     async def _run(self, pool: Pool, container: Container, task: Task) -> None:
+        if task.web is not None:
+            await self._hold_for_web(pool, container, task, task.web)
+            return
         connection = (
             container.idle_connections.pop()
             if container.idle_connections
@@ -213,7 +225,7 @@ class Scheduler:
             self._lost_input(pool, task, exc)
         except TimeoutError:
             healthy = False
-            self._sink.task_finished(
+            self._finish(
                 task,
                 Failure(
                     CallStatus.FAILURE,
@@ -226,7 +238,7 @@ class Scheduler:
             healthy = False
             self._lost_input(pool, task, RunnerError(f"the gateway failed to run it: {exc}"))
         else:
-            self._sink.task_finished(task, output)
+            self._finish(task, output)
         finally:
             container.running.pop(task.call_id, None)
             container.last_used_s = time.monotonic()
@@ -237,6 +249,57 @@ class Scheduler:
             self._stop_container(pool, container)
         self._dispatch(pool)
 
+    async def _hold_for_web(
+        self, pool: Pool, container: Container, task: Task, slot: WebSlot
+    ) -> None:
+        task.attempt += 1
+        if not slot.container.done():
+            slot.container.set_result(container.address)
+        healthy = False
+        try:
+            async with asyncio.timeout(pool.timeout_s):
+                healthy = await slot.released
+        except TimeoutError:
+            logger.warning("a web request to %s ran past its timeout", pool.function.name)
+        finally:
+            container.running.pop(task.call_id, None)
+            container.last_used_s = time.monotonic()
+        if not healthy and not container.stopping:
+            self._stop_container(pool, container)
+        self._dispatch(pool)
+
+    async def lease(
+        self, workspace_id: str, function: FunctionRecord
+    ) -> tuple[Task, ContainerAddress]:
+        """Hold a container of `function` for one web request; give it back with `release`.
+
+        Raises:
+            WebUnavailable: no container could be started for it.
+        """
+        slot = WebSlot.new()
+        task = Task(new_id("wr"), workspace_id, function, PayloadFormat.JSON, b"", False, False)
+        task.web = slot
+        self.submit(task)
+        try:
+            return task, await slot.container
+        except asyncio.CancelledError:
+            self.release(task, healthy=True)
+            raise
+
+    def release(self, task: Task, *, healthy: bool) -> None:
+        """A web request is done with its container (or no longer wants one)."""
+        task.finished = True
+        if task.web is not None and not task.web.released.done():
+            task.web.released.set_result(healthy)
+
+    def _finish(self, task: Task, result: Output | Failure) -> None:
+        """Report how a task ended: to the call service, or to a waiting web request."""
+        if task.web is None:
+            self._sink.task_finished(task, result)
+        elif not task.web.container.done() and isinstance(result, Failure):
+            task.finished = True
+            task.web.container.set_exception(WebUnavailable(result))
+
     def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
         if task.finished or self._closing:
             return  # when closing, the call stays running in the store and is recovered
@@ -245,7 +308,7 @@ class Scheduler:
             task.container_id = None
             pool.queue.appendleft(task)
             return
-        self._sink.task_finished(
+        self._finish(
             task,
             Failure(
                 CallStatus.TERMINATED,
@@ -296,9 +359,7 @@ class Scheduler:
         while pool.queue:
             task = pool.queue.popleft()
             if not task.finished:
-                self._sink.task_finished(
-                    task, Failure(CallStatus.FAILURE, "startup_failed", reason)
-                )
+                self._finish(task, Failure(CallStatus.FAILURE, "startup_failed", reason))
 
     def _stop_container(self, pool: Pool, container: Container) -> None:
         """Take a container out of its pool at once; stopping it finishes in the background."""
@@ -353,9 +414,7 @@ class Scheduler:
             pool.queue.clear()
             for task in tasks:
                 if not task.finished:
-                    self._sink.task_finished(
-                        task, Failure(CallStatus.TERMINATED, "call_terminated", reason)
-                    )
+                    self._finish(task, Failure(CallStatus.TERMINATED, "call_terminated", reason))
             for container in list(pool.containers.values()):
                 self._stop_container(pool, container)
 

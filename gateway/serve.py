@@ -63,7 +63,7 @@ async def serve(
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)
-    app = create_app(config, internal_url=url)
+    app = create_app(config, internal_url=url, domain=config.domain or f"localhost:{port}")
     hyper = hypercorn_config(config, sock)
     if on_listening is not None:
         on_listening(url)

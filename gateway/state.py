@@ -14,6 +14,7 @@ from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
 from gateway.scheduler import Scheduler
 from gateway.store import Store
+from gateway.web.upstream import UpstreamPool
 
 
 class GatewayState(TypedDict):
@@ -24,6 +25,9 @@ class GatewayState(TypedDict):
     calls: CallService
     scheduler: Scheduler
     rate_limiter: RateLimiter
+    upstreams: UpstreamPool
+    #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
+    domain: str
 
 
 def state_of(request: Request) -> GatewayState:

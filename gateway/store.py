@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.database import Database, Statement
+from gateway.errors import Conflict
 from gateway.ids import new_id, new_secret
 from gateway.models import (
     AppRecord,
@@ -207,10 +208,12 @@ class Store:
         state: AppState,
         functions: list[dict[str, Any]],
         source: tuple[str, str, str],
+        endpoints: dict[str, str],
     ) -> tuple[AppRecord, list[FunctionRecord]]:
         """Create the app (or its next version) with its functions, in one commit.
 
-        `source` is `(bundle_sha256, module, app_variable)`. Callers serialise deploys of one
+        `source` is `(bundle_sha256, module, app_variable)`; `endpoints` maps each web host of
+        the app to its function and replaces the ones it had. Callers serialise deploys of one
         workspace, so reading the current version first cannot race.
         """
         now = time.time()
@@ -272,7 +275,19 @@ class Store:
             )
             for f in records
         ]
-        await self._db.write(statements)
+        statements.append(("DELETE FROM endpoints WHERE app_id = ?", (app.app_id,)))
+        statements += [
+            (
+                "INSERT INTO endpoints (host, workspace_id, app_id, function_name) "
+                "VALUES (?, ?, ?, ?)",
+                (host, workspace_id, app.app_id, function_name),
+            )
+            for host, function_name in endpoints.items()
+        ]
+        try:
+            await self._db.write(statements)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"a web label or domain of app {name!r} is already in use") from exc
         return app, records
 
     async def find_app(
@@ -297,7 +312,27 @@ class Store:
         return [_app_record(row) for row in rows]
 
     async def stop_app(self, app_id: str) -> None:
-        await self._db.write([("UPDATE apps SET state = 'stopped' WHERE id = ?", (app_id,))])
+        await self._db.write(
+            [
+                ("UPDATE apps SET state = 'stopped' WHERE id = ?", (app_id,)),
+                ("DELETE FROM endpoints WHERE app_id = ?", (app_id,)),
+            ]
+        )
+
+    async def endpoint_owners(self, hosts: list[str]) -> dict[str, str]:
+        """The app id that holds each of `hosts` now (hosts nobody holds are left out)."""
+        marks = ", ".join("?" for _ in hosts)
+        rows = await self._db.fetch_all(
+            f"SELECT host, app_id FROM endpoints WHERE host IN ({marks})", hosts
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def endpoint(self, host: str) -> tuple[str, str, str] | None:
+        """`(workspace_id, app_id, function_name)` of the endpoint at `host`."""
+        row = await self._db.fetch_one(
+            "SELECT workspace_id, app_id, function_name FROM endpoints WHERE host = ?", (host,)
+        )
+        return None if row is None else (row[0], row[1], row[2])
 
     async def functions_of(self, app: AppRecord) -> list[FunctionRecord]:
         rows = await self._db.fetch_all(

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.models import CallStatus, FunctionRecord
-from runner import Input, Output, PayloadFormat
+from runner import ContainerAddress, Input, Output, PayloadFormat
 
 #: How often an input is run again after its container died under it ("retried once").
 MAX_CONTAINER_RETRIES = 1
+
+
+class WebUnavailable(Exception):
+    """No container could take a web request (its start failed, or its app was stopped)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass(slots=True, eq=False)
+class WebSlot:
+    """A web request's hold on a container: the proxy gets the address, then gives it back."""
+
+    container: asyncio.Future[ContainerAddress]
+    #: The proxy's verdict when it is done: True while the container still looks healthy.
+    released: asyncio.Future[bool]
+
+    @classmethod
+    def new(cls) -> WebSlot:
+        loop = asyncio.get_running_loop()
+        return cls(loop.create_future(), loop.create_future())
 
 
 @dataclass(slots=True, eq=False)
@@ -27,6 +50,8 @@ class Task:
     #: Set once the call has its final outcome; late outputs of the task are then dropped.
     finished: bool = False
     container_id: str | None = None
+    #: Set for a web request, which holds a container instead of sending it an input.
+    web: WebSlot | None = None
 
     def next_input(self, input_id: str) -> Input:
         self.attempt += 1

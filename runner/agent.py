@@ -6,6 +6,7 @@
 | `RUNNER_MODULE` | str | required | the module to import from the bundle |
 | `RUNNER_APP_VARIABLE` | str | required | the name of the `App` in that module |
 | `RUNNER_APP_ID` | str | required | the deployed app the functions belong to |
+| `RUNNER_FUNCTION` | str | none | the function this container serves (its web app, if any) |
 | `RUNNER_HOST` | str | `127.0.0.1` | address to listen on |
 | `RUNNER_PORT` | int | `0` (any free port) | port to listen on |
 | `RUNNER_READY_FD` | int | none | pipe to report readiness or the startup error on, as JSON |
@@ -23,18 +24,19 @@ import sys
 import tempfile
 import traceback
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from client._function import Function
 from client._loader import find_app
 from client.container import hydrate_app
 from runner.envelope import decode_input, encode_output
 from runner.errors import ProtocolError
 from runner.executor import execute
+from runner.web import WebServer
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
 #: Exit status of an agent whose app could not be loaded.
@@ -47,6 +49,7 @@ class AgentConfig:
     module: str
     app_variable: str
     app_id: str
+    function_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
     ready_fd: int | None = None
@@ -68,6 +71,7 @@ class AgentConfig:
             module=required("RUNNER_MODULE"),
             app_variable=required("RUNNER_APP_VARIABLE"),
             app_id=required("RUNNER_APP_ID"),
+            function_name=environ.get("RUNNER_FUNCTION") or None,
             host=environ.get("RUNNER_HOST", "127.0.0.1"),
             port=int(environ.get("RUNNER_PORT", "0")),
             ready_fd=int(ready_fd) if ready_fd else None,
@@ -77,7 +81,7 @@ class AgentConfig:
         )
 
 
-def load_functions(config: AgentConfig, source_dir: Path) -> dict[str, Callable[..., Any]]:
+def load_functions(config: AgentConfig, source_dir: Path) -> dict[str, Function]:
     """Unpack the bundle, import the module, and return its functions by name."""
     with zipfile.ZipFile(config.bundle_path) as archive:
         archive.extractall(source_dir)
@@ -85,15 +89,15 @@ def load_functions(config: AgentConfig, source_dir: Path) -> dict[str, Callable[
     module = __import__(config.module)
     _, app = find_app(module, config.app_variable)
     hydrate_app(app, config.app_id)
-    return {name: f.get_raw_f() for name, f in app.registered_functions.items()}
+    return app.registered_functions
 
 
 class Agent:
     """Serves the input channel for the functions of one loaded app."""
 
-    def __init__(self, config: AgentConfig, functions: dict[str, Callable[..., Any]]) -> None:
+    def __init__(self, config: AgentConfig, functions: dict[str, Function]) -> None:
         self._config = config
-        self._functions = functions
+        self._functions = {name: f.get_raw_f() for name, f in functions.items()}
 
     async def handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -151,10 +155,13 @@ async def _until_stopped(config: AgentConfig) -> None:
 
 async def serve_agent(config: AgentConfig) -> int:
     """Load the app, listen, report readiness; returns the process exit status."""
+    web = WebServer(config.host)
     with tempfile.TemporaryDirectory(prefix="wharf-app-") as source_dir:
         try:
             functions = load_functions(config, Path(source_dir))
+            web_port = await _start_web(config, functions, web)
         except BaseException as exc:
+            # Any start-up failure (import, the web app) is reported to the gateway, then exit.
             detail = "".join(traceback.format_exception(exc))
             print(detail, file=sys.stderr, flush=True)
             _report_ready(config, {"error": f"{type(exc).__name__}: {exc}", "traceback": detail})
@@ -164,7 +171,18 @@ async def serve_agent(config: AgentConfig) -> int:
             agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
         )
         port = server.sockets[0].getsockname()[1]
-        _report_ready(config, {"port": port})
+        _report_ready(config, {"port": port, "web_port": web_port})
         async with server:
             await _until_stopped(config)
+        await web.close()
     return 0
+
+
+async def _start_web(
+    config: AgentConfig, functions: dict[str, Function], web: WebServer
+) -> int | None:
+    """Serve the container's web function, if it has one; returns its port."""
+    function = functions.get(config.function_name or "")
+    if function is None or function.web is None:
+        return None
+    return await web.start(function.get_raw_f(), function.web)

@@ -43,6 +43,8 @@ class ContainerAddress:
     container_id: str
     host: str
     port: int
+    #: Where the container's web app listens, for web functions.
+    web_port: int | None = None
 
 
 class ContainerEvents(Protocol):

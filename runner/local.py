@@ -52,6 +52,7 @@ class LocalBackend:
             "RUNNER_MODULE": spec.module,
             "RUNNER_APP_VARIABLE": spec.app_variable,
             "RUNNER_APP_ID": spec.app_id,
+            "RUNNER_FUNCTION": spec.function_name,
             "RUNNER_HOST": "127.0.0.1",
             "RUNNER_PORT": "0",
             "RUNNER_READY_FD": str(ready_fd),
@@ -95,7 +96,13 @@ class LocalBackend:
         if "port" not in report:
             await self.stop(spec.container_id, grace_s=0)
             raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
-        return ContainerAddress(spec.container_id, "127.0.0.1", int(str(report["port"])))
+        web_port = report.get("web_port")
+        return ContainerAddress(
+            spec.container_id,
+            "127.0.0.1",
+            int(str(report["port"])),
+            None if web_port is None else int(str(web_port)),
+        )
 
     async def _pump(
         self, container_id: str, stream: asyncio.StreamReader | None, kind: LogStream

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from client._http import run_flow
 from gateway.bootstrap import NewToken, first_start
 from gateway.config import Config
 from gateway.serve import serve
@@ -161,7 +162,6 @@ def run_wharf(
 def deploy_file(path: Path, name: str | None = None) -> str:
     """Deploy an app file with the client library of this process; returns the app id."""
     from client._apps import deploy_app
-    from client._http import run_flow
     from client._loader import load_app
 
     return run_flow(deploy_app(load_app(path), name=name, ephemeral=False)).app_id

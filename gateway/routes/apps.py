@@ -20,6 +20,14 @@ from gateway.state import principal_of, state_of
 MAX_LOG_LINES = 1000
 
 
+def web_url(request: Request, function: FunctionRecord) -> str | None:
+    """`{scheme}://{workspace}--{label}.{domain}` of a web function; None for others."""
+    web = function.definition.get("web")
+    if not web:
+        return None
+    return f"{request.url.scheme}://{web['host']}.{state_of(request)['domain']}"
+
+
 def function_json(
     request: Request, function: FunctionRecord, app_ref: str | None = None
 ) -> dict[str, Any]:
@@ -36,7 +44,7 @@ def function_json(
         "is_async": bool(function.definition.get("is_async")),
         "params": function.definition.get("params", []),
         "options": function.options,
-        "web_url": None,
+        "web_url": web_url(request, function),
         "calls_url": f"{base}/v1/apps/{app_ref}/functions/{function.name}/calls",
     }
 
@@ -62,7 +70,7 @@ async def deploy(request: Request) -> Response:
         raise InvalidRequest('the body must be {"manifest": {...}, "bundle": "<base64 zip>"}')
     manifest = parse_manifest(data.get("manifest"))
     bundle = decode_bundle(data.get("bundle"), manifest.module)
-    app, functions = await state["apps"].deploy(principal.workspace_id, manifest, bundle)
+    app, functions = await state["apps"].deploy(principal, manifest, bundle)
     return json_response(app_json(request, app, functions), 201)
 
 

@@ -17,6 +17,7 @@ from gateway.responses import (
     json_response,
     outcome_response,
 )
+from gateway.routes.apps import web_url
 from gateway.routes.common import path_param, read_body
 from gateway.state import principal_of, state_of
 from runner import PayloadFormat
@@ -50,6 +51,10 @@ async def create_call(request: Request) -> Response:
     function = await state["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
+    if function.definition.get("web"):
+        raise InvalidRequest(
+            f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
+        )
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
     if not is_pickle:
         check_json_arguments(body, function)

@@ -1,0 +1,1 @@
+"""Web endpoints: routing requests by host or path, and proxying them into containers."""

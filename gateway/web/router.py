@@ -1,0 +1,77 @@
+"""The front door's first decision: is a request for the API or for a web endpoint?
+
+`{host_label}.{domain}` (any port) and `/web/{host_label}/...` on any host go to endpoints, as do
+registered custom domains; everything else goes to the API.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, cast
+
+from gateway.state import GatewayState
+from gateway.web.proxy import serve_endpoint
+
+WEB_PATH_PREFIX = "/web/"
+
+
+def host_name(scope: dict[str, Any]) -> str:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = str(value.decode("latin-1")).lower()
+            if host.startswith("["):
+                return host.split("]", 1)[0] + "]"
+            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return ""
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a request goes: the endpoint's host, the path prefix it is under, and whether the
+    host is a label (so certainly an endpoint) or may be a custom domain."""
+
+    host: str
+    root_path: str
+    is_label: bool
+
+
+def endpoint_target(host: str, path: str, domain_host: str) -> Target | None:
+    """The endpoint a request may be for, or None for the API."""
+    suffix = f".{domain_host}"
+    if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+        return Target(host[: -len(suffix)], "", is_label=True)
+    if path.startswith(WEB_PATH_PREFIX):
+        label = path[len(WEB_PATH_PREFIX) :].split("/", 1)[0]
+        if label:
+            return Target(label, f"{WEB_PATH_PREFIX}{label}", is_label=True)
+    if host and host != domain_host and "." in host and not _is_address(host):
+        return Target(host, "", is_label=False)
+    return None
+
+
+class FrontDoor:
+    """The ASGI app Hypercorn runs: endpoints are proxied, everything else is the API."""
+
+    def __init__(self, api: Any, domain_host: str) -> None:
+        self._api = api
+        self._domain_host = domain_host
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
+            if target is not None:
+                state = cast(GatewayState, scope["state"])
+                # A custom domain nobody registered is just another name of the API.
+                if target.is_label or await state["apps"].endpoint(target.host) is not None:
+                    await serve_endpoint(scope, receive, send, state, target.host, target.root_path)
+                    return
+        await self._api(scope, receive, send)

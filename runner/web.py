@@ -1,0 +1,84 @@
+"""Serving a web function's HTTP inside its container, for the gateway to proxy to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from client._web import WebConfig, WebKind
+from runner.endpoint import endpoint_app
+from runner.errors import RunnerError
+from runner.forwarded import forwarded_asgi, forwarded_wsgi
+
+_PORT_POLL_INTERVAL_S = 0.05
+
+
+class WebServer:
+    """The user's web app on Hypercorn (or the user's own server), on a port of the container."""
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, raw_f: Callable[..., Any], web: WebConfig) -> int:
+        """Start serving; returns the port. Errors of the user's code propagate."""
+        if web.kind is WebKind.SERVER:
+            return await self._wait_for_user_server(raw_f, web)
+        app = await _user_app(raw_f, web)
+        sock = socket.create_server((self._host, 0), backlog=1024)
+        self.port = sock.getsockname()[1]
+        config = HypercornConfig()
+        config.bind = [f"fd://{sock.detach()}"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("wharf.web")
+        config.keep_alive_timeout = 75.0
+        # The gateway limits request sizes; the container accepts what it is sent.
+        config.h11_max_incomplete_size = 64 * 1024
+        mode = "wsgi" if web.kind is WebKind.WSGI else "asgi"
+        self._task = asyncio.create_task(
+            serve(app, config, shutdown_trigger=self._stop.wait, mode=mode)  # type: ignore[arg-type]
+        )
+        return self.port
+
+    async def _wait_for_user_server(self, raw_f: Callable[..., Any], web: WebConfig) -> int:
+        result = raw_f()
+        if inspect.isawaitable(result):
+            await result
+        port = int(web.port or 0)
+        deadline = time.monotonic() + web.startup_timeout_s
+        while True:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                self.port = port
+                return port
+            if time.monotonic() > deadline:
+                raise RunnerError(
+                    f"nothing listened on port {port} within {web.startup_timeout_s} s"
+                )
+            await asyncio.sleep(_PORT_POLL_INTERVAL_S)
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
+async def _user_app(raw_f: Callable[..., Any], web: WebConfig) -> Any:
+    if web.kind is WebKind.FUNCTION:
+        return forwarded_asgi(endpoint_app(raw_f, web))
+    app = raw_f()
+    if inspect.isawaitable(app):
+        app = await app
+    return forwarded_wsgi(app) if web.kind is WebKind.WSGI else forwarded_asgi(app)
