@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from client._aio import Twin, blocking
 from client._errors import ExecutionError
@@ -70,7 +71,7 @@ class FunctionCall:
     @blocking
     def cancel(self) -> Flow[None]:
         """Cancel the call; a running input is stopped and the call ends as cancelled."""
-        yield ApiRequest("DELETE", f"/v1/calls/{self._call_id}")
+        yield ApiRequest("DELETE", f"/v1/calls/{quote(self._call_id, safe='')}")
 
 
 class _Gather:

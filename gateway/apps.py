@@ -48,6 +48,8 @@ class AppService:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._functions: dict[tuple[str, str, str], FunctionRecord] = {}
         self._endpoints: dict[str, FunctionRecord | None] = {}
+        #: Bumped by every deploy and stop, so lookups racing one are not cached.
+        self._generation = 0
 
     async def deploy(
         self, principal: Principal, manifest: Manifest, bundle: bytes
@@ -78,10 +80,14 @@ class AppService:
                 (bundle_sha256, manifest.module, manifest.app_variable),
                 endpoints,
             )
-            self._functions.clear()
-            self._endpoints.clear()
+            self._forget_lookups()
         self._scheduler.retire({f.function_id for f in previous})
         return app, functions
+
+    def _forget_lookups(self) -> None:
+        self._generation += 1
+        self._functions.clear()
+        self._endpoints.clear()
 
     async def _check_hosts_free(
         self, endpoints: dict[str, str], previous: list[FunctionRecord]
@@ -96,12 +102,13 @@ class AppService:
         """The current function served at a web host (a host label or a custom domain)."""
         if host in self._endpoints:
             return self._endpoints[host]
+        generation = self._generation
         found = await self._store.endpoint(host)
         function = None
         if found is not None:
             workspace_id, app_id, name = found
             function = await self.function(workspace_id, app_id, name)
-        if len(self._endpoints) < _MAX_CACHED_HOSTS:
+        if generation == self._generation and len(self._endpoints) < _MAX_CACHED_HOSTS:
             self._endpoints[host] = function
         return function
 
@@ -129,10 +136,13 @@ class AppService:
         cached = self._functions.get(key)
         if cached is not None:
             return cached
+        generation = self._generation
         app = await self.app(workspace_id, app_ref)
         for function in await self._store.functions_of(app):
             if function.name == name:
-                self._functions[key] = function
+                # A deploy or stop that ran meanwhile may have made this answer stale.
+                if generation == self._generation:
+                    self._functions[key] = function
                 return function
         raise NotFound(f"app {app.name!r} has no function named {name!r}")
 
@@ -141,7 +151,6 @@ class AppService:
         async with self._locks[workspace_id]:
             app = await self.app(workspace_id, app_ref)
             await self._store.stop_app(app.app_id)
-            self._functions.clear()
-            self._endpoints.clear()
+            self._forget_lookups()
         self._scheduler.terminate_app(app.app_id, f"app {app.name!r} was stopped")
         return app

@@ -88,8 +88,32 @@ def _check_options(name: str, options: object) -> dict[str, Any]:
             raise InvalidRequest(f"function {name!r} has an unknown option {key!r}")
         if not isinstance(value, allowed) or isinstance(value, bool):
             raise InvalidRequest(f"option {key!r} of function {name!r} has a bad value {value!r}")
+        bounds = _OPTION_RANGES.get(key)
+        if (
+            bounds is not None
+            and isinstance(value, int | float)
+            and not bounds[0] <= value <= bounds[1]
+        ):
+            low, high = bounds
+            raise InvalidRequest(
+                f"option {key!r} of function {name!r} must be between {low} and {high}"
+            )
+    maximum = options.get("max_containers")
+    if maximum is not None and maximum < options.get("min_containers", 0):
+        raise InvalidRequest(f"max_containers of {name!r} is below its min_containers")
     return options
 
+
+#: Inclusive ranges of the numeric options (the client checks the same).
+_OPTION_RANGES: dict[str, tuple[float, float]] = {
+    "min_containers": (0, 1000),
+    "max_containers": (1, 10_000),
+    "buffer_containers": (0, 1000),
+    "scaledown_window_s": (2, 1200),
+    "timeout_s": (1, 24 * 3600),
+    "retries": (0, 100),
+    "max_inputs": (1, 10_000),
+}
 
 _WEB_KINDS = frozenset({"function", "asgi", "wsgi", "server"})
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -189,7 +213,7 @@ def decode_bundle(encoded: object, module: str) -> bytes:
     try:
         data = base64.b64decode(encoded, validate=True)
         names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    except (ValueError, binascii.Error, zipfile.BadZipFile) as exc:
+    except (ValueError, NotImplementedError, binascii.Error, zipfile.BadZipFile) as exc:
         raise InvalidRequest(f"bundle is not a base64-encoded zip file: {exc}") from exc
     if f"{module}.py" not in names and f"{module}/__init__.py" not in names:
         raise InvalidRequest(f"bundle does not contain module {module!r}")

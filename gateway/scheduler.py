@@ -54,6 +54,8 @@ class Container:
     max_inputs: int
     idle_connections: list[AgentConnection] = field(default_factory=list)
     running: dict[str, Task] = field(default_factory=dict)
+    #: Connections with an input in flight, closed at once if the container dies.
+    busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
     last_used_s: float = field(default_factory=time.monotonic)
     stopping: bool = False
 
@@ -216,6 +218,7 @@ class Scheduler:
             )
         )
         item = task.next_input(new_id("in"))
+        container.busy_connections[task.call_id] = connection
         healthy = True
         try:
             async with asyncio.timeout(pool.timeout_s):
@@ -241,6 +244,7 @@ class Scheduler:
             self._finish(task, output)
         finally:
             container.running.pop(task.call_id, None)
+            container.busy_connections.pop(task.call_id, None)
             container.last_used_s = time.monotonic()
         if healthy:
             container.idle_connections.append(connection)
@@ -459,6 +463,10 @@ class Scheduler:
             logger.warning("container %s exited with %s", container_id, exit_code)
             container.stopping = True
             self._spawn(self._revoke_credentials(container.token_id))
+        if container is not None:
+            # A child the user forked may keep the socket open: end the inputs on it now.
+            for connection in list(container.busy_connections.values()):
+                connection.close()
         self._dispatch(pool)
         self._dispatch_waiting()
 

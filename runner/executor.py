@@ -42,9 +42,20 @@ def _trimmed_traceback(exc: BaseException) -> str:
     return "...\n" + encoded[-MAX_TRACEBACK_BYTES:].decode(errors="replace")
 
 
+def _text(make: Callable[[], str]) -> str:
+    """A string that is safe to encode as JSON, whatever the user's `__str__` does."""
+    try:
+        text = make()
+    except Exception as exc:  # a user's __str__ that raises still gets reported
+        text = f"<unprintable: {type(exc).__name__}>"
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def failure_output(exc: BaseException, item: Input) -> Output:
     error = ErrorInfo(
-        type=type(exc).__qualname__, message=str(exc), traceback=_trimmed_traceback(exc)
+        type=type(exc).__qualname__,
+        message=_text(lambda: str(exc)),
+        traceback=_text(lambda: _trimmed_traceback(exc)),
     )
     pickled = None
     if item.wants_pickle:

@@ -20,6 +20,8 @@ from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, Log
 from runner.errors import ContainerStartFailed
 
 _LOG_LINE_LIMIT_BYTES = 1 << 20
+#: Seconds to read what an exited container still had in its output pipes.
+_LOG_DRAIN_S = 0.5
 
 
 @dataclass(slots=True)
@@ -124,10 +126,15 @@ class LocalBackend:
         process: asyncio.subprocess.Process,
         pumps: list[asyncio.Task[None]],
     ) -> None:
-        exit_code = await process.wait()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        await _exited(process)
+        # A container ends with its main process: children it left behind go too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        # Drain the last log lines, but not for as long as a forked child keeps the pipes open.
+        await asyncio.wait(pumps, timeout=_LOG_DRAIN_S)
         self._processes.pop(container_id, None)
-        self._events.on_exit(container_id, exit_code)
+        self._events.on_exit(container_id, process.returncode)
+        await process.wait()
 
     async def stop(self, container_id: str, grace_s: float) -> None:
         entry = self._processes.get(container_id)
@@ -149,6 +156,28 @@ class LocalBackend:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(cid, grace_s=5) for cid in list(self._processes)))
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Until the process exits. `Process.wait()` also waits for its pipes to close, which a
+    child it forked can hold open for as long as it likes; a pidfd tells the exit itself."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        await process.wait()
+        return
+    loop = asyncio.get_running_loop()
+    exited = asyncio.Event()
+    loop.add_reader(pidfd, exited.set)
+    waiter = asyncio.ensure_future(process.wait())
+    signalled = asyncio.ensure_future(exited.wait())
+    try:
+        await asyncio.wait([waiter, signalled], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+        waiter.cancel()
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
 
 
 async def _read_report(read_fd: int) -> dict[str, object]:

@@ -102,7 +102,7 @@ async def app_logs(request: Request) -> Response:
     state = state_of(request)
     app = await state["apps"].app(principal.workspace_id, path_param(request, "app"))
     raw_after = request.query_params.get("after_id", "0")
-    if not raw_after.isdigit():
+    if not (raw_after.isascii() and raw_after.isdigit()) or int(raw_after) >= 1 << 63:
         raise InvalidRequest("after_id must be a non-negative integer")
     lines = await state["store"].logs(app.app_id, int(raw_after), MAX_LOG_LINES)
     return json_response({"logs": lines})

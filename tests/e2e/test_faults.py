@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,22 @@ FLAKY_APP = """
 
 
     @app.function()
+    def dies_leaving_a_child(marker: str):
+        if not Path(marker).exists():
+            Path(marker).write_text("died")
+            if os.fork() == 0:
+                time.sleep(5)  # holds the agent's sockets open after the agent is gone
+                os._exit(0)
+            os._exit(1)
+        return "recovered"
+
+
+    @app.function()
+    def unprintable():
+        raise FileNotFoundError("cannot open \\udce9.txt")
+
+
+    @app.function()
     def sleepy(seconds: float, value: str = "v1"):
         time.sleep(seconds)
         return value
@@ -66,6 +83,26 @@ def test_runner_dying_mid_input_is_retried_once_on_a_new_runner(
     marker = tmp_path / "marker"
     assert modal.Function.from_name("flaky-app", "dies_once").remote(str(marker)) == "recovered"
     assert marker.read_text() == "died"
+
+
+def test_runner_dying_while_its_child_holds_the_socket_is_retried_at_once(
+    flaky: Path, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    function = modal.Function.from_name("flaky-app", "dies_leaving_a_child")
+    assert function.remote(str(tmp_path / "marker")) == "recovered"
+    assert time.monotonic() - started < scaled(4)
+
+
+def test_exception_with_unencodable_text_is_the_calls_failure(flaky: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="cannot open"):
+        modal.Function.from_name("flaky-app", "unprintable").remote()
+
+
+def test_cancel_of_a_path_like_id_does_not_reach_another_route(flaky: Path) -> None:
+    with pytest.raises(modal.NotFoundError):
+        modal.FunctionCall.from_id("../apps/flaky-app").cancel()
+    assert modal.Function.from_name("flaky-app", "sleepy").remote(0) == "v1"
 
 
 def test_runner_dying_on_every_attempt_terminates_the_call(flaky: Path) -> None:

@@ -208,6 +208,14 @@ def test_apps_list_show_stats_logs_and_stop(http: httpx.Client, gateway: Running
     assert http.post(calls_url(gateway, "square"), json={"args": [1]}).status_code == 404
 
 
+@pytest.mark.parametrize("after_id", ["\u00b2", "99999999999999999999", "-1"])
+def test_bad_log_cursor_answers_400(
+    http: httpx.Client, gateway: RunningGateway, after_id: str
+) -> None:
+    response = http.get(f"{gateway.url}/v1/apps/http-app/logs", params={"after_id": after_id})
+    assert response.status_code == 400
+
+
 def test_body_over_the_limit_answers_413(tmp_path: Path) -> None:
     config = gateway_config(tmp_path / "data", max_body_bytes=1024)
     with running_gateway(config) as gateway:

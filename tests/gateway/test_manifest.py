@@ -172,3 +172,24 @@ def test_bad_bundle_is_refused_naming_the_problem(encoded: object, message: str)
 def test_bundle_with_non_ascii_text_is_refused_as_invalid() -> None:
     with pytest.raises(InvalidRequest):
         decode_bundle("bündle", "shop_app")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_containers": 0},
+        {"scaledown_window_s": 1},
+        {"timeout_s": 0},
+        {"min_containers": -1},
+        {"min_containers": 3, "max_containers": 2},
+    ],
+)
+def test_option_out_of_range_is_refused(options: dict[str, object]) -> None:
+    manifest = {
+        "name": "app",
+        "module": "app",
+        "app_variable": "app",
+        "functions": [{"name": "f", "params": [], "options": options}],
+    }
+    with pytest.raises(InvalidRequest, match=r"max_containers|between"):
+        parse_manifest(manifest)
