@@ -33,6 +33,8 @@ class TokenAuthority:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._cache: dict[str, TokenRecord] = {}
+        #: Bumped by every revocation, so a lookup that raced one is not cached.
+        self._generation = 0
 
     async def authenticate(self, header: str | None) -> Principal:
         """The principal a request acts for.
@@ -44,8 +46,9 @@ class TokenAuthority:
         token_id, secret = parse_bearer(header)
         record = self._cache.get(token_id)
         if record is None:
+            generation = self._generation
             record = await self._store.token(token_id)
-            if record is not None:
+            if record is not None and generation == self._generation:
                 self._cache[token_id] = record
         expected = record.secret_sha256 if record is not None else _DUMMY_DIGEST
         matches = hmac.compare_digest(secret_digest(secret), expected)
@@ -54,5 +57,6 @@ class TokenAuthority:
         return Principal(record.workspace_id, record.workspace_name, record.token_id)
 
     async def revoke(self, token_id: str) -> None:
+        self._generation += 1
         self._cache.pop(token_id, None)
         await self._store.revoke_token(token_id)

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.blobs import BlobStore
+from gateway.database import StoreError
 from gateway.errors import NotFound, OutputExpired
 from gateway.ids import new_id
 from gateway.models import CallOutcome, CallStatus, FunctionRecord
@@ -17,6 +18,10 @@ from gateway.tasks import Failure, Task
 from runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
 logger = logging.getLogger(__name__)
+
+#: Tries at storing an outcome before the call's waiters get it unstored.
+PERSIST_ATTEMPTS = 3
+PERSIST_RETRY_DELAY_S = 0.5
 
 
 def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
@@ -127,24 +132,37 @@ class CallService:
         try:
             if active is not None:
                 await active.committed
-            pickled, pickled_sha256 = await self._blobs.offload(outcome.pickled)
-            json_bytes, json_sha256 = await self._blobs.offload(outcome.json)
-            stored = StoredOutcome(
-                outcome.status,
-                pickled,
-                pickled_sha256,
-                json_bytes,
-                json_sha256,
-                outcome.json_error,
-                outcome.error,
-            )
-            attempt = active.task.attempt if active is not None else 0
-            expires_at = time.time() + self._result_ttl_s
-            await self._store.finish_call(outcome.call_id, stored, attempt, expires_at)
+            for attempt in range(1, PERSIST_ATTEMPTS + 1):
+                try:
+                    await self._write_outcome(outcome, active)
+                    break
+                except (OSError, StoreError):
+                    # Callers are told nothing until the outcome is kept; a full disk or a busy
+                    # file gets a few chances first.
+                    logger.exception("storing the outcome of %s failed", outcome.call_id)
+                    if attempt == PERSIST_ATTEMPTS:
+                        raise
+                    await asyncio.sleep(PERSIST_RETRY_DELAY_S * attempt)
         finally:
             active = self._active.pop(outcome.call_id, None)
             if active is not None and not active.done.done():
                 active.done.set_result(outcome)
+
+    async def _write_outcome(self, outcome: CallOutcome, active: ActiveCall | None) -> None:
+        pickled, pickled_sha256 = await self._blobs.offload(outcome.pickled)
+        json_bytes, json_sha256 = await self._blobs.offload(outcome.json)
+        stored = StoredOutcome(
+            outcome.status,
+            pickled,
+            pickled_sha256,
+            json_bytes,
+            json_sha256,
+            outcome.json_error,
+            outcome.error,
+        )
+        attempt = active.task.attempt if active is not None else 0
+        expires_at = time.time() + self._result_ttl_s
+        await self._store.finish_call(outcome.call_id, stored, attempt, expires_at)
 
     # Reading and cancelling.
 

@@ -82,16 +82,33 @@ def migrate(connection: sqlite3.Connection) -> None:
         connection.execute("COMMIT")
 
 
+class StoreError(Exception):
+    """A write could not be committed; sqlite's own errors stay inside this module."""
+
+
+class StoreConflict(StoreError):
+    """A write broke a uniqueness rule."""
+
+
+def _translate(error: sqlite3.Error) -> StoreError:
+    kind = StoreConflict if isinstance(error, sqlite3.IntegrityError) else StoreError
+    translated = kind(str(error))
+    translated.__cause__ = error
+    return translated
+
+
 @dataclass(slots=True)
 class _Job:
     statements: list[Statement]
     done: asyncio.Future[None]
     rowcounts: list[int] = field(default_factory=list)
+    #: Maintenance that may touch many rows: always committed on the writer thread.
+    heavy: bool = False
 
 
-def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[BaseException | None]:
+def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[sqlite3.Error | None]:
     """Run every job's statements in one transaction; a failing job is rolled back alone."""
-    results: list[BaseException | None] = []
+    results: list[sqlite3.Error | None] = []
     connection.execute("BEGIN IMMEDIATE")
     try:
         for job in jobs:
@@ -138,19 +155,22 @@ class Database:
             await reader.execute(pragma)
         return cls(writer, reader)
 
-    def write(self, statements: list[Statement]) -> asyncio.Future[None]:
+    def write(self, statements: list[Statement], *, heavy: bool = False) -> asyncio.Future[None]:
         """Queue statements to commit together (atomically) in the next batch.
 
-        The future resolves once they are committed, or raises the SQLite error.
+        The future resolves once they are committed, or raises `StoreError`. `heavy` marks
+        maintenance that may touch many rows, which must not hold up the event loop.
         """
-        job = _Job(statements, asyncio.get_running_loop().create_future())
+        job = _Job(statements, asyncio.get_running_loop().create_future(), heavy=heavy)
         self._queue.append(job)
         self._wake.set()
         return job.done
 
-    async def write_counting(self, statements: list[Statement]) -> list[int]:
+    async def write_counting(
+        self, statements: list[Statement], *, heavy: bool = False
+    ) -> list[int]:
         """Like `write`, then the number of rows each statement changed."""
-        job = _Job(statements, asyncio.get_running_loop().create_future())
+        job = _Job(statements, asyncio.get_running_loop().create_future(), heavy=heavy)
         self._queue.append(job)
         self._wake.set()
         await job.done
@@ -166,7 +186,8 @@ class Database:
             if not jobs:
                 continue
             try:
-                if sum(len(job.statements) for job in jobs) <= INLINE_BATCH_STATEMENTS:
+                small = sum(len(job.statements) for job in jobs) <= INLINE_BATCH_STATEMENTS
+                if small and not any(job.heavy for job in jobs):
                     results = _run_batch(self._writer, jobs)
                 else:
                     results = await loop.run_in_executor(
@@ -183,7 +204,7 @@ class Database:
                 if error is None:
                     job.done.set_result(None)
                 else:
-                    job.done.set_exception(error)
+                    job.done.set_exception(_translate(error))
 
     def _checkpoint_soon(self) -> None:
         if self._checkpoint is None or self._checkpoint.done():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ class Container:
     address: ContainerAddress
     token_id: str
     max_inputs: int
+    agent_secret: str
     idle_connections: list[AgentConnection] = field(default_factory=list)
     running: dict[str, Task] = field(default_factory=dict)
     #: Connections with an input in flight, closed at once if the container dies.
@@ -180,16 +182,19 @@ class Scheduler:
 
     def _evict_idle(self, count: int, keep: Pool) -> None:
         """Stop up to `count` idle containers of other pools (above their minimum), LRU first."""
-        idle = [
+        idle = sorted(
             (container.last_used_s, id(container), pool, container)
             for pool in self._pools.values()
             if pool is not keep
             for container in pool.containers.values()
             if not container.running and not container.stopping
-        ]
-        for _, _, pool, container in sorted(idle)[:count]:
-            if len(pool.containers) > pool.option_min:
+        )
+        for _, _, pool, container in idle:
+            if count == 0:
+                return
+            if len(pool.containers) > pool.option_min:  # minimums are kept
                 self._stop_container(pool, container)
+                count -= 1
 
     def _dispatch_waiting(self) -> None:
         """Capacity came free: give it to pools whose inputs wait."""
@@ -215,6 +220,7 @@ class Scheduler:
                 container.address.port,
                 container.container_id,
                 self._max_body_bytes,
+                container.agent_secret,
             )
         )
         item = task.next_input(new_id("in"))
@@ -335,6 +341,8 @@ class Scheduler:
                 app_variable=pool.function.app_variable,
                 environment=environment,
                 max_inputs=pool.max_inputs,
+                agent_secret=secrets.token_urlsafe(32),
+                max_output_bytes=self._max_body_bytes,
             )
             self._container_pools[container_id] = pool
             address = await self._backend.start(spec)
@@ -349,7 +357,7 @@ class Scheduler:
             self._startup_failed(pool, str(exc) or type(exc).__name__)
             return
         pool.starting -= 1
-        container = Container(container_id, address, token_id, pool.max_inputs)
+        container = Container(container_id, address, token_id, pool.max_inputs, spec.agent_secret)
         pool.containers[container_id] = container
         if self._closing or self._pools.get(pool.function.function_id) is not pool:
             self._stop_container(pool, container)  # its pool was stopped while it started

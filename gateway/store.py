@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from gateway.database import Database, Statement
+from gateway.database import Database, Statement, StoreConflict
 from gateway.errors import Conflict
 from gateway.ids import new_id, new_secret
 from gateway.models import (
@@ -286,7 +286,7 @@ class Store:
         ]
         try:
             await self._db.write(statements)
-        except sqlite3.IntegrityError as exc:
+        except StoreConflict as exc:
             raise Conflict(f"a web label or domain of app {name!r} is already in use") from exc
         return app, records
 
@@ -440,7 +440,8 @@ class Store:
                     "WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?",
                     (now,),
                 )
-            ]
+            ],
+            heavy=True,
         )
         return counts[0]
 
@@ -462,7 +463,7 @@ class Store:
 
     async def drop_logs_before(self, cutoff: float) -> None:
         """Logs are kept as long as results are."""
-        await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))])
+        await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))], heavy=True)
 
     async def logs(self, app_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
         rows = await self._db.fetch_all(

@@ -10,7 +10,10 @@ from runner.agent import AgentConfig, serve_agent
 
 
 def main() -> int:
-    return asyncio.run(serve_agent(AgentConfig.from_environ(os.environ)))
+    config = AgentConfig.from_environ(os.environ)
+    # User code has no business with the channel's secret.
+    os.environ.pop("RUNNER_AGENT_SECRET", None)
+    return asyncio.run(serve_agent(config))
 
 
 if __name__ == "__main__":

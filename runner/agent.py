@@ -12,12 +12,14 @@
 | `RUNNER_READY_FD` | int | none | pipe to report readiness or the startup error on, as JSON |
 | `RUNNER_EXIT_ON_STDIN_EOF` | bool | `0` | exit when standard input closes (gateway gone) |
 | `RUNNER_MAX_BODY_BYTES` | int | 1 GiB | largest input accepted |
+| `RUNNER_AGENT_SECRET` | str | none | inputs must carry it as `Authorization: Bearer` |
 | `RUNNER_MAX_INPUTS` | int | `1` | inputs run at once; with 1, sync functions run on the loop |
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import os
 import signal
 import sys
@@ -35,7 +37,7 @@ from client._loader import find_app
 from client.container import hydrate_app
 from runner.envelope import decode_input, encode_output
 from runner.errors import ProtocolError
-from runner.executor import execute
+from runner.executor import execute, failure_output
 from runner.web import WebServer
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
@@ -56,6 +58,7 @@ class AgentConfig:
     exit_on_stdin_eof: bool = False
     max_body_bytes: int = 1 << 30
     max_inputs: int = 1
+    agent_secret: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AgentConfig:
@@ -78,6 +81,7 @@ class AgentConfig:
             exit_on_stdin_eof=environ.get("RUNNER_EXIT_ON_STDIN_EOF", "0") == "1",
             max_body_bytes=int(environ.get("RUNNER_MAX_BODY_BYTES", str(1 << 30))),
             max_inputs=int(environ.get("RUNNER_MAX_INPUTS", "1")),
+            agent_secret=environ.get("RUNNER_AGENT_SECRET", ""),
         )
 
 
@@ -104,6 +108,9 @@ class Agent:
     ) -> None:
         try:
             while (message := await read_message(reader, self._config.max_body_bytes)) is not None:
+                if not self._is_authorized(message.headers.get("authorization", "")):
+                    writer.write(encode_message("HTTP/1.1 401 Unauthorized", {}, b""))
+                    break
                 status, body = await self._respond(message.start_line, message.body)
                 writer.write(encode_message(f"HTTP/1.1 {status}", {}, body))
                 await writer.drain()
@@ -111,6 +118,10 @@ class Agent:
             pass  # the gateway sees the closed connection and retries elsewhere
         finally:
             writer.close()
+
+    def _is_authorized(self, header: str) -> bool:
+        expected = f"Bearer {self._config.agent_secret}"
+        return not self._config.agent_secret or hmac.compare_digest(header, expected)
 
     async def _respond(self, start_line: str, body: bytes) -> tuple[str, bytes]:
         method, _, rest = start_line.partition(" ")
@@ -125,7 +136,14 @@ class Agent:
             return "404 Not Found", b""
         # One input at a time: nothing else needs the loop, so skip the hop to a thread.
         inline = self._config.max_inputs == 1
-        return "200 OK", encode_output(await execute(function, item, inline=inline))
+        output = encode_output(await execute(function, item, inline=inline))
+        if len(output) > self._config.max_body_bytes:
+            too_large = ValueError(
+                f"the result is {len(output)} bytes, over the gateway's limit of "
+                f"{self._config.max_body_bytes} bytes; store it elsewhere and return a reference"
+            )
+            output = encode_output(failure_output(too_large, item))
+        return "200 OK", output
 
 
 def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:

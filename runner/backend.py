@@ -34,6 +34,10 @@ class ContainerSpec:
     startup_timeout_s: float = 60.0
     #: Inputs the container runs at once.
     max_inputs: int = 1
+    #: Shared with the agent; every input must carry it (other local processes cannot).
+    agent_secret: str = ""
+    #: Largest output the gateway reads; a bigger result is the call's failure.
+    max_output_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,11 @@ _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.inpu
 class AgentConnection:
     """A kept-alive HTTP/1.1 connection to one container's agent."""
 
-    def __init__(self, address_host: str, port: int, container_id: str, max_body_bytes: int):
+    def __init__(
+        self, address_host: str, port: int, container_id: str, max_body_bytes: int, secret: str
+    ):
         self.container_id = container_id
+        self._headers = {**_REQUEST_HEADERS, "authorization": f"Bearer {secret}"}
         self._host = address_host
         self._port = port
         self._max_body_bytes = max_body_bytes
@@ -38,7 +41,7 @@ class AgentConnection:
         """
         try:
             reader, writer = await self._connect()
-            writer.write(encode_message(_REQUEST_LINE, _REQUEST_HEADERS, encode_input(item)))
+            writer.write(encode_message(_REQUEST_LINE, self._headers, encode_input(item)))
             await writer.drain()
             message = await read_message(reader, self._max_body_bytes)
         except (OSError, ProtocolError) as exc:

@@ -20,6 +20,30 @@ from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, Log
 from runner.errors import ContainerStartFailed
 
 _LOG_LINE_LIMIT_BYTES = 1 << 20
+#: What a local container inherits of the gateway's environment (never its secrets): enough to
+#: find Python, its packages and certificates.
+INHERITED_VARIABLES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TMPDIR",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "WHARF_CA_BUNDLE",
+        "PIP_CERT",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+    }
+)
+#: Prefixes of inherited variables (coverage measures the test suite's containers too).
+INHERITED_PREFIXES = ("COVERAGE_",)
 #: Seconds to read what an exited container still had in its output pipes.
 _LOG_DRAIN_S = 0.5
 
@@ -46,8 +70,13 @@ class LocalBackend:
         self._watchers: set[asyncio.Task[None]] = set()
 
     def _environment(self, spec: ContainerSpec, ready_fd: int) -> dict[str, str]:
+        inherited = {
+            name: value
+            for name, value in self._inherited.items()
+            if name in INHERITED_VARIABLES or name.startswith(INHERITED_PREFIXES)
+        }
         return {
-            **self._inherited,
+            **inherited,
             **spec.environment,
             "PYTHONUNBUFFERED": "1",
             "RUNNER_BUNDLE_PATH": str(spec.bundle_path),
@@ -60,6 +89,8 @@ class LocalBackend:
             "RUNNER_READY_FD": str(ready_fd),
             "RUNNER_EXIT_ON_STDIN_EOF": "1",
             "RUNNER_MAX_INPUTS": str(spec.max_inputs),
+            "RUNNER_AGENT_SECRET": spec.agent_secret,
+            "RUNNER_MAX_BODY_BYTES": str(spec.max_output_bytes),
         }
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:

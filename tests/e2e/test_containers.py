@@ -161,3 +161,106 @@ def _is_done(call: modal.FunctionCall) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+ISOLATION_APP = """
+    import os
+
+    import client as modal
+
+    app = modal.App("isolation-app")
+
+
+    @app.function()
+    def environment() -> dict:
+        return {name: os.environ.get(name) for name in ("DATABASE_PASSWORD", "RUNNER_AGENT_SECRET")}
+
+
+    @app.function()
+    def big(size: int) -> bytes:
+        return b"x" * size
+"""
+
+
+def test_containers_get_neither_the_gateways_environment_nor_the_agent_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import gateway_config, running_gateway
+
+    environment = {**os.environ, "DATABASE_PASSWORD": "hunter2"}
+    config = gateway_config(tmp_path / "data", runner_environment=environment)
+    with running_gateway(config) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, ISOLATION_APP))
+        seen = modal.Function.from_name("isolation-app", "environment").remote()
+    assert seen == {"DATABASE_PASSWORD": None, "RUNNER_AGENT_SECRET": None}
+
+
+def test_an_agent_refuses_inputs_without_its_secret(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from runner import AgentConnection, AgentUnreachable, Input, PayloadFormat
+
+    deploy_file(write_app(tmp_path, ISOLATION_APP))
+    function = modal.Function.from_name("isolation-app", "environment")
+    assert function.remote()["DATABASE_PASSWORD"] is None
+    agents = [int(line.split()[1]) for line in _listening_agents()]
+    assert agents
+
+    async def send(port: int) -> None:
+        connection = AgentConnection("127.0.0.1", port, "ct-test", 1 << 20, "wrong-secret")
+        item = Input("in-x", "fc-x", "environment", PayloadFormat.JSON, b"{}", True, False)
+        try:
+            await connection.run(item)
+        finally:
+            connection.close()
+
+    for port in agents:
+        with pytest.raises(AgentUnreachable, match="401"):
+            asyncio.run(send(port))
+
+
+def _listening_agents() -> list[str]:
+    """`pid port` of each agent process listening on loopback, from /proc."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if b"RUNNER_AGENT_SECRET" not in (entry / "environ").read_bytes():
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"runner" in cmdline:
+            found.extend(f"{entry.name} {port}" for port in _ports_of(int(entry.name)))
+    return found
+
+
+def _ports_of(pid: int) -> list[int]:
+    inodes = set()
+    for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = []
+    for line in (Path("/proc") / str(pid) / "net" / "tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:
+            ports.append(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def test_a_result_over_the_gateways_limit_is_the_calls_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import gateway_config, running_gateway
+
+    with running_gateway(gateway_config(tmp_path / "data", max_body_bytes=256 * 1024)) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, ISOLATION_APP))
+        big = modal.Function.from_name("isolation-app", "big")
+        assert big.remote(1000) == b"x" * 1000
+        with pytest.raises(ValueError, match="over the gateway's limit"):
+            big.remote(1024 * 1024)
+        assert big.remote(10) == b"x" * 10

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.database import Database, migrations
+from gateway.database import Database, StoreConflict, migrations
 from gateway.models import AppState, CallStatus, TokenKind
 from gateway.store import NewCall, Store, StoredOutcome
 
@@ -170,7 +170,7 @@ def test_failing_write_in_a_batch_is_rolled_back_alone(tmp_path: Path) -> None:
             clash = database.write([(insert, ("ws-2", "two")), (insert, ("ws-3", "one"))])
             last = database.write([(insert, ("ws-4", "four"))])
             await first
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(StoreConflict):
                 await clash
             await last
 
