@@ -82,6 +82,7 @@ class AppService:
             )
             self._forget_lookups()
         self._scheduler.retire({f.function_id for f in previous})
+        self._scheduler.prepare(functions)
         return app, functions
 
     def _forget_lookups(self) -> None:

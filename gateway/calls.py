@@ -223,7 +223,11 @@ class CallService:
         return (await asyncio.shield(active.done)).status
 
     async def recover(self) -> int:
-        """Queue again every call left pending or running by a previous gateway process."""
+        """Queue again every call left pending or running by a previous gateway process, and
+        start the minimum containers of every current function."""
+        current = await self._store.current_functions()
+        self.scheduler.prepare(current)
+        current_ids = {function.function_id for function in current}
         recovered = 0
         for found in await self._store.active_calls():
             record = found.record
@@ -246,6 +250,9 @@ class CallService:
             committed.set_result(None)
             self._active[record.call_id] = ActiveCall(task, committed, done)
             self._schedule(task)
+            if function.function_id not in current_ids:
+                # A call of a replaced version finishes on it; its pool then scales to zero.
+                self.scheduler.retire({function.function_id})
             recovered += 1
         return recovered
 

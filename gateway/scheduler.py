@@ -39,6 +39,8 @@ from runner import (
 
 logger = logging.getLogger(__name__)
 
+#: Longest wait between two tries at starting a container that keeps failing.
+MAX_START_BACKOFF_S = 60.0
 #: Seconds a stopping container gets to finish before it is killed.
 STOP_GRACE_S = 5.0
 
@@ -74,6 +76,9 @@ class Pool:
     starting: int = 0
     #: No longer the function's current version: drains its queue, then scales to zero.
     retired: bool = False
+    #: Starts that failed in a row, and when the next may be tried (monotonic seconds).
+    failed_starts: int = 0
+    next_start_s: float = 0.0
 
     @property
     def option_min(self) -> int:
@@ -168,7 +173,7 @@ class Scheduler:
             container.running[task.call_id] = task
             self._spawn(self._run(pool, container, task))
         wanted = containers_to_start(pool)
-        if wanted:
+        if wanted and time.monotonic() >= pool.next_start_s:
             free = self._max_total_containers - self._total_containers()
             if free < wanted:
                 self._evict_idle(wanted - free, keep=pool)
@@ -357,6 +362,7 @@ class Scheduler:
             self._startup_failed(pool, str(exc) or type(exc).__name__)
             return
         pool.starting -= 1
+        pool.failed_starts, pool.next_start_s = 0, 0.0
         container = Container(container_id, address, token_id, pool.max_inputs, spec.agent_secret)
         pool.containers[container_id] = container
         if self._closing or self._pools.get(pool.function.function_id) is not pool:
@@ -366,6 +372,10 @@ class Scheduler:
 
     def _startup_failed(self, pool: Pool, reason: str) -> None:
         logger.warning("container of %s failed to start: %s", pool.function.name, reason)
+        # Back off, so a function that cannot start (kept at min_containers) is not retried in
+        # a tight loop; the sweep tries again once the wait is over.
+        pool.failed_starts += 1
+        pool.next_start_s = time.monotonic() + min(2.0**pool.failed_starts, MAX_START_BACKOFF_S)
         if pool.containers or pool.starting:
             return  # the waiting inputs still have somewhere to go
         while pool.queue:
@@ -404,6 +414,13 @@ class Scheduler:
         container = pool.containers.get(task.container_id or "")
         if container is not None and task.call_id in container.running:
             self._stop_container(pool, container)
+
+    def prepare(self, functions: list[FunctionRecord]) -> None:
+        """Create the pools of a function version that just became current, so each starts its
+        `min_containers` without waiting for a first call."""
+        for function in functions:
+            if int(function.options.get("min_containers", 0)) > 0:
+                self._dispatch(self._pool(function))
 
     def retire(self, function_ids: set[str]) -> None:
         """These functions were replaced or stopped: drain their queues, then scale to zero."""

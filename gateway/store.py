@@ -341,6 +341,13 @@ class Store:
         )
         return [_function_record(row) for row in rows]
 
+    async def current_functions(self) -> list[FunctionRecord]:
+        """The current version of every function of every live app."""
+        rows = await self._db.fetch_all(
+            f"{_FUNCTION_SELECT} WHERE f.version = a.version AND a.state != 'stopped'"
+        )
+        return [_function_record(row) for row in rows]
+
     async def function_by_id(self, function_id: str) -> FunctionRecord | None:
         row = await self._db.fetch_one(f"{_FUNCTION_SELECT} WHERE f.id = ?", (function_id,))
         return None if row is None else _function_record(row)

@@ -264,3 +264,50 @@ def test_a_result_over_the_gateways_limit_is_the_calls_failure(
         with pytest.raises(ValueError, match="over the gateway's limit"):
             big.remote(1024 * 1024)
         assert big.remote(10) == b"x" * 10
+
+
+WARM_APP = """
+    import os
+
+    import client as modal
+
+    app = modal.App("warm-app")
+
+
+    @app.function(min_containers=1)
+    def warm() -> int:
+        return os.getpid()
+
+
+    @app.function(min_containers=1)
+    def broken() -> int:
+        return 1
+
+
+    if os.environ.get("RUNNER_FUNCTION") == "broken":
+        raise RuntimeError("broken refuses to start")
+"""
+
+
+def test_min_containers_start_at_deploy_and_failing_starts_back_off(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    from client._apps import app_logs
+    from client._http import run_flow
+
+    deploy_file(write_app(tmp_path, WARM_APP))
+    warm = modal.Function.from_name("warm-app", "warm")
+    wait_until(lambda: warm.get_current_stats().num_total_runners == 1, timeout_s=20)
+    pid = warm.remote()
+    assert warm.remote() == pid
+
+    def first_failures() -> list[float]:
+        firsts: dict[str, float] = {}
+        for line in run_flow(app_logs("warm-app")):
+            if "broken refuses to start" in line["line"]:
+                firsts.setdefault(line["container_id"], line["created_at"])
+        return sorted(firsts.values())
+
+    failures = wait_until(lambda: len(first_failures()) >= 2 and first_failures(), timeout_s=20)
+    # The sweep runs every 0.1 s here; only the back-off keeps the second try a second away.
+    assert failures[1] - failures[0] >= 1.5
