@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway.apps import AppService
 from gateway.auth import TokenAuthority
+from gateway.background import Background
 from gateway.blobs import BlobStore
 from gateway.calls import CallService
 from gateway.config import BackendKind, Config, ConfigError
@@ -98,6 +99,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         logger.info("recovered %d unfinished calls", recovered)
     sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler))
     upstreams = UpstreamPool()
+    background = Background()
     try:
         yield GatewayState(
             config=config,
@@ -108,12 +110,14 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             scheduler=scheduler,
             rate_limiter=RateLimiter(config.rate_limit_per_s, config.rate_burst_s),
             upstreams=upstreams,
+            background=background,
             domain=domain,
         )
     finally:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await background.cancel_all()
         upstreams.close()
         await scheduler.close()
         await calls.drain()

@@ -11,7 +11,13 @@ from gateway.blobs import BlobStore
 from gateway.database import StoreError
 from gateway.errors import NotFound, OutputExpired
 from gateway.ids import new_id
-from gateway.models import CallOutcome, CallStatus, FunctionRecord
+from gateway.models import (
+    WEB_PAYLOAD_FORMAT,
+    CallOutcome,
+    CallStatus,
+    FunctionRecord,
+    WebResponse,
+)
 from gateway.scheduler import Scheduler
 from gateway.store import NewCall, Store, StoredOutcome
 from gateway.tasks import Failure, Task
@@ -149,8 +155,11 @@ class CallService:
                 active.done.set_result(outcome)
 
     async def _write_outcome(self, outcome: CallOutcome, active: ActiveCall | None) -> None:
-        pickled, pickled_sha256 = await self._blobs.offload(outcome.pickled)
-        json_bytes, json_sha256 = await self._blobs.offload(outcome.json)
+        # A web response keeps its head where values keep their JSON, its body where pickles go.
+        body = outcome.web.body if outcome.web is not None else outcome.pickled
+        head = outcome.web.head_json() if outcome.web is not None else outcome.json
+        pickled, pickled_sha256 = await self._blobs.offload(body)
+        json_bytes, json_sha256 = await self._blobs.offload(head)
         stored = StoredOutcome(
             outcome.status,
             pickled,
@@ -163,6 +172,41 @@ class CallService:
         attempt = active.task.attempt if active is not None else 0
         expires_at = time.time() + self._result_ttl_s
         await self._store.finish_call(outcome.call_id, stored, attempt, expires_at)
+
+    # Web requests kept as calls (the proxy runs them; this keeps their response).
+
+    async def begin_web(self, workspace_id: str, function: FunctionRecord) -> ActiveCall:
+        """Keep a web request that outlives the request timeout (or asked not to wait) as a
+        call, so its result URL can answer later."""
+        call_id = new_id("fc")
+        committed = self._store.insert_call(
+            NewCall(
+                call_id,
+                workspace_id,
+                function.function_id,
+                None,
+                WEB_PAYLOAD_FORMAT,
+                None,
+                None,
+                False,
+                False,
+                time.time(),
+            )
+        )
+        task = Task(call_id, workspace_id, function, PayloadFormat.JSON, b"", False, False)
+        active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
+        self._active[call_id] = active
+        return active
+
+    def finish_web(self, active: ActiveCall, response: WebResponse) -> None:
+        """The web request kept as `active` has its response."""
+        if active.task.finished:
+            return
+        active.task.finished = True
+        outcome = CallOutcome(active.task.call_id, CallStatus.SUCCESS, web=response)
+        persist = asyncio.create_task(self._persist(outcome))
+        self._persisting.add(persist)
+        persist.add_done_callback(self._persisting.discard)
 
     # Reading and cancelling.
 
@@ -194,13 +238,13 @@ class CallService:
         stored, expired = found
         if expired:
             raise OutputExpired(call_id)
+        pickled = await self._blobs.load(stored.pickled, stored.pickled_sha256)
+        json_bytes = await self._blobs.load(stored.json, stored.json_sha256)
+        if stored.is_web and json_bytes is not None:
+            web = WebResponse.from_stored(json_bytes, pickled or b"")
+            return CallOutcome(call_id, stored.status, web=web)
         return CallOutcome(
-            call_id,
-            stored.status,
-            await self._blobs.load(stored.pickled, stored.pickled_sha256),
-            await self._blobs.load(stored.json, stored.json_sha256),
-            stored.json_error,
-            stored.error,
+            call_id, stored.status, pickled, json_bytes, stored.json_error, stored.error
         )
 
     async def cancel(self, workspace_id: str, call_id: str) -> CallStatus:
@@ -231,6 +275,9 @@ class CallService:
         recovered = 0
         for found in await self._store.active_calls():
             record = found.record
+            if found.payload_format == WEB_PAYLOAD_FORMAT:
+                self._end_lost_web_request(record.call_id, record.workspace_id)
+                continue
             function = await self._store.function_by_id(record.function_id)
             payload = await self._blobs.load(found.payload, found.payload_sha256)
             if function is None or payload is None:
@@ -255,6 +302,17 @@ class CallService:
                 self.scheduler.retire({function.function_id})
             recovered += 1
         return recovered
+
+    def _end_lost_web_request(self, call_id: str, workspace_id: str) -> None:
+        # The request itself is gone with the old process; its result URL gets a clear answer.
+        failure = Failure(
+            CallStatus.TERMINATED,
+            "call_terminated",
+            "the gateway restarted while this web request ran",
+        )
+        persist = asyncio.create_task(self._persist(outcome_of(call_id, failure)))
+        self._persisting.add(persist)
+        persist.add_done_callback(self._persisting.discard)
 
     async def drain(self) -> None:
         """Wait for outcomes being written."""

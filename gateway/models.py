@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class CallStatus(StrEnum):
     """Where a call is in its life; the last four are final."""
@@ -113,6 +115,33 @@ class FunctionRecord:
         return bool(self.definition.get("is_generator", False))
 
 
+#: The payload format recorded for web requests kept as calls (their body is not kept).
+WEB_PAYLOAD_FORMAT = "web"
+
+
+@dataclass(frozen=True, slots=True)
+class WebResponse:
+    """An endpoint's HTTP response, kept for its result URL."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def head_json(self) -> bytes:
+        headers = [
+            [name.decode("latin-1"), value.decode("latin-1")] for name, value in self.headers
+        ]
+        return orjson.dumps({"status": self.status, "headers": headers})
+
+    @classmethod
+    def from_stored(cls, head: bytes, body: bytes) -> WebResponse:
+        decoded = orjson.loads(head)
+        headers = [
+            (str(n).encode("latin-1"), str(v).encode("latin-1")) for n, v in decoded["headers"]
+        ]
+        return cls(int(decoded["status"]), headers, body)
+
+
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
     """How a finished call ended, as stored; payloads are None where not produced."""
@@ -125,6 +154,8 @@ class CallOutcome:
     #: `{"code", "message"}` plus `type` and `traceback` for user failures.
     error: dict[str, Any] | None = None
     expired: bool = False
+    #: For a web request kept as a call: the endpoint's response.
+    web: WebResponse | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,13 @@ def accepts_pickle(accept_header: str | None) -> bool:
 def outcome_response(outcome: CallOutcome, wants_pickle: bool) -> Response:
     """The response for a finished call: its value, or its error in the one error shape."""
     headers = {CALL_ID_HEADER: outcome.call_id, CALL_STATUS_HEADER: outcome.status.value}
+    if outcome.web is not None:
+        replayed = Response(outcome.web.body, outcome.web.status)
+        replayed.raw_headers = [
+            *(pair for pair in outcome.web.headers if pair[0].lower() != b"content-length"),
+            (b"content-length", b"%d" % len(outcome.web.body)),
+        ]
+        return replayed
     if outcome.status is CallStatus.SUCCESS:
         if wants_pickle and outcome.pickled is not None:
             return Response(outcome.pickled, 200, headers, media_type=PICKLE_CONTENT_TYPE)

@@ -275,6 +275,7 @@ class Scheduler:
             async with asyncio.timeout(pool.timeout_s):
                 healthy = await slot.released
         except TimeoutError:
+            task.timed_out = True
             logger.warning("a web request to %s ran past its timeout", pool.function.name)
         finally:
             container.running.pop(task.call_id, None)

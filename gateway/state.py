@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from gateway.apps import AppService
 from gateway.auth import TokenAuthority
+from gateway.background import Background
 from gateway.calls import CallService
 from gateway.config import Config
 from gateway.models import Principal
@@ -26,6 +27,7 @@ class GatewayState(TypedDict):
     scheduler: Scheduler
     rate_limiter: RateLimiter
     upstreams: UpstreamPool
+    background: Background
     #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
     domain: str
 

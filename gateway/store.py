@@ -16,6 +16,7 @@ from gateway.database import Database, Statement, StoreConflict
 from gateway.errors import Conflict
 from gateway.ids import new_id, new_secret
 from gateway.models import (
+    WEB_PAYLOAD_FORMAT,
     AppRecord,
     AppState,
     CallRecord,
@@ -60,6 +61,8 @@ class StoredOutcome:
     json_sha256: str | None
     json_error: str | None
     error: dict[str, Any] | None
+    #: For web requests kept as calls, `json` holds the response head and `pickled` its body.
+    is_web: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,13 +421,17 @@ class Store:
         """The outcome of a finished call and whether it has expired."""
         row = await self._db.fetch_one(
             "SELECT status, output_pickled, output_pickled_sha256, output_json, "
-            "output_json_sha256, json_error, error, expired FROM calls WHERE id = ?",
+            "output_json_sha256, json_error, error, expired, payload_format FROM calls "
+            "WHERE id = ?",
             (call_id,),
         )
         if row is None or not CallStatus(row[0]).is_final:
             return None
         error = None if row[6] is None else orjson.loads(row[6])
-        outcome = StoredOutcome(CallStatus(row[0]), row[1], row[2], row[3], row[4], row[5], error)
+        is_web = row[8] == WEB_PAYLOAD_FORMAT
+        outcome = StoredOutcome(
+            CallStatus(row[0]), row[1], row[2], row[3], row[4], row[5], error, is_web
+        )
         return outcome, bool(row[7])
 
     async def active_calls(self) -> list[ActiveCall]:

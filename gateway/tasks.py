@@ -52,6 +52,8 @@ class Task:
     container_id: str | None = None
     #: Set for a web request, which holds a container instead of sending it an input.
     web: WebSlot | None = None
+    #: The function's timeout ended it (and stopped its container).
+    timed_out: bool = False
 
     def next_input(self, input_id: str) -> Input:
         self.attempt += 1

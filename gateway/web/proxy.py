@@ -1,68 +1,51 @@
-"""Proxying one web request into a container of its endpoint's function, streaming both ways."""
+"""Answering a request to a web endpoint.
+
+The request is proxied into a container of the endpoint's function and its response streamed
+back. A response that has not begun within the request timeout is kept as a call instead: the
+caller gets `302` to the same URL plus `__modal_function_id=fc-...`, which waits again, redirects
+to itself while needed, and finally replays the function's response. With
+`wait_for_response=False` the caller gets `202` with that `result_url` at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from gateway.calls import ActiveCall
 from gateway.errors import GatewayError, NotFound, PayloadTooLarge
-from gateway.models import FunctionRecord
+from gateway.models import CallStatus, FunctionRecord, WebResponse
 from gateway.state import GatewayState
 from gateway.tasks import WebUnavailable
-from gateway.web.upstream import UpstreamError, UpstreamPool, forwardable
+from gateway.web.exchange import Exchange
+from gateway.web.upstream import ResponseHead, UpstreamError, forwardable
 
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
 
-#: Header telling the container's web app the path prefix it is mounted under.
-ROOT_PATH_HEADER = b"x-wharf-root-path"
+#: Query parameters naming a kept request's call, the first the one the gateway sets.
+RESULT_PARAMETERS = ("__modal_function_id", "__modal_function_call_id")
 
 
 class _ClientGone(Exception):
     """The caller disconnected before sending its whole body."""
 
 
-async def send_error(send: Send, status: int, code: str, message: str) -> None:
+def json_error(status: int, code: str, message: str) -> WebResponse:
     body = orjson.dumps({"error": {"code": code, "message": message}})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    return WebResponse(status, [(b"content-type", b"application/json")], body)
 
 
-def upstream_headers(scope: Scope, root_path: str) -> list[tuple[bytes, bytes]]:
-    """The caller's headers for the container: hop-by-hop ones dropped, `X-Forwarded-*` set."""
-    headers = [
-        (name, value)
-        for name, value in forwardable(scope["headers"])
-        if not name.startswith(b"x-forwarded-") and name != ROOT_PATH_HEADER
-    ]
-    client = scope.get("client")
-    if client:
-        headers.append((b"x-forwarded-for", str(client[0]).encode()))
-    headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
-    if root_path:
-        headers.append((ROOT_PATH_HEADER, root_path.encode()))
-    return headers
-
-
-def upstream_target(scope: Scope, root_path: str) -> bytes:
-    path: bytes = scope.get("raw_path") or scope["path"].encode()
-    if root_path:
-        path = path[len(root_path.encode()) :] or b"/"
-    query: bytes = scope.get("query_string", b"")
-    return path + (b"?" + query if query else b"")
+async def send_response(send: Send, response: WebResponse) -> None:
+    headers = [(n, v) for n, v in response.headers if n.lower() != b"content-length"]
+    headers.append((b"content-length", b"%d" % len(response.body)))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -70,6 +53,27 @@ def declared_length(scope: Scope) -> int | None:
         if name == b"content-length" and value.isdigit():
             return int(value)
     return None
+
+
+def result_call_id(scope: Scope) -> str | None:
+    query = str(scope.get("query_string", b"").decode("latin-1"))
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in RESULT_PARAMETERS:
+            return value
+    return None
+
+
+def result_url(scope: Scope, call_id: str) -> str:
+    """This request's URL with the call's id added (or kept): where its result will be."""
+    host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "")
+    query = [
+        (name, value)
+        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
+        if name not in RESULT_PARAMETERS
+    ]
+    query.append((RESULT_PARAMETERS[0], call_id))
+    path = scope.get("root_path", "") + scope["path"]
+    return f"{scope.get('scheme', 'http')}://{host}{path}?{urlencode(query)}"
 
 
 async def request_body(receive: Receive, limit_bytes: int) -> AsyncIterator[bytes]:
@@ -95,51 +99,69 @@ async def serve_endpoint(
         function = await state["apps"].endpoint(host)
         if function is None:
             raise NotFound(f"there is no web endpoint at {host!r}")
+        call_id = result_call_id(scope)
+        if call_id is not None:
+            await _serve_result(scope, send, state, function, call_id)
+            return
         state["rate_limiter"].take(function.workspace_id)
         length = declared_length(scope)
         limit = state["config"].max_web_body_bytes
         if length is not None and length > limit:
             raise PayloadTooLarge(limit)
-        await _proxy(scope, receive, send, state, function, root_path, length)
+        body = request_body(receive, limit)
+        if function.definition["web"].get("wait_for_response", True):
+            await _proxy(scope, send, state, function, root_path, body, length)
+        else:
+            await _accept(scope, send, state, function, root_path, body)
     except GatewayError as exc:
-        await send_error(send, exc.status, exc.code, exc.message)
+        await send_response(send, json_error(exc.status, exc.code, exc.message))
+    except _ClientGone:
+        pass
+
+
+def _failure_response(exc: Exception, exchange: Exchange) -> WebResponse:
+    if isinstance(exc, WebUnavailable):
+        return json_error(503, exc.failure.code, exc.failure.message)
+    if isinstance(exc, PayloadTooLarge):
+        return json_error(exc.status, exc.code, exc.message)
+    if exchange.timed_out:
+        return json_error(504, "function_timeout", "the endpoint ran past its function's timeout")
+    return json_error(502, "bad_gateway", f"the endpoint's container failed: {exc}")
 
 
 async def _proxy(
     scope: Scope,
-    receive: Receive,
     send: Send,
     state: GatewayState,
     function: FunctionRecord,
     root_path: str,
+    body: AsyncIterator[bytes],
     length: int | None,
 ) -> None:
-    scheduler = state["scheduler"]
-    pool: UpstreamPool = state["upstreams"]
+    exchange = Exchange(state, function)
+    opening = asyncio.ensure_future(exchange.open(scope, root_path, body, length))
     try:
-        async with asyncio.timeout(state["config"].request_timeout_s):
-            task, address = await scheduler.lease(function.workspace_id, function)
-    except WebUnavailable as exc:
-        await send_error(send, 503, exc.failure.code, exc.failure.message)
-        return
+        head = await asyncio.wait_for(asyncio.shield(opening), state["config"].request_timeout_s)
     except TimeoutError:
-        await send_error(
-            send, 504, "gateway_timeout", "no container could take the request in time"
-        )
+        active = await state["calls"].begin_web(function.workspace_id, function)
+        _keep(state, _finish_kept(state, exchange, opening, active))
+        await active.committed
+        await _redirect(send, result_url(scope, active.task.call_id))
         return
-    healthy, started = True, False
-    port = int(address.web_port or 0)
+    except (WebUnavailable, UpstreamError, PayloadTooLarge) as exc:
+        exchange.close(healthy=not exchange.timed_out)
+        await send_response(send, _failure_response(exc, exchange))
+        return
+    except BaseException:
+        opening.cancel()
+        exchange.close(healthy=True)
+        raise
+    await _stream(send, exchange, head)
+
+
+async def _stream(send: Send, exchange: Exchange, head: ResponseHead) -> None:
+    started = healthy = False
     try:
-        connection = await pool.connection(address.host, port)
-        body = request_body(receive, state["config"].max_web_body_bytes)
-        await connection.send(
-            scope["method"],
-            upstream_target(scope, root_path),
-            upstream_headers(scope, root_path),
-            body,
-            length,
-        )
-        head = await connection.read_head(scope["method"])
         await send(
             {
                 "type": "http.response.start",
@@ -148,15 +170,104 @@ async def _proxy(
             }
         )
         started = True
-        async for chunk in connection.body(head):
+        async for chunk in exchange.body(head):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
-        pool.give_back(address.host, port, connection)
-    except UpstreamError as exc:
-        healthy = "refused" not in str(exc)
+        healthy = True
+    except UpstreamError:
+        healthy = not exchange.timed_out
         if not started:
-            await send_error(send, 502, "bad_gateway", f"the endpoint's container failed: {exc}")
-    except _ClientGone:
-        pass
+            raise
     finally:
-        scheduler.release(task, healthy=healthy)
+        exchange.close(healthy=healthy)
+
+
+async def _collect(exchange: Exchange, head: ResponseHead, limit_bytes: int) -> WebResponse:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in exchange.body(head):
+        size += len(chunk)
+        if size > limit_bytes:
+            return json_error(502, "bad_gateway", "the endpoint's response is too large to keep")
+        chunks.append(chunk)
+    return WebResponse(head.status, forwardable(head.headers), b"".join(chunks))
+
+
+async def _finish_kept(
+    state: GatewayState,
+    exchange: Exchange,
+    opening: asyncio.Future[ResponseHead],
+    active: ActiveCall,
+) -> None:
+    """Wait for a kept request's response, then keep it for its result URL."""
+    healthy = True
+    try:
+        head = await opening
+        response = await _collect(exchange, head, state["config"].max_body_bytes)
+    except (WebUnavailable, UpstreamError, PayloadTooLarge, _ClientGone) as exc:
+        healthy = not exchange.timed_out
+        response = _failure_response(exc, exchange)
+    finally:
+        exchange.close(healthy=healthy)
+    state["calls"].finish_web(active, response)
+
+
+async def _accept(
+    scope: Scope,
+    send: Send,
+    state: GatewayState,
+    function: FunctionRecord,
+    root_path: str,
+    body: AsyncIterator[bytes],
+) -> None:
+    """`wait_for_response=False`: take the whole request now, answer 202, run it later."""
+    chunks = [chunk async for chunk in body]
+    active = await state["calls"].begin_web(function.workspace_id, function)
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    exchange = Exchange(state, function)
+    length = sum(len(chunk) for chunk in chunks)
+    opening = asyncio.ensure_future(exchange.open(scope, root_path, replay(), length))
+    _keep(state, _finish_kept(state, exchange, opening, active))
+    await active.committed
+    url = result_url(scope, active.task.call_id)
+    await send_response(
+        send,
+        WebResponse(
+            202,
+            [(b"content-type", b"application/json"), (b"location", url.encode())],
+            orjson.dumps({"result_url": url}),
+        ),
+    )
+
+
+async def _serve_result(
+    scope: Scope, send: Send, state: GatewayState, function: FunctionRecord, call_id: str
+) -> None:
+    """A result URL: the kept response once there is one, else 302 to itself. Never a new call."""
+    outcome = await state["calls"].wait(
+        function.workspace_id, call_id, state["config"].request_timeout_s
+    )
+    if outcome is None:
+        await _redirect(send, result_url(scope, call_id))
+    elif outcome.web is not None:
+        await send_response(send, outcome.web)
+    elif outcome.status is CallStatus.SUCCESS:
+        raise NotFound(f"call {call_id} is not a request to this endpoint")
+    else:
+        error = outcome.error or {}
+        await send_response(
+            send, json_error(500, str(error.get("code", "internal")), str(error.get("message")))
+        )
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send_response(send, WebResponse(302, [(b"location", location.encode())], b""))
+
+
+def _keep(state: GatewayState, coroutine: Any) -> None:
+    """Run a kept request to its end, whatever happens to the caller's connection."""
+    state["background"].spawn(coroutine)
