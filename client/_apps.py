@@ -23,8 +23,13 @@ class DeployedApp:
     functions: list[dict[str, Any]]
 
 
-def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) -> Flow[DeployedApp]:
-    """Upload the manifest and source bundle, and bind the app's functions to the result."""
+def deploy_app(
+    loaded: LoadedApp, *, name: str | None, ephemeral: bool, app_id: str | None = None
+) -> Flow[DeployedApp]:
+    """Upload the manifest and source bundle, and bind the app's functions to the result.
+
+    With `app_id`, the upload is the next version of that ephemeral app (`wharf serve`).
+    """
     app_name = name or loaded.app.name or loaded.path.stem
     manifest = build_manifest(
         loaded.app,
@@ -33,6 +38,8 @@ def deploy_app(loaded: LoadedApp, *, name: str | None, ephemeral: bool) -> Flow[
         app_variable=loaded.app_variable,
         ephemeral=ephemeral,
     )
+    if app_id is not None:
+        manifest["app_id"] = app_id
     bundle = base64.b64encode(build_bundle(loaded.path)).decode("ascii")
     response = yield ApiRequest("POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle})
     data = response.json()

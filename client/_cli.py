@@ -17,6 +17,7 @@ from client._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
 from client._errors import ClientError, InvalidError
 from client._http import run_flow
 from client._loader import LoadedApp, load_app
+from client._serve import serve
 
 #: Commands that run on the server host, inside the gateway package.
 SERVER_COMMANDS = frozenset({"server", "token", "workspace"})
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="deploy an app file")
     deploy.add_argument("file", type=Path)
     deploy.add_argument("--name", help="app name (default: the App's name, else the file's)")
+    serve = commands.add_parser("serve", help="serve an app with -dev endpoints, live reloaded")
+    serve.add_argument("file", type=Path)
     run = commands.add_parser("run", help="run an app's local entrypoint with the app running")
     run.add_argument("target", help="FILE or FILE::FUNCTION")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the entrypoint's --options")
@@ -46,10 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_deployed(deployed: DeployedApp) -> None:
-    print(f"Deployed app {deployed.name!r} ({deployed.app_id}, version {deployed.version})")
+    print(
+        f"Deployed app {deployed.name!r} ({deployed.app_id}, version {deployed.version})",
+        flush=True,
+    )
     for function in deployed.functions:
         if function.get("web_url"):
-            print(f"  {function['name']}: {function['web_url']} (web endpoint)")
+            print(f"  {function['name']}: {function['web_url']} (web endpoint)", flush=True)
         else:
             print(f"  {function['name']}: POST {function['calls_url']}")
 
@@ -66,6 +72,15 @@ def _load(path: Path, app_variable: str | None = None) -> LoadedApp:
 def _deploy(args: argparse.Namespace) -> int:
     loaded = _load(args.file)
     _print_deployed(run_flow(deploy_app(loaded, name=args.name, ephemeral=False)))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    def report(deployed: DeployedApp) -> None:
+        _print_deployed(deployed)
+        print("Watching for changes; Ctrl-C stops the app.", flush=True)
+
+    serve(args.file, _load, report)
     return 0
 
 
@@ -141,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server side lives in the gateway package, which the client must not import.
         os.execv(sys.executable, [sys.executable, "-m", "gateway", *argv])  # noqa: S606
     args = _parser().parse_args(argv)
-    handlers = {"deploy": _deploy, "run": _run, "app": _app}
+    handlers = {"deploy": _deploy, "run": _run, "app": _app, "serve": _serve}
     try:
         return handlers[args.command](args)
     except ClientError as exc:

@@ -64,13 +64,8 @@ class AppService:
         state = AppState.EPHEMERAL if manifest.ephemeral else AppState.DEPLOYED
         endpoints = assign_hosts(principal.workspace_name, manifest, dev=manifest.ephemeral)
         async with self._locks[workspace_id]:
-            previous: list[FunctionRecord] = []
-            if state is AppState.DEPLOYED:
-                current = await self._store.find_app(
-                    workspace_id, manifest.name, include_ephemeral=False
-                )
-                if current is not None:
-                    previous = await self._store.functions_of(current)
+            current = await self._current(workspace_id, manifest)
+            previous = [] if current is None else await self._store.functions_of(current)
             await self._check_hosts_free(endpoints, previous)
             app, functions = await self._store.deploy_app(
                 workspace_id,
@@ -79,11 +74,24 @@ class AppService:
                 manifest.functions,
                 (bundle_sha256, manifest.module, manifest.app_variable),
                 endpoints,
+                current,
             )
             self._forget_lookups()
         self._scheduler.retire({f.function_id for f in previous})
         self._scheduler.prepare(functions)
         return app, functions
+
+    async def _current(self, workspace_id: str, manifest: Manifest) -> AppRecord | None:
+        """The app a deploy makes a new version of: the deployed app of that name, or the
+        ephemeral app being served (`wharf serve` redeploys it on every change)."""
+        if manifest.app_id is None:
+            if manifest.ephemeral:
+                return None
+            return await self._store.find_app(workspace_id, manifest.name, include_ephemeral=False)
+        current = await self._store.find_app(workspace_id, manifest.app_id)
+        if current is None or current.state is not AppState.EPHEMERAL:
+            raise NotFound(f"no running ephemeral app with id {manifest.app_id!r}")
+        return current
 
     def _forget_lookups(self) -> None:
         self._generation += 1

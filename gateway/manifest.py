@@ -50,6 +50,8 @@ class Manifest:
     app_variable: str
     ephemeral: bool
     functions: list[dict[str, Any]]
+    #: The ephemeral app this is a new version of (`wharf serve` reloading), if any.
+    app_id: str | None = None
 
 
 def signature_of(params: list[dict[str, Any]]) -> inspect.Signature:
@@ -173,6 +175,14 @@ def _check_function(entry: object) -> dict[str, Any]:
     }
 
 
+def _check_app_id(value: object, ephemeral: bool) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ephemeral:
+        raise InvalidRequest("app_id names the ephemeral app a serve session redeploys")
+    return value
+
+
 def parse_manifest(data: object) -> Manifest:
     """Check a manifest's shape and names.
 
@@ -199,6 +209,7 @@ def parse_manifest(data: object) -> Manifest:
         app_variable=_check_identifier(data.get("app_variable"), "app_variable"),
         ephemeral=bool(data.get("ephemeral", False)),
         functions=checked,
+        app_id=_check_app_id(data.get("app_id"), bool(data.get("ephemeral", False))),
     )
 
 

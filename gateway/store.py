@@ -212,17 +212,15 @@ class Store:
         functions: list[dict[str, Any]],
         source: tuple[str, str, str],
         endpoints: dict[str, str],
+        current: AppRecord | None,
     ) -> tuple[AppRecord, list[FunctionRecord]]:
-        """Create the app (or its next version) with its functions, in one commit.
+        """Create the app, or the next version of `current`, with its functions, in one commit.
 
         `source` is `(bundle_sha256, module, app_variable)`; `endpoints` maps each web host of
         the app to its function and replaces the ones it had. Callers serialise deploys of one
-        workspace, so reading the current version first cannot race.
+        workspace, so the version they read as `current` cannot change meanwhile.
         """
         now = time.time()
-        current = None
-        if state is AppState.DEPLOYED:
-            current = await self.find_app(workspace_id, name, include_ephemeral=False)
         if current is None:
             app = AppRecord(new_id("ap"), workspace_id, name, state, 1, now, now)
             statements: list[Statement] = [

@@ -28,7 +28,13 @@ async def _open_store(path: Path) -> AsyncIterator[Store]:
 
 async def _deployed_function(store: Store, workspace_id: str) -> str:
     _, [function] = await store.deploy_app(
-        workspace_id, "shop", AppState.DEPLOYED, [{"name": "checkout"}], ("0" * 64, "m", "app"), {}
+        workspace_id,
+        "shop",
+        AppState.DEPLOYED,
+        [{"name": "checkout"}],
+        ("0" * 64, "m", "app"),
+        {},
+        None,
     )
     return function.function_id
 
