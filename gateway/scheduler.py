@@ -239,6 +239,7 @@ class Scheduler:
             self._lost_input(pool, task, exc)
         except TimeoutError:
             healthy = False
+            task.timed_out = True
             self._finish(
                 task,
                 Failure(
@@ -261,7 +262,7 @@ class Scheduler:
             container.idle_connections.append(connection)
         elif not container.stopping:
             connection.close()
-            self._stop_container(pool, container)
+            self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
         self._dispatch(pool)
 
     async def _hold_for_web(
@@ -281,7 +282,8 @@ class Scheduler:
             container.running.pop(task.call_id, None)
             container.last_used_s = time.monotonic()
         if not healthy and not container.stopping:
-            self._stop_container(pool, container)
+            # A request past its timeout is stuck: kill at once, so no late answer slips out.
+            self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
         self._dispatch(pool)
 
     async def lease(
@@ -384,7 +386,9 @@ class Scheduler:
             if not task.finished:
                 self._finish(task, Failure(CallStatus.FAILURE, "startup_failed", reason))
 
-    def _stop_container(self, pool: Pool, container: Container) -> None:
+    def _stop_container(
+        self, pool: Pool, container: Container, grace_s: float = STOP_GRACE_S
+    ) -> None:
         """Take a container out of its pool at once; stopping it finishes in the background."""
         if container.stopping and container.container_id not in pool.containers:
             return
@@ -393,11 +397,11 @@ class Scheduler:
         for connection in container.idle_connections:
             connection.close()
         container.idle_connections.clear()
-        self._spawn(self._shut_down(pool, container))
+        self._spawn(self._shut_down(pool, container, grace_s))
 
-    async def _shut_down(self, pool: Pool, container: Container) -> None:
+    async def _shut_down(self, pool: Pool, container: Container, grace_s: float) -> None:
         try:
-            await self._backend.stop(container.container_id, STOP_GRACE_S)
+            await self._backend.stop(container.container_id, grace_s)
         except RunnerError as exc:
             logger.warning("stopping %s failed: %s", container.container_id, exc)
         await self._revoke_credentials(container.token_id)
