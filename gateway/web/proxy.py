@@ -41,9 +41,13 @@ def json_error(status: int, code: str, message: str) -> WebResponse:
     return WebResponse(status, [(b"content-type", b"application/json")], body)
 
 
-async def send_response(send: Send, response: WebResponse) -> None:
+async def send_response(send: Send, response: WebResponse, *, made_here: bool = True) -> None:
+    """Send a whole response. The gateway's own (errors, 302, 202) are readable from any origin,
+    so a page's cross-origin `fetch` can follow a redirect or read an error."""
     headers = [(n, v) for n, v in response.headers if n.lower() != b"content-length"]
     headers.append((b"content-length", b"%d" % len(response.body)))
+    if made_here and not any(n.lower() == b"access-control-allow-origin" for n, _ in headers):
+        headers.append((b"access-control-allow-origin", b"*"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
@@ -140,8 +144,10 @@ async def _proxy(
 ) -> None:
     exchange = Exchange(state, function)
     opening = asyncio.ensure_future(exchange.open(scope, root_path, body, length))
+    # Browsers refuse a redirected CORS preflight, so an OPTIONS request waits for its answer.
+    wait_s = None if scope["method"] == "OPTIONS" else state["config"].request_timeout_s
     try:
-        head = await asyncio.wait_for(asyncio.shield(opening), state["config"].request_timeout_s)
+        head = await asyncio.wait_for(asyncio.shield(opening), wait_s)
     except TimeoutError:
         active = await state["calls"].begin_web(function.workspace_id, function)
         _keep(state, _finish_kept(state, exchange, opening, active))
@@ -254,7 +260,7 @@ async def _serve_result(
     if outcome is None:
         await _redirect(send, result_url(scope, call_id))
     elif outcome.web is not None:
-        await send_response(send, outcome.web)
+        await send_response(send, outcome.web, made_here=False)
     elif outcome.status is CallStatus.SUCCESS:
         raise NotFound(f"call {call_id} is not a request to this endpoint")
     else:

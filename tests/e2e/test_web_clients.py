@@ -1,0 +1,163 @@
+"""Any HTTP client calls web endpoints: Python requests, Node's fetch, and a browser page on
+another origin (CORS, following a 302 to the result URL)."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import (
+    REPOSITORY,
+    RunningGateway,
+    deploy_file,
+    gateway_config,
+    point_client_at,
+    running_gateway,
+    scaled,
+    write_app,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+
+CLIENT_APP = """
+    import time
+
+    import client as modal
+
+    app = modal.App("clients")
+
+
+    @app.function()
+    @modal.web_endpoint()
+    def square(x: int):
+        return {"square": x**2}
+
+
+    @app.function()
+    @modal.web_endpoint()
+    def slow(seconds: float = 1.0):
+        time.sleep(seconds)
+        return {"slept": seconds}
+
+
+    @app.function()
+    @modal.web_endpoint(method="POST")
+    def post_square(item: dict):
+        return {"square": item["x"] ** 2}
+"""
+
+
+@pytest.fixture
+def clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
+    with running_gateway(gateway_config(tmp_path / "data", request_timeout_s=0.4)) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, CLIENT_APP))
+        yield gateway
+
+
+def path_url(gateway: RunningGateway, label: str) -> str:
+    return f"{gateway.url}/web/main--clients-{label}/"
+
+
+def test_python_requests_follows_to_the_result(clients: RunningGateway) -> None:
+    assert requests.get(path_url(clients, "square"), params={"x": 9}, timeout=30).json() == {
+        "square": 81
+    }
+    slow = requests.get(path_url(clients, "slow"), timeout=30)
+    assert slow.json() == {"slept": 1.0}
+    assert slow.history
+    assert slow.history[0].status_code == 302
+
+
+def test_node_fetch_uses_the_path_form(clients: RunningGateway) -> None:
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    script = (
+        "const base = process.argv[1];"
+        "(async () => {"
+        "  const a = await (await fetch(base + 'square/?x=5')).json();"
+        "  const b = await (await fetch(base + 'slow/')).json();"
+        "  console.log(JSON.stringify([a, b]));"
+        "})();"
+    )
+    base = f"{clients.url}/web/main--clients-"
+    result = subprocess.run(
+        ["node", "-e", script, base],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=True,
+    )
+    assert result.stdout.strip() == '[{"square":25},{"slept":1}]'
+
+
+@pytest.fixture
+def other_origin() -> Iterator[str]:
+    """A page server on another port of loopback: another origin than the gateway's."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>other origin</title><p>page</p>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_browser_page_on_another_origin_fetches_endpoints(
+    clients: RunningGateway, other_origin: str
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    port = clients.url.rsplit(":", 1)[1]
+    script = """async ([square, slow, poster]) => {
+        const a = await (await fetch(square + "?x=6")).json();
+        const b = await (await fetch(slow)).json();
+        const c = await (await fetch(poster, {
+            method: "POST", headers: {"content-type": "application/json"},
+            body: JSON.stringify({x: 3}),
+        })).json();
+        return [a, b, c];
+    }"""
+    urls = [
+        f"http://main--clients-square.localhost:{port}/",
+        f"http://main--clients-slow.localhost:{port}/",
+        f"http://main--clients-post-square.localhost:{port}/",
+    ]
+    output = REPOSITORY / "test-output"
+    output.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(other_origin)
+            results = page.evaluate(script, urls)
+            page.screenshot(path=str(output / "web-endpoint-cors.png"))
+        finally:
+            browser.close()
+    assert results == [{"square": 36}, {"slept": 1.0}, {"square": 9}]
