@@ -9,6 +9,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_DOMAIN` | `--domain` | str | `localhost:{port}` | host[:port] of endpoint URLs |
 | `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
 | `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
+| `WHARF_HTTP_SERVER` | `--http-server` | `auto`, `uvicorn`, `hypercorn` | `auto` | |
 | `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
 | `WHARF_RATE_LIMIT_PER_S` | `--rate-limit-per-s` | float | `200` | requests per second |
 | `WHARF_RATE_BURST_S` | `--rate-burst-s` | float | `5` | seconds of the rate |
@@ -39,6 +40,17 @@ class BackendKind(StrEnum):
     DOCKER = "docker"
 
 
+class HttpServer(StrEnum):
+    """Which ASGI server runs the gateway."""
+
+    #: uvicorn for plain HTTP, Hypercorn when TLS is on.
+    AUTO = "auto"
+    #: uvicorn with httptools: the lowest cost per HTTP/1.1 request.
+    UVICORN = "uvicorn"
+    #: Hypercorn: HTTP/1.1 and, with TLS, HTTP/2.
+    HYPERCORN = "hypercorn"
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the variable."""
 
@@ -55,6 +67,7 @@ class Config:
     #: None serves endpoints under `localhost:{the port listened on}`.
     domain: str | None = None
     backend: BackendKind = BackendKind.LOCAL
+    http_server: HttpServer = HttpServer.AUTO
     request_timeout_s: float = 150.0
     rate_limit_per_s: float = 200.0
     rate_burst_s: float = 5.0
@@ -142,6 +155,7 @@ _CONVERTERS: dict[str, Any] = {
     "domain": str,
     "data_dir": _path,
     "backend": BackendKind,
+    "http_server": HttpServer,
     "request_timeout_s": float,
     "rate_limit_per_s": float,
     "rate_burst_s": float,

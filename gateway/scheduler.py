@@ -171,7 +171,10 @@ class Scheduler:
                 continue
             task.container_id = container.container_id
             container.running[task.call_id] = task
-            self._spawn(self._run(pool, container, task))
+            if task.web is not None:
+                self._assign_web(pool, container, task.web, task)
+            else:
+                self._spawn(self._run(pool, container, task))
         wanted = containers_to_start(pool)
         if wanted and time.monotonic() >= pool.next_start_s:
             free = self._max_total_containers - self._total_containers()
@@ -214,9 +217,6 @@ class Scheduler:
         return max(candidates, key=lambda c: c.last_used_s, default=None)
 
     async def _run(self, pool: Pool, container: Container, task: Task) -> None:
-        if task.web is not None:
-            await self._hold_for_web(pool, container, task, task.web)
-            return
         connection = (
             container.idle_connections.pop()
             if container.idle_connections
@@ -265,26 +265,20 @@ class Scheduler:
             self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
         self._dispatch(pool)
 
-    async def _hold_for_web(
-        self, pool: Pool, container: Container, task: Task, slot: WebSlot
-    ) -> None:
+    def _assign_web(self, pool: Pool, container: Container, slot: WebSlot, task: Task) -> None:
+        """Give a waiting web request its container, and arm the function's timeout."""
         task.attempt += 1
+        slot.holder = (pool, container)
+        slot.timer = asyncio.get_running_loop().call_later(
+            pool.timeout_s, self._web_timed_out, task
+        )
         if not slot.container.done():
             slot.container.set_result(container.address)
-        healthy = False
-        try:
-            async with asyncio.timeout(pool.timeout_s):
-                healthy = await slot.released
-        except TimeoutError:
-            task.timed_out = True
-            logger.warning("a web request to %s ran past its timeout", pool.function.name)
-        finally:
-            container.running.pop(task.call_id, None)
-            container.last_used_s = time.monotonic()
-        if not healthy and not container.stopping:
-            # A request past its timeout is stuck: kill at once, so no late answer slips out.
-            self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
-        self._dispatch(pool)
+
+    def _web_timed_out(self, task: Task) -> None:
+        task.timed_out = True
+        logger.warning("a web request to %s ran past its timeout", task.function.name)
+        self.release(task, healthy=False)
 
     async def lease(
         self, workspace_id: str, function: FunctionRecord
@@ -307,8 +301,21 @@ class Scheduler:
     def release(self, task: Task, *, healthy: bool) -> None:
         """A web request is done with its container (or no longer wants one)."""
         task.finished = True
-        if task.web is not None and not task.web.released.done():
-            task.web.released.set_result(healthy)
+        slot = task.web
+        if slot is None or slot.ended:
+            return
+        slot.ended = True
+        if slot.timer is not None:
+            slot.timer.cancel()
+        if slot.holder is None:
+            return  # still queued: the dispatcher skips finished tasks
+        pool, container = slot.holder
+        container.running.pop(task.call_id, None)
+        container.last_used_s = time.monotonic()
+        if not healthy and not container.stopping:
+            # A request past its timeout is stuck: kill at once, so no late answer slips out.
+            self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
+        self._dispatch(pool)
 
     def _finish(self, task: Task, result: Output | Failure) -> None:
         """Report how a task ended: to the call service, or to a waiting web request."""
@@ -418,7 +425,7 @@ class Scheduler:
             return
         container = pool.containers.get(task.container_id or "")
         if container is not None and task.call_id in container.running:
-            self._stop_container(pool, container)
+            self._stop_container(pool, container, grace_s=0)  # the input is abandoned
 
     def prepare(self, functions: list[FunctionRecord]) -> None:
         """Create the pools of a function version that just became current, so each starts its
@@ -450,7 +457,7 @@ class Scheduler:
                 if not task.finished:
                     self._finish(task, Failure(CallStatus.TERMINATED, "call_terminated", reason))
             for container in list(pool.containers.values()):
-                self._stop_container(pool, container)
+                self._stop_container(pool, container, grace_s=0)
 
     def stats(self, function_id: str) -> tuple[int, int, int]:
         """`(backlog, active containers, all containers)` of a function, right now."""

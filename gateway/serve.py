@@ -1,16 +1,24 @@
-"""Running the gateway on Hypercorn, on a socket bound before the app starts."""
+"""Running the gateway's ASGI app on a socket bound before the app starts.
+
+Two servers, one app: uvicorn with httptools (its HTTP/1.1 parser is C) for plain HTTP, where it
+keeps the gateway's own cost per request low; Hypercorn for TLS, where it brings HTTP/2. The
+`--http-server` flag picks one explicitly.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import uvicorn
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from gateway.app import create_app
-from gateway.config import Config
+from gateway.config import Config, HttpServer
 
 #: Seconds in-flight requests get to finish on shutdown.
 GRACEFUL_SHUTDOWN_S = 5.0
@@ -50,6 +58,42 @@ def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
     return hyper
 
 
+def uses_uvicorn(config: Config) -> bool:
+    if config.http_server is HttpServer.AUTO:
+        return not config.uses_tls
+    return config.http_server is HttpServer.UVICORN
+
+
+async def _serve_uvicorn(
+    app: Any, sock: socket.socket, shutdown_trigger: Callable[[], Awaitable[object]] | None
+) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http="httptools",
+            ws="none",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=int(KEEP_ALIVE_S),
+            timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_S),
+        )
+    )
+    watcher = None
+    if shutdown_trigger is not None:
+
+        async def stop_when_triggered() -> None:
+            await shutdown_trigger()
+            server.should_exit = True
+
+        watcher = asyncio.create_task(stop_when_triggered())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
 async def serve(
     config: Config,
     *,
@@ -64,8 +108,11 @@ async def serve(
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)
     app = create_app(config, internal_url=url, domain=config.domain or f"localhost:{port}")
-    hyper = hypercorn_config(config, sock)
     if on_listening is not None:
         on_listening(url)
+    if uses_uvicorn(config):
+        await _serve_uvicorn(app, sock, shutdown_trigger)
+        return
+    hyper = hypercorn_config(config, sock)
     kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}
     await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.models import CallStatus, FunctionRecord
 from runner import ContainerAddress, Input, Output, PayloadFormat
+
+if TYPE_CHECKING:
+    from gateway.scheduler import Container, Pool
 
 #: How often an input is run again after its container died under it ("retried once").
 MAX_CONTAINER_RETRIES = 1
@@ -26,13 +29,15 @@ class WebSlot:
     """A web request's hold on a container: the proxy gets the address, then gives it back."""
 
     container: asyncio.Future[ContainerAddress]
-    #: The proxy's verdict when it is done: True while the container still looks healthy.
-    released: asyncio.Future[bool]
+    #: The pool and container holding it, once it has one.
+    holder: tuple[Pool, Container] | None = None
+    #: Fires when the request outlives the function's timeout.
+    timer: asyncio.TimerHandle | None = None
+    ended: bool = False
 
     @classmethod
     def new(cls) -> WebSlot:
-        loop = asyncio.get_running_loop()
-        return cls(loop.create_future(), loop.create_future())
+        return cls(asyncio.get_running_loop().create_future())
 
 
 @dataclass(slots=True, eq=False)

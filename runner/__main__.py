@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
+
+import uvloop
 
 from runner.agent import AgentConfig, serve_agent
 
@@ -13,7 +14,7 @@ def main() -> int:
     config = AgentConfig.from_environ(os.environ)
     # User code has no business with the channel's secret.
     os.environ.pop("RUNNER_AGENT_SECRET", None)
-    return asyncio.run(serve_agent(config))
+    return uvloop.run(serve_agent(config))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 from client._http import run_flow
 from gateway.bootstrap import NewToken, first_start
-from gateway.config import Config
+from gateway.config import Config, HttpServer
 from gateway.serve import serve
 
 #: Scales every timeout in the suite (raise it on a slow machine: WHARF_TEST_TIME_SCALE=3).
@@ -72,6 +72,7 @@ def gateway_config(data_dir: Path, **overrides: Any) -> Config:
         port=0,
         runner_environment=dict(os.environ),
         sweep_interval_s=0.1,
+        http_server=HttpServer(os.environ.get("WHARF_TEST_HTTP_SERVER", "auto")),
     )
     return replace(config, **overrides)
 

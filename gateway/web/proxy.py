@@ -28,12 +28,18 @@ Scope = dict[str, Any]
 Receive = Any
 Send = Any
 
+#: Request bodies up to this size are read before the request is sent on, so a request kept past
+#: the request timeout still has its body; larger ones stream to the container as they come.
+EAGER_BODY_BYTES = 1024 * 1024
 #: Query parameters naming a kept request's call, the first the one the gateway sets.
 RESULT_PARAMETERS = ("__modal_function_id", "__modal_function_call_id")
 
 
 class _ClientGone(Exception):
     """The caller disconnected before sending its whole body."""
+
+    def __init__(self) -> None:
+        super().__init__("the caller disconnected before sending its whole body")
 
 
 def json_error(status: int, code: str, message: str) -> WebResponse:
@@ -53,10 +59,13 @@ async def send_response(send: Send, response: WebResponse, *, made_here: bool = 
 
 
 def declared_length(scope: Scope) -> int | None:
+    """The request body's length: as declared, 0 when there is none, None when it is chunked."""
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
             return int(value)
-    return None
+        chunked = chunked or name == b"transfer-encoding"
+    return None if chunked else 0
 
 
 def result_call_id(scope: Scope) -> str | None:
@@ -78,6 +87,12 @@ def result_url(scope: Scope, call_id: str) -> str:
     query.append((RESULT_PARAMETERS[0], call_id))
     path = scope.get("root_path", "") + scope["path"]
     return f"{scope.get('scheme', 'http')}://{host}{path}?{urlencode(query)}"
+
+
+async def replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """A body already read, sent on again."""
+    for chunk in chunks:
+        yield chunk
 
 
 async def request_body(receive: Receive, limit_bytes: int) -> AsyncIterator[bytes]:
@@ -113,6 +128,8 @@ async def serve_endpoint(
         if length is not None and length > limit:
             raise PayloadTooLarge(limit)
         body = request_body(receive, limit)
+        if length is not None and length <= EAGER_BODY_BYTES:
+            body = replay([chunk async for chunk in body])
         if function.definition["web"].get("wait_for_response", True):
             await _proxy(scope, send, state, function, root_path, body, length)
         else:
@@ -144,10 +161,15 @@ async def _proxy(
 ) -> None:
     exchange = Exchange(state, function)
     opening = asyncio.ensure_future(exchange.open(scope, root_path, body, length))
-    # Browsers refuse a redirected CORS preflight, so an OPTIONS request waits for its answer.
-    wait_s = None if scope["method"] == "OPTIONS" else state["config"].request_timeout_s
+    # Browsers refuse a redirected CORS preflight, and a streamed body cannot be kept for later,
+    # so those requests wait for their answer instead of being redirected.
+    streamed = length is None or length > EAGER_BODY_BYTES
+    wait_s = None if scope["method"] == "OPTIONS" or streamed else state["config"].request_timeout_s
     try:
-        head = await asyncio.wait_for(asyncio.shield(opening), wait_s)
+        await asyncio.wait((opening,), timeout=wait_s)
+        if not opening.done():
+            raise TimeoutError
+        head = opening.result()
     except TimeoutError:
         active = await state["calls"].begin_web(function.workspace_id, function)
         _keep(state, _finish_kept(state, exchange, opening, active))
@@ -176,9 +198,15 @@ async def _stream(send: Send, exchange: Exchange, head: ResponseHead) -> None:
             }
         )
         started = True
+        pending = None  # one chunk held back, so the last one goes out with the end of the body
         async for chunk in exchange.body(head):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+            if pending is not None:
+                await send({"type": "http.response.body", "body": pending, "more_body": True})
+            pending = chunk
+            if head.length == "chunked" or head.length is None:
+                await send({"type": "http.response.body", "body": pending, "more_body": True})
+                pending = None
+        await send({"type": "http.response.body", "body": pending or b""})
         healthy = True
     except UpstreamError:
         healthy = not exchange.timed_out
@@ -229,14 +257,9 @@ async def _accept(
     """`wait_for_response=False`: take the whole request now, answer 202, run it later."""
     chunks = [chunk async for chunk in body]
     active = await state["calls"].begin_web(function.workspace_id, function)
-
-    async def replay() -> AsyncIterator[bytes]:
-        for chunk in chunks:
-            yield chunk
-
     exchange = Exchange(state, function)
     length = sum(len(chunk) for chunk in chunks)
-    opening = asyncio.ensure_future(exchange.open(scope, root_path, replay(), length))
+    opening = asyncio.ensure_future(exchange.open(scope, root_path, replay(chunks), length))
     _keep(state, _finish_kept(state, exchange, opening, active))
     await active.committed
     url = result_url(scope, active.task.call_id)

@@ -157,6 +157,7 @@ def test_a_browser_page_on_another_origin_fetches_endpoints(
             page = browser.new_page()
             page.goto(other_origin)
             results = page.evaluate(script, urls)
+            page.evaluate("(r) => { document.body.innerText = JSON.stringify(r); }", results)
             page.screenshot(path=str(output / "web-endpoint-cors.png"))
         finally:
             browser.close()

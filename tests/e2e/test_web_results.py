@@ -130,3 +130,19 @@ def test_command_line_clients_follow_to_the_result(slow_web: RunningGateway, too
         check=True,
     )
     assert result.stdout == '{"slept":1.0}'
+
+
+def test_the_same_flows_work_on_hypercorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import HttpServer
+
+    config = gateway_config(
+        tmp_path / "data", request_timeout_s=0.4, http_server=HttpServer.HYPERCORN
+    )
+    with running_gateway(config) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, SLOW_APP))
+        followed = httpx.get(url(gateway, "slow-web-slow"), follow_redirects=True, timeout=30)
+        assert followed.status_code == 201
+        assert followed.history[0].status_code == 302
+        accepted = httpx.get(url(gateway, "slow-web-later"))
+        assert accepted.status_code == 202
