@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from gateway.state import GatewayState
-from gateway.web.proxy import serve_endpoint
+from gateway.web.proxy import json_error, send_response, serve_endpoint
 
 WEB_PATH_PREFIX = "/web/"
+#: Largest request head (all header names and values) the gateway takes.
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def _header_bytes(scope: dict[str, Any]) -> int:
+    return sum(len(name) + len(value) for name, value in scope["headers"])
 
 
 def host_name(scope: dict[str, Any]) -> str:
@@ -66,6 +72,16 @@ class FrontDoor:
         self._domain_host = domain_host
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _header_bytes(scope) > MAX_HEADER_BYTES:
+            await send_response(
+                send,
+                json_error(
+                    431,
+                    "headers_too_large",
+                    f"the request's headers are over {MAX_HEADER_BYTES} bytes",
+                ),
+            )
+            return
         if scope["type"] == "http":
             target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
             if target is not None:
