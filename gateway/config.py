@@ -19,6 +19,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_MAX_WEB_BODY_MB` | `--max-web-body-mb` | float | `4096` | MiB per web endpoint request |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
+| `WHARF_TRUST_FORWARDED_HEADERS` | `--trust-forwarded-headers` | bool | `false` | |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
 """
 
@@ -78,6 +79,8 @@ class Config:
     result_ttl_s: float = 7 * 24 * 3600.0
     #: Containers of all functions at once; idle ones of other functions make room for waiting work.
     max_total_containers: int = 32
+    #: Keep callers' `X-Forwarded-For`/`-Proto` (only behind a proxy of the operator's own).
+    trust_forwarded_headers: bool = False
     config_path: Path | None = None
     #: Environment the local backend's containers inherit (PATH, the virtualenv, ...).
     runner_environment: Mapping[str, str] = field(default_factory=dict)
@@ -145,6 +148,17 @@ class Config:
             raise ConfigError("WHARF_MAX_TOTAL_CONTAINERS must be at least 1")
 
 
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, not {raw!r}")
+
+
 def _path(raw: Any) -> Path:
     return Path(str(raw)).expanduser()
 
@@ -165,4 +179,5 @@ _CONVERTERS: dict[str, Any] = {
     "max_web_body_mb": float,
     "result_ttl_s": float,
     "max_total_containers": int,
+    "trust_forwarded_headers": _boolean,
 }

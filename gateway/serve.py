@@ -77,6 +77,8 @@ async def _serve_uvicorn(
             access_log=False,
             timeout_keep_alive=int(KEEP_ALIVE_S),
             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_S),
+            # Whose X-Forwarded-* to believe is the gateway's decision (--trust-forwarded-headers).
+            proxy_headers=False,
         )
     )
     watcher = None

@@ -65,6 +65,8 @@ class WebServer:
                 log_level="warning",
                 access_log=False,
                 timeout_keep_alive=75,
+                # The gateway's forwarded headers are applied by `forwarded_asgi`, and only those.
+                proxy_headers=False,
             )
         )
 

@@ -17,18 +17,30 @@ ROOT_PATH_HEADER = b"x-wharf-root-path"
 Scope = dict[str, Any]
 
 
-def upstream_headers(scope: Scope, root_path: str) -> list[tuple[bytes, bytes]]:
-    """The caller's headers for the container: hop-by-hop ones dropped, `X-Forwarded-*` set
-    by the gateway (a caller's own are never trusted)."""
+def upstream_headers(
+    scope: Scope, root_path: str, *, trust_forwarded: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """The caller's headers for the container: hop-by-hop ones dropped, `X-Forwarded-For` and
+    `-Proto` set by the gateway. A caller's own are kept in front only with `trust_forwarded`
+    (the gateway sits behind a proxy of the operator's); otherwise they are dropped."""
+    incoming = dict(scope["headers"])
     headers = [
         (name, value)
         for name, value in forwardable(scope["headers"])
         if not name.startswith(b"x-forwarded-") and name != ROOT_PATH_HEADER
     ]
     client = scope.get("client")
+    chain = (
+        [incoming[b"x-forwarded-for"]] if trust_forwarded and b"x-forwarded-for" in incoming else []
+    )
     if client:
-        headers.append((b"x-forwarded-for", str(client[0]).encode()))
-    headers.append((b"x-forwarded-proto", str(scope.get("scheme", "http")).encode()))
+        chain.append(str(client[0]).encode())
+    if chain:
+        headers.append((b"x-forwarded-for", b", ".join(chain)))
+    scheme = str(scope.get("scheme", "http")).encode()
+    if trust_forwarded:
+        scheme = incoming.get(b"x-forwarded-proto", scheme)
+    headers.append((b"x-forwarded-proto", scheme))
     if root_path:
         headers.append((ROOT_PATH_HEADER, root_path.encode()))
     return headers
@@ -79,7 +91,9 @@ class Exchange:
         await self._connection.send(
             scope["method"],
             upstream_target(scope, root_path),
-            upstream_headers(scope, root_path),
+            upstream_headers(
+                scope, root_path, trust_forwarded=self._state["config"].trust_forwarded_headers
+            ),
             body,
             length,
         )
