@@ -64,6 +64,19 @@ WEB_APP = """
 
 
     @app.function()
+    @modal.web_endpoint()
+    def events():
+        from fastapi.responses import StreamingResponse
+
+        def stream():
+            yield "data: first\\n\\n"
+            time.sleep(1.0)
+            yield "data: second\\n\\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+    @app.function()
     @modal.asgi_app()
     def api():
         from fastapi import FastAPI, Request
@@ -227,3 +240,17 @@ def test_a_label_taken_by_another_app_is_refused(web: RunningGateway, tmp_path: 
     """
     with pytest.raises(modal.ClientError, match="already used by another app: main--poster"):
         deploy_file(write_app(tmp_path, source))
+
+
+def test_server_sent_events_arrive_as_they_are_sent(web: RunningGateway) -> None:
+    get(web, "web-app-events")  # warm
+    started = time.monotonic()
+    with httpx.stream("GET", web.url, headers=host(web, "web-app-events"), timeout=30) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = response.iter_lines()
+        first = next(line for line in events if line)
+        first_at = time.monotonic() - started
+        second = next(line for line in events if line)
+        second_at = time.monotonic() - started
+    assert (first, second) == ("data: first", "data: second")
+    assert first_at < second_at - 0.5

@@ -162,3 +162,37 @@ def test_a_browser_page_on_another_origin_fetches_endpoints(
         finally:
             browser.close()
     assert results == [{"square": 36}, {"slept": 1.0}, {"square": 9}]
+
+
+JAVA_CLIENT = """
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+
+public class Main {
+    public static void main(String[] args) throws Exception {
+        HttpClient client = HttpClient.newBuilder()
+            .followRedirects(HttpClient.Redirect.NORMAL).build();
+        HttpResponse<String> response = client.send(
+            HttpRequest.newBuilder(URI.create(args[0])).build(),
+            HttpResponse.BodyHandlers.ofString());
+        System.out.println(response.statusCode() + " " + response.body());
+    }
+}
+"""
+
+
+def test_java_http_client_follows_to_the_result(clients: RunningGateway, tmp_path: Path) -> None:
+    if not shutil.which("java"):
+        pytest.skip("java is not installed")
+    source = tmp_path / "Main.java"
+    source.write_text(JAVA_CLIENT)
+    result = subprocess.run(
+        ["java", str(source), path_url(clients, "slow")],
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        check=True,
+    )
+    assert result.stdout.strip() == '200 {"slept":1.0}'
