@@ -140,12 +140,14 @@ class Scheduler:
         self._pools: dict[str, Pool] = {}
         self._container_pools: dict[str, Pool] = {}
         self._background: set[asyncio.Future[None]] = set()
+        self._starts: set[asyncio.Future[None]] = set()
         self._closing = False
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _pool(self, function: FunctionRecord) -> Pool:
         pool = self._pools.get(function.function_id)
@@ -183,7 +185,9 @@ class Scheduler:
                 free = self._max_total_containers - self._total_containers()
             for _ in range(min(wanted, free)):
                 pool.starting += 1
-                self._spawn(self._start_container(pool))
+                start = self._spawn(self._start_container(pool))
+                self._starts.add(start)
+                start.add_done_callback(self._starts.discard)
 
     def _total_containers(self) -> int:
         return sum(len(p.containers) + p.starting for p in self._pools.values())
@@ -510,6 +514,9 @@ class Scheduler:
     async def close(self) -> None:
         """Stop every container; calls still running are recovered at the next start."""
         self._closing = True
+        # Containers still starting are not waited for: the backend stops whatever they began.
+        for start in list(self._starts):
+            start.cancel()
         for pool in self._pools.values():
             pool.retired = True
             for container in list(pool.containers.values()):

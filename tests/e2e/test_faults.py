@@ -210,3 +210,36 @@ def test_long_call_redirects_302_to_a_result_url_that_redirects_to_itself(
                 check=True,
             )
             assert curl.stdout == '"curl"'
+
+
+def test_shutdown_does_not_wait_for_containers_still_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = """
+        import os
+        import time
+
+        import client as modal
+
+        app = modal.App("slow-start")
+
+        if os.environ.get("RUNNER_APP_ID"):
+            time.sleep(60)
+
+        @app.function()
+        def f():
+            return 1
+    """
+    gateway_context = running_gateway(gateway_config(tmp_path / "data"))
+    gateway = gateway_context.__enter__()
+    try:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, source))
+        function = modal.Function.from_name("slow-start", "f")
+        call = function.spawn()
+        wait_until(lambda: function.get_current_stats().num_total_runners == 1)
+    finally:
+        started = time.monotonic()
+        gateway_context.__exit__(None, None, None)
+    assert time.monotonic() - started < scaled(10)
+    assert call.object_id.startswith("fc-")
