@@ -17,14 +17,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from remote_latency import HERE, free_port, measure, process, wait_for
+from remote_latency import HERE, gateway_with_app, measure
 
 APP = """
     import client as modal
@@ -88,32 +87,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "results" / "web_overhead.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        work_dir = Path(work)
-        port = free_port()
-        env = {**os.environ, "WHARF_CONFIG_PATH": str(work_dir / "wharf.toml")}
-        data_dir = work_dir / "data"
-        server = [
-            sys.executable,
-            "-m",
-            "gateway",
-            "server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--rate-limit-per-s",
-            "1000000",
-        ]
-        with process(server, env):
-            wait_for(f"http://127.0.0.1:{port}/v1/health")
-            app_file = work_dir / "bench_web_app.py"
-            app_file.write_text(textwrap.dedent(APP))
-            subprocess.run(
-                [sys.executable, "-m", "client", "deploy", str(app_file)],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+        with gateway_with_app(Path(work), APP) as (port, data_dir):
             host = f"main--bench-web-hello.localhost:{port}"
             gateway_url = f"http://127.0.0.1:{port}/"
             with httpx.Client(headers={"host": host}) as http:

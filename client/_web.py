@@ -122,6 +122,24 @@ def web_endpoint(
 fastapi_endpoint = web_endpoint
 
 
+def _app_decorator(
+    kind: WebKind,
+    label: str | None,
+    wait_for_response: bool,
+    custom_domains: Iterable[str] | None,
+    requires_proxy_auth: bool,
+) -> Callable[[Callable[..., Any]], WebFunction]:
+    return _decorator(
+        WebConfig(
+            kind,
+            label=label,
+            wait_for_response=wait_for_response,
+            custom_domains=tuple(custom_domains or ()),
+            requires_proxy_auth=requires_proxy_auth,
+        )
+    )
+
+
 def asgi_app(
     _warn_parentheses_missing: object = None,
     *,
@@ -135,14 +153,8 @@ def asgi_app(
     Args: as for `web_endpoint`, without `method` and `docs`.
     """
     _check_parentheses("asgi_app", _warn_parentheses_missing)
-    return _decorator(
-        WebConfig(
-            WebKind.ASGI,
-            label=label,
-            wait_for_response=wait_for_response,
-            custom_domains=tuple(custom_domains or ()),
-            requires_proxy_auth=requires_proxy_auth,
-        )
+    return _app_decorator(
+        WebKind.ASGI, label, wait_for_response, custom_domains, requires_proxy_auth
     )
 
 
@@ -159,14 +171,8 @@ def wsgi_app(
     Args: as for `web_endpoint`, without `method` and `docs`.
     """
     _check_parentheses("wsgi_app", _warn_parentheses_missing)
-    return _decorator(
-        WebConfig(
-            WebKind.WSGI,
-            label=label,
-            wait_for_response=wait_for_response,
-            custom_domains=tuple(custom_domains or ()),
-            requires_proxy_auth=requires_proxy_auth,
-        )
+    return _app_decorator(
+        WebKind.WSGI, label, wait_for_response, custom_domains, requires_proxy_auth
     )
 
 

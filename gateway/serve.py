@@ -7,18 +7,16 @@ keeps the gateway's own cost per request low; Hypercorn for TLS, where it brings
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import uvicorn
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from gateway.app import create_app
 from gateway.config import Config, HttpServer
+from runner import serve_uvicorn
 
 #: Seconds in-flight requests get to finish on shutdown.
 GRACEFUL_SHUTDOWN_S = 5.0
@@ -64,38 +62,6 @@ def uses_uvicorn(config: Config) -> bool:
     return config.http_server is HttpServer.UVICORN
 
 
-async def _serve_uvicorn(
-    app: Any, sock: socket.socket, shutdown_trigger: Callable[[], Awaitable[object]] | None
-) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            http="httptools",
-            ws="none",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            timeout_keep_alive=int(KEEP_ALIVE_S),
-            timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_S),
-            # Whose X-Forwarded-* to believe is the gateway's decision (--trust-forwarded-headers).
-            proxy_headers=False,
-        )
-    )
-    watcher = None
-    if shutdown_trigger is not None:
-
-        async def stop_when_triggered() -> None:
-            await shutdown_trigger()
-            server.should_exit = True
-
-        watcher = asyncio.create_task(stop_when_triggered())
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-
-
 async def serve(
     config: Config,
     *,
@@ -113,7 +79,13 @@ async def serve(
     if on_listening is not None:
         on_listening(url)
     if uses_uvicorn(config):
-        await _serve_uvicorn(app, sock, shutdown_trigger)
+        await serve_uvicorn(
+            app,
+            sock,
+            shutdown_trigger,
+            keep_alive_s=int(KEEP_ALIVE_S),
+            graceful_s=int(GRACEFUL_SHUTDOWN_S),
+        )
         return
     hyper = hypercorn_config(config, sock)
     kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}

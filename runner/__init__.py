@@ -13,6 +13,7 @@ from runner.connection import AgentConnection
 from runner.envelope import ErrorInfo, Input, Output, OutputStatus, PayloadFormat
 from runner.errors import AgentUnreachable, ContainerStartFailed, ProtocolError, RunnerError
 from runner.local import LocalBackend
+from runner.web import serve_uvicorn
 
 __all__ = [
     "AgentConnection",
@@ -31,4 +32,5 @@ __all__ = [
     "PayloadFormat",
     "ProtocolError",
     "RunnerError",
+    "serve_uvicorn",
 ]

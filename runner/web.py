@@ -8,8 +8,8 @@ import inspect
 import logging
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import uvicorn
 from hypercorn.asyncio import serve
@@ -54,32 +54,6 @@ class WebServer:
         )
         return self.port
 
-    async def _serve_asgi(self, app: Any, sock: socket.socket) -> None:
-        """ASGI apps run on uvicorn with httptools (the lowest cost per request); WSGI ones on
-        Hypercorn, which runs them natively."""
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                http="httptools",
-                lifespan="auto",
-                log_level="warning",
-                access_log=False,
-                timeout_keep_alive=75,
-                # The gateway's forwarded headers are applied by `forwarded_asgi`, and only those.
-                proxy_headers=False,
-            )
-        )
-
-        async def stop_when_asked() -> None:
-            await self._stop.wait()
-            server.should_exit = True
-
-        watcher = asyncio.create_task(stop_when_asked())
-        try:
-            await server.serve(sockets=[sock])
-        finally:
-            watcher.cancel()
-
     async def _wait_for_user_server(self, raw_f: Callable[..., Any], web: WebConfig) -> int:
         result = raw_f()
         if inspect.isawaitable(result):
@@ -98,10 +72,56 @@ class WebServer:
                 )
             await asyncio.sleep(_PORT_POLL_INTERVAL_S)
 
+    async def _serve_asgi(self, app: Any, sock: socket.socket) -> None:
+        """ASGI apps run on uvicorn with httptools (the lowest cost per request); WSGI ones on
+        Hypercorn, which runs them natively."""
+        # The gateway's forwarded headers are applied by `forwarded_asgi`, and only those.
+        await serve_uvicorn(app, sock, self._stop.wait, lifespan="auto")
+
     async def close(self) -> None:
         self._stop.set()
         if self._task is not None:
             await self._task
+
+
+async def serve_uvicorn(
+    app: Any,
+    sock: socket.socket,
+    stop: Callable[[], Awaitable[object]] | None,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "on",
+    keep_alive_s: int = 75,
+    graceful_s: int | None = None,
+) -> None:
+    """Serve an ASGI app on uvicorn with httptools, on a bound socket, until `stop` returns (or
+    a signal, without one). uvicorn's own proxy-header handling is off: callers decide whose
+    X-Forwarded-* to believe."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http="httptools",
+            ws="none",
+            lifespan=lifespan,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=keep_alive_s,
+            timeout_graceful_shutdown=graceful_s,
+            proxy_headers=False,
+        )
+    )
+    watcher = None
+    if stop is not None:
+
+        async def stop_when_asked() -> None:
+            await stop()
+            server.should_exit = True
+
+        watcher = asyncio.create_task(stop_when_asked())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if watcher is not None:
+            watcher.cancel()
 
 
 async def _user_app(raw_f: Callable[..., Any], web: WebConfig) -> Any:
