@@ -43,7 +43,10 @@ class TokenAuthority:
             Unauthorized: missing, malformed, unknown, wrong or revoked token (one message for
                 all, so a caller learns nothing about which ids exist).
         """
-        token_id, secret = parse_bearer(header)
+        return await self.check(*parse_bearer(header))
+
+    async def check(self, token_id: str, secret: str) -> Principal:
+        """The principal of a token given as its id and secret (see `authenticate`)."""
         record = self._cache.get(token_id)
         if record is None:
             generation = self._generation

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 
 from gateway.calls import ActiveCall
-from gateway.errors import GatewayError, NotFound, PayloadTooLarge
+from gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
 from gateway.models import CallStatus, FunctionRecord, WebResponse
 from gateway.state import GatewayState
 from gateway.tasks import WebUnavailable
@@ -118,6 +118,8 @@ async def serve_endpoint(
         function = await state["apps"].endpoint(host)
         if function is None:
             raise NotFound(f"there is no web endpoint at {host!r}")
+        if function.definition["web"].get("requires_proxy_auth"):
+            scope = await _proxy_authenticated(scope, state, function)
         call_id = result_call_id(scope)
         if call_id is not None:
             await _serve_result(scope, send, state, function, call_id)
@@ -135,9 +137,40 @@ async def serve_endpoint(
         else:
             await _accept(scope, send, state, function, root_path, body)
     except GatewayError as exc:
-        await send_response(send, json_error(exc.status, exc.code, exc.message))
+        response = json_error(exc.status, exc.code, exc.message)
+        for name, value in (exc.headers or {}).items():  # WWW-Authenticate, Retry-After, ...
+            response.headers.append((name.encode(), value.encode()))
+        await send_response(send, response)
     except _ClientGone:
         pass
+
+
+#: Headers that carry a workspace token to an endpoint with `requires_proxy_auth`.
+_PROXY_AUTH_HEADERS = (b"authorization", b"modal-key", b"modal-secret")
+
+
+async def _proxy_authenticated(
+    scope: Scope, state: GatewayState, function: FunctionRecord
+) -> Scope:
+    """Check the caller's workspace token; the container never sees it.
+
+    Raises:
+        Unauthorized: no token, a wrong one, or one of another workspace.
+    """
+    headers = dict(scope["headers"])
+    key, secret = headers.get(b"modal-key"), headers.get(b"modal-secret")
+    authority = state["auth"]
+    if key and secret:
+        principal = await authority.check(key.decode("latin-1"), secret.decode("latin-1"))
+    else:
+        authorization = headers.get(b"authorization")
+        principal = await authority.authenticate(
+            None if authorization is None else authorization.decode("latin-1")
+        )
+    if principal.workspace_id != function.workspace_id:
+        raise Unauthorized("the token is not valid")
+    kept = [(n, v) for n, v in scope["headers"] if n not in _PROXY_AUTH_HEADERS]
+    return {**scope, "headers": kept}
 
 
 def _failure_response(exc: Exception, exchange: Exchange) -> WebResponse:
