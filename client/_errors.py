@@ -95,6 +95,7 @@ ERROR_CODE_CLASSES: dict[str, type[ClientError]] = {
     "method_not_allowed": InvalidError,
     "output_expired": OutputExpiredError,
     "rate_limited": RateLimitError,
+    "backlog_full": RateLimitError,
     "no_capacity": NoCapacityError,
     "internal": ServerError,
     "bad_gateway": ServerError,

@@ -92,6 +92,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         _log_sink(store),
         config.max_body_bytes,
         config.max_total_containers,
+        config.max_backlog,
     )
     calls.attach(scheduler)
     recovered = await calls.recover()

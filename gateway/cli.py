@@ -43,6 +43,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-web-body-mb", help="largest web endpoint request in MiB (4096)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
+    parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")
     parser.add_argument(
         "--trust-forwarded-headers",
         action="store_const",

@@ -19,6 +19,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_MAX_WEB_BODY_MB` | `--max-web-body-mb` | float | `4096` | MiB per web endpoint request |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
+| `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `2000` | inputs waiting per function |
 | `WHARF_TRUST_FORWARDED_HEADERS` | `--trust-forwarded-headers` | bool | `false` | |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
 """
@@ -79,6 +80,8 @@ class Config:
     result_ttl_s: float = 7 * 24 * 3600.0
     #: Containers of all functions at once; idle ones of other functions make room for waiting work.
     max_total_containers: int = 32
+    #: Inputs that may wait for one function before new ones get 429.
+    max_backlog: int = 2000
     #: Keep callers' `X-Forwarded-For`/`-Proto` (only behind a proxy of the operator's own).
     trust_forwarded_headers: bool = False
     config_path: Path | None = None
@@ -179,5 +182,6 @@ _CONVERTERS: dict[str, Any] = {
     "max_web_body_mb": float,
     "result_ttl_s": float,
     "max_total_containers": int,
+    "max_backlog": int,
     "trust_forwarded_headers": _boolean,
 }

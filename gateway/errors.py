@@ -9,6 +9,7 @@ GatewayError
 ├── Conflict            409 conflict           a web label or domain another app already uses
 ├── MethodNotAllowed    405 method_not_allowed
 ├── RateLimited         429 rate_limited       the workspace is over its rate limit
+├── BacklogFull         429 backlog_full       too many inputs of one function already wait
 ├── OutputExpired       410 output_expired     the call's result is older than the retention
 └── Internal            500 internal           anything unexpected (logged with the request id)
 """
@@ -69,6 +70,18 @@ class RateLimited(GatewayError):
     def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
         super().__init__(f"the workspace is over its rate limit; retry in {retry_after_s} s")
         self.headers = {"retry-after": str(retry_after_s), **headers}  # type: ignore[misc]
+
+
+class BacklogFull(GatewayError):
+    status, code = 429, "backlog_full"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, function_name: str, limit: int) -> None:
+        super().__init__(
+            f"{limit} inputs of {function_name!r} already wait; retry later, or raise its "
+            "max_containers so they drain faster"
+        )
+        self.function_name = function_name
 
 
 class OutputExpired(GatewayError):

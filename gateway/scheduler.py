@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.errors import BacklogFull
 from gateway.ids import new_id
 from gateway.models import CallStatus, FunctionRecord
 from gateway.tasks import (
@@ -128,6 +129,7 @@ class Scheduler:
         log_sink: LogSink,
         max_body_bytes: int,
         max_total_containers: int,
+        max_backlog: int = 2000,
     ) -> None:
         self._backend = backend_factory(self)
         self._sink = sink
@@ -137,6 +139,7 @@ class Scheduler:
         self._log_sink = log_sink
         self._max_body_bytes = max_body_bytes
         self._max_total_containers = max_total_containers
+        self._max_backlog = max_backlog
         self._pools: dict[str, Pool] = {}
         self._container_pools: dict[str, Pool] = {}
         self._background: set[asyncio.Future[None]] = set()
@@ -154,6 +157,16 @@ class Scheduler:
         if pool is None:
             pool = self._pools[function.function_id] = Pool(function)
         return pool
+
+    def check_backlog(self, function: FunctionRecord) -> None:
+        """Refuse new work for a function whose queue is full.
+
+        Raises:
+            BacklogFull: `max_backlog` inputs already wait.
+        """
+        pool = self._pools.get(function.function_id)
+        if pool is not None and len(pool.queue) >= self._max_backlog:
+            raise BacklogFull(function.name, self._max_backlog)
 
     def submit(self, task: Task) -> None:
         """Queue a task; it runs as soon as a container of its function has room."""
@@ -262,11 +275,13 @@ class Scheduler:
             container.running.pop(task.call_id, None)
             container.busy_connections.pop(task.call_id, None)
             container.last_used_s = time.monotonic()
-        if healthy:
+        if healthy and not container.stopping:
             container.idle_connections.append(connection)
-        elif not container.stopping:
-            connection.close()
-            self._stop_container(pool, container, grace_s=0 if task.timed_out else STOP_GRACE_S)
+        else:
+            connection.close()  # a stopping container's idle connections are already closed
+            if not healthy and not container.stopping:
+                grace_s = 0 if task.timed_out else STOP_GRACE_S
+                self._stop_container(pool, container, grace_s=grace_s)
         self._dispatch(pool)
 
     def _assign_web(self, pool: Pool, container: Container, slot: WebSlot, task: Task) -> None:
@@ -292,6 +307,7 @@ class Scheduler:
         Raises:
             WebUnavailable: no container could be started for it.
         """
+        self.check_backlog(function)
         slot = WebSlot.new()
         task = Task(new_id("wr"), workspace_id, function, PayloadFormat.JSON, b"", False, False)
         task.web = slot

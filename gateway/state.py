@@ -37,5 +37,13 @@ def state_of(request: Request) -> GatewayState:
 
 
 async def principal_of(request: Request) -> Principal:
-    """Who the request acts for (raises Unauthorized)."""
-    return await state_of(request)["auth"].authenticate(request.headers.get("authorization"))
+    """Who the request acts for, charged one token of its workspace's rate limit.
+
+    Raises:
+        Unauthorized: no valid token.
+        RateLimited: the workspace is over its rate limit.
+    """
+    state = state_of(request)
+    principal = await state["auth"].authenticate(request.headers.get("authorization"))
+    state["rate_limiter"].take(principal.workspace_id)
+    return principal

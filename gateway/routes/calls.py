@@ -46,7 +46,6 @@ async def create_call(request: Request) -> Response:
     state = state_of(request)
     config = state["config"]
     principal = await principal_of(request)
-    state["rate_limiter"].take(principal.workspace_id)
     body = await read_body(request, config.max_body_bytes)
     function = await state["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")

@@ -58,6 +58,7 @@ STATUS_OF_CODE = {
     "internal": 500,
     "bad_gateway": 502,
     "function_timeout": 504,
+    "backlog_full": 429,
     "method_not_allowed": 405,
 }
 

@@ -1,0 +1,72 @@
+"""Rate limits per workspace and backlog limits per function: 429 with a way to retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from tests.helpers import (
+    deploy_file,
+    gateway_config,
+    point_client_at,
+    running_gateway,
+    wait_until,
+    write_app,
+)
+
+LIMITED_APP = """
+    import time
+
+    import client as modal
+
+    app = modal.App("limited")
+
+
+    @app.function(max_containers=1)
+    def sleepy(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+"""
+
+
+def test_requests_past_the_workspace_rate_answer_429_and_the_client_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = gateway_config(tmp_path / "data", rate_limit_per_s=5, rate_burst_s=1)
+    with running_gateway(config) as gateway:
+        point_client_at(gateway, monkeypatch)
+        headers = {"authorization": gateway.authorization}
+        statuses = [httpx.get(f"{gateway.url}/v1/apps", headers=headers) for _ in range(8)]
+        refused = [response for response in statuses if response.status_code == 429]
+        assert refused, [response.status_code for response in statuses]
+        assert int(refused[0].headers["retry-after"]) >= 1
+        assert refused[0].headers["ratelimit-limit"] == "5"
+        assert refused[0].json()["error"]["code"] == "rate_limited"
+        # The Python client waits as told and retries by itself.
+        deploy_file(write_app(tmp_path, LIMITED_APP))
+        assert modal.Function.from_name("limited", "sleepy").remote(0) == 0
+
+
+def test_a_function_with_a_full_backlog_answers_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = gateway_config(tmp_path / "data", max_backlog=2)
+    with running_gateway(config) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, LIMITED_APP))
+        url = f"{gateway.url}/v1/apps/limited/functions/sleepy/calls"
+        headers = {"authorization": gateway.authorization, "prefer": "respond-async"}
+        sleepy = modal.Function.from_name("limited", "sleepy")
+        first = httpx.post(url, json={"args": [5]}, headers=headers)
+        assert first.status_code == 202
+        wait_until(lambda: sleepy.get_current_stats().num_active_runners == 1, timeout_s=20)
+        waiting = [httpx.post(url, json={"args": [0]}, headers=headers) for _ in range(2)]
+        assert [response.status_code for response in waiting] == [202, 202]
+        refused = httpx.post(url, json={"args": [0]}, headers=headers)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "backlog_full"
+        assert refused.headers["retry-after"] == "1"
+        assert sleepy.get_current_stats().backlog == 2
