@@ -141,6 +141,15 @@ def _sync_client(credentials: Credentials) -> httpx.Client:
         return client
 
 
+def close_connections() -> None:
+    """Close the kept-alive connections of the blocking client (they reopen when needed)."""
+    with _sync_lock:
+        clients = list(_sync_clients.values())
+        _sync_clients.clear()
+    for client in clients:
+        client.close()
+
+
 def _async_client(credentials: Credentials) -> httpx.AsyncClient:
     by_credentials = _async_clients.setdefault(asyncio.get_running_loop(), {})
     client = by_credentials.get(credentials)

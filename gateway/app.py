@@ -77,7 +77,9 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     blobs = BlobStore(config.blob_dir)
     await store.revoke_tokens_of_kind(TokenKind.CONTAINER)
     authority = TokenAuthority(store)
-    credentials = ContainerCredentials(store, authority, internal_url)
+    credentials = ContainerCredentials(
+        store, authority, internal_url, config.tls_ca or config.tls_cert
+    )
     calls = CallService(store, blobs, config.result_ttl_s)
 
     def make_backend(events: ContainerEvents) -> ContainerBackend:

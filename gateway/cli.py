@@ -39,6 +39,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-burst-s", help="seconds of burst above the rate (5)")
     parser.add_argument("--tls-cert", help="PEM certificate chain, to serve HTTPS")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="CA that containers trust (default: --tls-cert)")
     parser.add_argument("--max-body-mb", help="largest API request body in MiB (64)")
     parser.add_argument("--max-web-body-mb", help="largest web endpoint request in MiB (4096)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")

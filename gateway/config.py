@@ -15,6 +15,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_RATE_BURST_S` | `--rate-burst-s` | float | `5` | seconds of the rate |
 | `WHARF_TLS_CERT` | `--tls-cert` | path | none | PEM certificate chain |
 | `WHARF_TLS_KEY` | `--tls-key` | path | none | PEM private key |
+| `WHARF_TLS_CA` | `--tls-ca` | path | the certificate | CA that containers trust to call back |
 | `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per API request body |
 | `WHARF_MAX_WEB_BODY_MB` | `--max-web-body-mb` | float | `4096` | MiB per web endpoint request |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
@@ -75,6 +76,9 @@ class Config:
     rate_burst_s: float = 5.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: The CA containers trust when they call the gateway back over HTTPS (a self-signed
+    #: certificate is its own CA, so it defaults to the certificate).
+    tls_ca: Path | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_web_body_bytes: int = 4 * 1024 * 1024 * 1024
     result_ttl_s: float = 7 * 24 * 3600.0
@@ -178,6 +182,7 @@ _CONVERTERS: dict[str, Any] = {
     "rate_burst_s": float,
     "tls_cert": _path,
     "tls_key": _path,
+    "tls_ca": _path,
     "max_body_mb": float,
     "max_web_body_mb": float,
     "result_ttl_s": float,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gateway.auth import TokenAuthority
 from gateway.models import TokenKind
 from gateway.store import Store
@@ -10,10 +12,17 @@ from gateway.store import Store
 class ContainerCredentials:
     """Mints a token per container (revoked when it stops) and the client variables to use it."""
 
-    def __init__(self, store: Store, authority: TokenAuthority, internal_url: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        authority: TokenAuthority,
+        internal_url: str,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self._store = store
         self._authority = authority
         self._internal_url = internal_url
+        self._ca_bundle = ca_bundle
 
     async def mint(self, workspace_id: str) -> tuple[dict[str, str], str]:
         """`(environment, token_id)` for a new container of the workspace."""
@@ -23,6 +32,9 @@ class ContainerCredentials:
             "WHARF_TOKEN_ID": token_id,
             "WHARF_TOKEN_SECRET": secret,
         }
+        if self._ca_bundle is not None:
+            # Over HTTPS, user code must trust the gateway's certificate to call it back.
+            environment["WHARF_CA_BUNDLE"] = str(self._ca_bundle)
         return environment, token_id
 
     async def revoke(self, token_id: str) -> None:

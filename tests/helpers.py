@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from client._http import run_flow
+from client._http import close_connections, run_flow
 from gateway.bootstrap import NewToken, first_start
 from gateway.config import Config, HttpServer
 from gateway.serve import serve
@@ -78,8 +79,11 @@ def gateway_config(data_dir: Path, **overrides: Any) -> Config:
 
 
 @contextmanager
-def running_gateway(config: Config) -> Iterator[RunningGateway]:
-    """Serve `config` on a thread of its own until the block ends."""
+def running_gateway(
+    config: Config, verify: ssl.SSLContext | bool = True
+) -> Iterator[RunningGateway]:
+    """Serve `config` on a thread of its own until the block ends (`verify`: the CA bundle to
+    check an HTTPS gateway's certificate with)."""
     token = asyncio.run(first_start(config))
     assert token is not None
     loop = asyncio.new_event_loop()
@@ -106,17 +110,20 @@ def running_gateway(config: Config) -> Iterator[RunningGateway]:
     gateway = RunningGateway(listening[0], config, token)
     import httpx
 
-    wait_until(lambda: _is_healthy(httpx, gateway.url))
+    wait_until(lambda: _is_healthy(httpx, gateway.url, verify))
     try:
         yield gateway
     finally:
+        # A kept-alive TLS connection would hold the server's shutdown (asyncio waits for the
+        # peer's close_notify), so this process lets go of its own first.
+        close_connections()
         loop.call_soon_threadsafe(stop.set)
         thread.join(scaled(20))
 
 
-def _is_healthy(httpx: Any, url: str) -> bool:
+def _is_healthy(httpx: Any, url: str, verify: ssl.SSLContext | bool) -> bool:
     try:
-        return bool(httpx.get(f"{url}/v1/health", timeout=1).status_code == 200)
+        return bool(httpx.get(f"{url}/v1/health", timeout=1, verify=verify).status_code == 200)
     except httpx.TransportError:
         return False
 

@@ -1,0 +1,91 @@
+"""HTTPS: the gateway serves TLS (HTTP/1.1 and HTTP/2) and everything works over it."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from client._apps import stop_app
+from client._http import run_flow
+from tests.certificates import self_signed_certificate
+from tests.helpers import (
+    RunningGateway,
+    deploy_file,
+    gateway_config,
+    point_client_at,
+    running_gateway,
+    write_app,
+)
+
+TLS_APP = """
+    import client as modal
+
+    app = modal.App("tls-app")
+
+
+    @app.function()
+    def square(x: int) -> int:
+        return x * x
+
+
+    @app.function()
+    def square_via_gateway(x: int) -> int:
+        return modal.Function.from_name("tls-app", "square").remote(x)
+
+
+    @app.function()
+    @modal.web_endpoint()
+    def hello():
+        return "hello over TLS"
+"""
+
+
+def trusting(certificate: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certificate))
+
+
+@pytest.fixture
+def tls_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningGateway, Path]]:
+    certificate, key = self_signed_certificate(tmp_path)
+    config = gateway_config(tmp_path / "data", tls_cert=certificate, tls_key=key)
+    with running_gateway(config, verify=trusting(certificate)) as gateway:
+        point_client_at(gateway, monkeypatch)
+        monkeypatch.setenv("WHARF_CA_BUNDLE", str(certificate))
+        deploy_file(write_app(tmp_path, TLS_APP))
+        yield gateway, certificate
+        # Containers hold TLS connections to the gateway, whose shutdown would wait for their
+        # close_notify; stopping the app first ends them.
+        monkeypatch.setenv("WHARF_CA_BUNDLE", str(certificate))
+        run_flow(stop_app("tls-app"))
+
+
+def test_remote_calls_and_calls_from_containers_work_over_https(
+    tls_gateway: tuple[RunningGateway, Path],
+) -> None:
+    gateway, _ = tls_gateway
+    assert gateway.url.startswith("https://")
+    assert modal.Function.from_name("tls-app", "square").remote(7) == 49
+    assert modal.Function.from_name("tls-app", "square_via_gateway").remote(8) == 64
+
+
+def test_web_endpoints_over_https_with_http2(tls_gateway: tuple[RunningGateway, Path]) -> None:
+    gateway, certificate = tls_gateway
+    with httpx.Client(http2=True, verify=trusting(certificate)) as http:
+        response = http.get(f"{gateway.url}/web/main--tls-app-hello/", timeout=30)
+    assert response.json() == "hello over TLS"
+    assert response.http_version == "HTTP/2"
+
+
+def test_a_client_that_does_not_trust_the_certificate_is_refused(
+    tls_gateway: tuple[RunningGateway, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WHARF_CA_BUNDLE")
+    with pytest.raises(modal.exception.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        modal.Function.from_name("tls-app", "square").remote(2)
