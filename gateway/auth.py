@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import time
 
 from gateway.errors import Unauthorized
 from gateway.models import Principal, TokenRecord
 from gateway.store import Store, secret_digest
 
+#: How long a token's record is trusted from memory: a revocation made by another process (the
+#: `wharf token revoke` command) takes effect within this time.
+TOKEN_CACHE_S = 5.0
 #: Compared against when the token id is unknown, so both paths take the same time.
 _DUMMY_DIGEST = secret_digest("wharf-no-such-token")
 
@@ -32,7 +36,7 @@ class TokenAuthority:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cache: dict[str, TokenRecord] = {}
+        self._cache: dict[str, tuple[TokenRecord, float]] = {}
         #: Bumped by every revocation, so a lookup that raced one is not cached.
         self._generation = 0
 
@@ -47,12 +51,15 @@ class TokenAuthority:
 
     async def check(self, token_id: str, secret: str) -> Principal:
         """The principal of a token given as its id and secret (see `authenticate`)."""
-        record = self._cache.get(token_id)
-        if record is None:
+        cached = self._cache.get(token_id)
+        record = None
+        if cached is not None and time.monotonic() - cached[1] < TOKEN_CACHE_S:
+            record = cached[0]
+        else:
             generation = self._generation
             record = await self._store.token(token_id)
             if record is not None and generation == self._generation:
-                self._cache[token_id] = record
+                self._cache[token_id] = (record, time.monotonic())
         expected = record.secret_sha256 if record is not None else _DUMMY_DIGEST
         matches = hmac.compare_digest(secret_digest(secret), expected)
         if record is None or record.revoked or not matches:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.config import Config
 from gateway.database import Database
@@ -77,6 +78,33 @@ async def create_workspace(config: Config, name: str) -> NewToken:
         if await store.workspace_id(name) is not None:
             raise InvalidRequest(f"workspace {name!r} already exists")
         return await _token_of(store, await store.create_workspace(name), name)
+    finally:
+        await database.close()
+
+
+async def list_tokens(config: Config, workspace: str) -> list[dict[str, Any]]:
+    """The workspace's tokens: ids and dates, never secrets.
+
+    Raises:
+        InvalidRequest: the workspace does not exist.
+    """
+    database, store = await _with_store(config)
+    try:
+        workspace_id = await store.workspace_id(workspace)
+        if workspace_id is None:
+            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        return await store.tokens(workspace_id)
+    finally:
+        await database.close()
+
+
+async def revoke_token(config: Config, token_id: str) -> None:
+    """Revoke a token; a running gateway refuses it within seconds."""
+    database, store = await _with_store(config)
+    try:
+        if await store.token(token_id) is None:
+            raise InvalidRequest(f"there is no token {token_id!r}")
+        await store.revoke_token(token_id)
     finally:
         await database.close()
 

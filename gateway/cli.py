@@ -16,7 +16,9 @@ from gateway.bootstrap import (
     DEFAULT_WORKSPACE,
     create_workspace,
     first_start,
+    list_tokens,
     new_token,
+    revoke_token,
     write_profile,
 )
 from gateway.config import Config, ConfigError
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     token_new = token_commands.add_parser("new", help="print a new token")
     token_new.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     token_new.add_argument("--data-dir")
+    token_list = token_commands.add_parser("list", help="list a workspace's tokens")
+    token_list.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    token_list.add_argument("--data-dir")
+    token_revoke = token_commands.add_parser("revoke", help="revoke a token")
+    token_revoke.add_argument("token_id")
+    token_revoke.add_argument("--data-dir")
     workspace = commands.add_parser("workspace", help="manage workspaces")
     workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
     workspace_create = workspace_commands.add_parser("create", help="create a workspace")
@@ -74,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
     overrides: dict[str, Any] = {
-        key: value for key, value in vars(args).items() if key not in ("command",)
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "token_command", "workspace_command", "token_id", "name")
     }
     return Config.from_environ(environ, overrides)
 
@@ -95,6 +105,19 @@ def _run_server(config: Config) -> None:
     uvloop.run(serve(config, on_listening=on_listening))
 
 
+def _token_command(config: Config, args: argparse.Namespace) -> None:
+    action = str(args.token_command)
+    if action == "new":
+        print(asyncio.run(new_token(config, args.workspace)).shell_lines())
+    elif action == "list":
+        for token in asyncio.run(list_tokens(config, args.workspace)):
+            state = "revoked" if token["revoked_at"] else "active"
+            print(f"{token['token_id']}  {state}")
+    else:
+        asyncio.run(revoke_token(config, args.token_id))
+        print(f"Revoked {args.token_id}")
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     environ = os.environ if environ is None else environ
@@ -104,7 +127,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.command == "server":
             _run_server(config)
         elif args.command == "token":
-            print(asyncio.run(new_token(config, args.workspace)).shell_lines())
+            _token_command(config, args)
         else:
             token = asyncio.run(create_workspace(config, args.name))
             print(f"Created workspace {token.workspace!r} and its first token:")

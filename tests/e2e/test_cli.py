@@ -138,3 +138,26 @@ def test_token_new_for_an_unknown_workspace_fails_clearly(client_env: RunningGat
     made = run_wharf(["token", "new", "--workspace", "nope", "--data-dir", data_dir], {})
     assert made.returncode == 2
     assert "no workspace named 'nope'" in made.stderr
+
+
+def test_a_token_revoked_with_the_cli_is_refused_by_the_running_gateway(
+    client_env: RunningGateway,
+) -> None:
+    data_dir = str(client_env.config.data_dir)
+    made = run_wharf(["token", "new", "--data-dir", data_dir], {})
+    lines = dict(line.split("=", 1) for line in made.stdout.split())
+    token_id = lines["WHARF_TOKEN_ID"]
+    authorization = f"Bearer {token_id}:{lines['WHARF_TOKEN_SECRET']}"
+    apps = f"{client_env.url}/v1/apps"
+    assert httpx.get(apps, headers={"authorization": authorization}).status_code == 200
+    listed = run_wharf(["token", "list", "--data-dir", data_dir], {})
+    assert f"{token_id}  active" in listed.stdout
+    assert listed.stdout.count("active") == 2  # the first token and this one
+    revoked = run_wharf(["token", "revoke", token_id, "--data-dir", data_dir], {})
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"{token_id}  revoked" in run_wharf(["token", "list", "--data-dir", data_dir], {}).stdout
+
+    def refused() -> bool:
+        return httpx.get(apps, headers={"authorization": authorization}).status_code == 401
+
+    wait_until(refused, timeout_s=10)
