@@ -16,6 +16,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from gateway.app import create_app
 from gateway.config import Config, HttpServer
+from gateway.web.websocket import MAX_MESSAGE_BYTES
 from runner import serve_uvicorn
 
 #: Seconds in-flight requests get to finish on shutdown.
@@ -49,6 +50,7 @@ def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.keep_alive_timeout = KEEP_ALIVE_S
     hyper.graceful_timeout = GRACEFUL_SHUTDOWN_S
+    hyper.websocket_max_message_size = MAX_MESSAGE_BYTES
     if config.tls_cert is not None and config.tls_key is not None:
         hyper.certfile = str(config.tls_cert)
         hyper.keyfile = str(config.tls_key)
@@ -85,6 +87,7 @@ async def serve(
             shutdown_trigger,
             keep_alive_s=int(KEEP_ALIVE_S),
             graceful_s=int(GRACEFUL_SHUTDOWN_S),
+            ws_max_bytes=MAX_MESSAGE_BYTES,
         )
         return
     hyper = hypercorn_config(config, sock)

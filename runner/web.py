@@ -92,6 +92,7 @@ async def serve_uvicorn(
     lifespan: Literal["auto", "on", "off"] = "on",
     keep_alive_s: int = 75,
     graceful_s: int | None = None,
+    ws_max_bytes: int = 16 * 1024 * 1024,
 ) -> None:
     """Serve an ASGI app on uvicorn with httptools, on a bound socket, until `stop` returns (or
     a signal, without one). uvicorn's own proxy-header handling is off: callers decide whose
@@ -100,7 +101,9 @@ async def serve_uvicorn(
         uvicorn.Config(
             app,
             http="httptools",
-            ws="none",
+            ws="websockets-sansio",
+            ws_max_size=ws_max_bytes,
+            ws_per_message_deflate=False,
             lifespan=lifespan,
             log_level="warning",
             access_log=False,

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from gateway.state import GatewayState
 from gateway.web.proxy import json_error, send_response, serve_endpoint
+from gateway.web.websocket import serve_websocket
 
 WEB_PATH_PREFIX = "/web/"
 #: Largest request head (all header names and values) the gateway takes.
@@ -82,6 +83,12 @@ class FrontDoor:
                 ),
             )
             return
+        if scope["type"] == "websocket":
+            target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
+            if target is not None:
+                state = cast(GatewayState, scope["state"])
+                await serve_websocket(scope, receive, send, state, target.host, target.root_path)
+                return
         if scope["type"] == "http":
             target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
             if target is not None:

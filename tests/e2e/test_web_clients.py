@@ -51,6 +51,20 @@ CLIENT_APP = """
     @modal.web_endpoint(method="POST")
     def post_square(item: dict):
         return {"square": item["x"] ** 2}
+
+
+    @app.function()
+    @modal.asgi_app()
+    def sockets():
+        from starlette.applications import Starlette
+        from starlette.routing import WebSocketRoute
+
+        async def shout(websocket):
+            await websocket.accept()
+            async for text in websocket.iter_text():
+                await websocket.send_text(text.upper())
+
+        return Starlette(routes=[WebSocketRoute("/", shout)])
 """
 
 
@@ -162,6 +176,32 @@ def test_a_browser_page_on_another_origin_fetches_endpoints(
         finally:
             browser.close()
     assert results == [{"square": 36}, {"slept": 1.0}, {"square": 9}]
+
+
+def test_a_browser_page_talks_over_a_websocket(clients: RunningGateway, other_origin: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    port = clients.url.rsplit(":", 1)[1]
+    script = """(url) => new Promise((resolve, reject) => {
+        const socket = new WebSocket(url);
+        socket.onopen = () => socket.send("hello from the page");
+        socket.onmessage = (event) => { resolve(event.data); socket.close(); };
+        socket.onerror = () => reject(new Error("websocket failed"));
+    })"""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(other_origin)
+            reply = page.evaluate(script, f"ws://main--clients-sockets.localhost:{port}/")
+        finally:
+            browser.close()
+    assert reply == "HELLO FROM THE PAGE"
 
 
 JAVA_CLIENT = """
