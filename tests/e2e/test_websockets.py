@@ -27,6 +27,10 @@ WS_APP = """
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if message.get("text") == "die":
+                import os
+
+                os._exit(1)
             if message.get("text") == "close please":
                 await websocket.close(code=4321, reason="asked to")
                 return
@@ -128,3 +132,14 @@ def test_handshakes_to_proxy_auth_endpoints_need_the_token(
             return await connection.recv()
 
     assert asyncio.run(with_token()) == "echo: authorized"
+
+
+def test_a_container_that_dies_closes_the_callers_side_with_1011(ws: str) -> None:
+    async def talk() -> int | None:
+        async with connect(f"{ws}/web/main--ws-app-sockets/echo") as connection:
+            await connection.send("die")
+            with pytest.raises(ConnectionClosed):
+                await connection.recv()
+            return connection.close_code
+
+    assert asyncio.run(talk()) == 1011
