@@ -42,6 +42,20 @@ TLS_APP = """
     @modal.web_endpoint()
     def hello():
         return "hello over TLS"
+
+
+    @app.function()
+    @modal.asgi_app()
+    def sockets():
+        from starlette.applications import Starlette
+        from starlette.routing import WebSocketRoute
+
+        async def echo(websocket):
+            await websocket.accept()
+            async for text in websocket.iter_text():
+                await websocket.send_text("secure " + text)
+
+        return Starlette(routes=[WebSocketRoute("/", echo)])
 """
 
 
@@ -89,3 +103,19 @@ def test_a_client_that_does_not_trust_the_certificate_is_refused(
     monkeypatch.delenv("WHARF_CA_BUNDLE")
     with pytest.raises(modal.exception.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
         modal.Function.from_name("tls-app", "square").remote(2)
+
+
+def test_websockets_over_wss(tls_gateway: tuple[RunningGateway, Path]) -> None:
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    gateway, certificate = tls_gateway
+    url = gateway.url.replace("https://", "wss://") + "/web/main--tls-app-sockets/"
+
+    async def talk() -> object:
+        async with connect(url, ssl=trusting(certificate)) as connection:
+            await connection.send("hello")
+            return await connection.recv()
+
+    assert asyncio.run(talk()) == "secure hello"
