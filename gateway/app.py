@@ -38,6 +38,9 @@ from runner import ContainerBackend, ContainerEvents, LocalBackend, LogStream
 
 logger = logging.getLogger(__name__)
 
+#: How often per-workspace rate limits are read again from the store.
+LIMITS_REFRESH_S = 5.0
+
 
 def _backend_factory(config: Config) -> type[LocalBackend]:
     if config.backend is BackendKind.DOCKER:
@@ -45,12 +48,18 @@ def _backend_factory(config: Config) -> type[LocalBackend]:
     return LocalBackend
 
 
-async def _sweep_forever(config: Config, store: Store, scheduler: Scheduler) -> None:
-    last_expiry_s = 0.0
+async def _sweep_forever(
+    config: Config, store: Store, scheduler: Scheduler, rate_limiter: RateLimiter
+) -> None:
+    last_expiry_s = last_limits_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         try:
             scheduler.sweep()
+            if time.monotonic() - last_limits_s >= LIMITS_REFRESH_S:
+                # Limits set by `wharf workspace limits` (another process) apply within seconds.
+                last_limits_s = time.monotonic()
+                rate_limiter.configure(await store.workspace_limits())
             if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
                 last_expiry_s = time.monotonic()
                 await store.expire_outputs(time.time())
@@ -100,7 +109,9 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     recovered = await calls.recover()
     if recovered:
         logger.info("recovered %d unfinished calls", recovered)
-    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler))
+    rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
+    rate_limiter.configure(await store.workspace_limits())
+    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler, rate_limiter))
     upstreams = UpstreamPool()
     background = Background()
     try:
@@ -111,7 +122,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             apps=AppService(store, blobs, scheduler),
             calls=calls,
             scheduler=scheduler,
-            rate_limiter=RateLimiter(config.rate_limit_per_s, config.rate_burst_s),
+            rate_limiter=rate_limiter,
             upstreams=upstreams,
             background=background,
             domain=domain,

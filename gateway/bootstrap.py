@@ -109,6 +109,25 @@ async def revoke_token(config: Config, token_id: str) -> None:
         await database.close()
 
 
+async def set_limits(
+    config: Config, workspace: str, rate_per_s: float | None, burst_s: float | None
+) -> None:
+    """Give a workspace rate limits of its own (None for both: the gateway's defaults again);
+    a running gateway applies them within seconds."""
+    if (rate_per_s is None) != (burst_s is None):
+        raise InvalidRequest("give both --rate-limit-per-s and --rate-burst-s, or neither")
+    if rate_per_s is not None and burst_s is not None and min(rate_per_s, burst_s) <= 0:
+        raise InvalidRequest("rate limits must be positive")
+    database, store = await _with_store(config)
+    try:
+        workspace_id = await store.workspace_id(workspace)
+        if workspace_id is None:
+            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        await store.set_workspace_limits(workspace_id, rate_per_s, burst_s)
+    finally:
+        await database.close()
+
+
 def write_profile(path: Path, server_url: str, token: NewToken) -> bool:
     """Write a client profile file unless one exists; only its owner can read it."""
     if path.exists():

@@ -19,6 +19,7 @@ from gateway.bootstrap import (
     list_tokens,
     new_token,
     revoke_token,
+    set_limits,
     write_profile,
 )
 from gateway.config import Config, ConfigError
@@ -77,15 +78,19 @@ def _parser() -> argparse.ArgumentParser:
     workspace_create = workspace_commands.add_parser("create", help="create a workspace")
     workspace_create.add_argument("name")
     workspace_create.add_argument("--data-dir")
+    workspace_limits = workspace_commands.add_parser(
+        "limits", help="set a workspace's own rate limits (no values: back to the defaults)"
+    )
+    workspace_limits.add_argument("name")
+    workspace_limits.add_argument("--per-s", type=float, help="requests per second")
+    workspace_limits.add_argument("--burst-s", type=float, help="seconds of burst above it")
+    workspace_limits.add_argument("--data-dir")
     return parser
 
 
 def _config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in vars(args).items()
-        if key not in ("command", "token_command", "workspace_command", "token_id", "name")
-    }
+    # Config takes the flags it knows from the parsed arguments and ignores the others.
+    overrides: dict[str, Any] = vars(args)
     return Config.from_environ(environ, overrides)
 
 
@@ -128,6 +133,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             _run_server(config)
         elif args.command == "token":
             _token_command(config, args)
+        elif args.workspace_command == "limits":
+            asyncio.run(set_limits(config, args.name, args.per_s, args.burst_s))
+            print(f"Set the rate limits of workspace {args.name!r}")
         else:
             token = asyncio.run(create_workspace(config, args.name))
             print(f"Created workspace {token.workspace!r} and its first token:")

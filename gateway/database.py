@@ -69,7 +69,9 @@ def migrate(connection: sqlite3.Connection) -> None:
             continue
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
+            # Comments may hold semicolons of their own, so they go before the script is split.
+            code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+            for statement in code.split(";"):
                 if statement.strip():
                     connection.execute(statement)
             connection.execute(

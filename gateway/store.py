@@ -158,6 +158,26 @@ class Store:
         )
         return workspace_id
 
+    async def workspace_limits(self) -> dict[str, tuple[float, float]]:
+        """`{workspace_id: (rate_per_s, burst_s)}` of the workspaces with limits of their own."""
+        rows = await self._db.fetch_all(
+            "SELECT id, rate_limit_per_s, rate_burst_s FROM workspaces "
+            "WHERE rate_limit_per_s IS NOT NULL AND rate_burst_s IS NOT NULL"
+        )
+        return {row[0]: (float(row[1]), float(row[2])) for row in rows}
+
+    async def set_workspace_limits(
+        self, workspace_id: str, rate_per_s: float | None, burst_s: float | None
+    ) -> None:
+        await self._db.write(
+            [
+                (
+                    "UPDATE workspaces SET rate_limit_per_s = ?, rate_burst_s = ? WHERE id = ?",
+                    (rate_per_s, burst_s, workspace_id),
+                )
+            ]
+        )
+
     async def create_token(self, workspace_id: str, kind: TokenKind) -> tuple[str, str]:
         """A new token of the workspace; returns `(token_id, secret)`, the secret only now."""
         token_id, secret = new_id("wk"), new_secret()

@@ -70,3 +70,50 @@ def test_a_function_with_a_full_backlog_answers_429(
         assert refused.json()["error"]["code"] == "backlog_full"
         assert refused.headers["retry-after"] == "1"
         assert sleepy.get_current_stats().backlog == 2
+
+
+def test_a_flooding_workspace_is_held_to_its_own_limit_and_others_stay_fast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import time
+
+    from gateway.bootstrap import create_workspace
+    from tests.helpers import run_wharf
+
+    config = gateway_config(tmp_path / "data")
+    with running_gateway(config) as gateway:
+        busy = asyncio.run(create_workspace(config, "busy"))
+        limited = run_wharf(
+            [
+                "workspace",
+                "limits",
+                "busy",
+                "--per-s",
+                "5",
+                "--burst-s",
+                "1",
+                "--data-dir",
+                str(config.data_dir),
+            ],
+            {},
+        )
+        assert limited.returncode == 0, limited.stderr
+        busy_headers = {"authorization": f"Bearer {busy.token_id}:{busy.secret}"}
+        apps = f"{gateway.url}/v1/apps"
+
+        def busy_is_limited() -> bool:
+            answers = [httpx.get(apps, headers=busy_headers).status_code for _ in range(10)]
+            return 429 in answers
+
+        wait_until(busy_is_limited, timeout_s=15)  # the gateway reads new limits within 5 s
+        main_headers = {"authorization": gateway.authorization}
+        slowest_s = 0.0
+        with httpx.Client() as flood, httpx.Client(headers=main_headers) as calm:
+            for _ in range(50):
+                assert flood.get(apps, headers=busy_headers).status_code in (200, 429)
+                started = time.monotonic()
+                assert calm.get(apps).status_code == 200
+                slowest_s = max(slowest_s, time.monotonic() - started)
+        # The stated bound: another workspace's flood adds no more than this to a request.
+        assert slowest_s < 0.5
