@@ -6,7 +6,7 @@ import hmac
 import time
 
 from gateway.errors import Unauthorized
-from gateway.models import Principal, TokenRecord
+from gateway.models import Principal, TokenKind, TokenRecord
 from gateway.store import Store, secret_digest
 
 #: How long a token's record is trusted from memory: a revocation made by another process (the
@@ -64,7 +64,12 @@ class TokenAuthority:
         matches = hmac.compare_digest(secret_digest(secret), expected)
         if record is None or record.revoked or not matches:
             raise Unauthorized("the token is not valid")
-        return Principal(record.workspace_id, record.workspace_name, record.token_id)
+        return Principal(
+            record.workspace_id,
+            record.workspace_name,
+            record.token_id,
+            is_admin=record.kind is TokenKind.ADMIN,
+        )
 
     async def revoke(self, token_id: str) -> None:
         self._generation += 1

@@ -26,13 +26,32 @@ class NewToken:
         return f"WHARF_TOKEN_ID={self.token_id}\nWHARF_TOKEN_SECRET={self.secret}"
 
 
+def check_workspace_name(name: object) -> str:
+    """A valid workspace name (it starts every endpoint's host label).
+
+    Raises:
+        InvalidRequest: not up to 40 letters, digits and '-', or with '--' in it.
+    """
+    if (
+        not isinstance(name, str)
+        or not name.replace("-", "").isalnum()
+        or not name.isascii()
+        or len(name) > 40
+        or "--" in name
+    ):
+        raise InvalidRequest("workspace names are up to 40 ASCII letters, digits and single '-'")
+    return name
+
+
 async def _with_store(config: Config) -> tuple[Database, Store]:
     database = await Database.open(config.database_path)
     return database, Store(database)
 
 
-async def _token_of(store: Store, workspace_id: str, workspace: str) -> NewToken:
-    token_id, secret = await store.create_token(workspace_id, TokenKind.USER)
+async def _token_of(
+    store: Store, workspace_id: str, workspace: str, kind: TokenKind = TokenKind.USER
+) -> NewToken:
+    token_id, secret = await store.create_token(workspace_id, kind)
     return NewToken(workspace, token_id, secret)
 
 
@@ -42,14 +61,14 @@ async def first_start(config: Config) -> NewToken | None:
     try:
         if await store.workspace_id(DEFAULT_WORKSPACE) is not None:
             return None
-        return await _token_of(
-            store, await store.create_workspace(DEFAULT_WORKSPACE), DEFAULT_WORKSPACE
-        )
+        workspace_id = await store.create_workspace(DEFAULT_WORKSPACE)
+        # The operator's first token may also manage workspaces and tokens.
+        return await _token_of(store, workspace_id, DEFAULT_WORKSPACE, TokenKind.ADMIN)
     finally:
         await database.close()
 
 
-async def new_token(config: Config, workspace: str) -> NewToken:
+async def new_token(config: Config, workspace: str, *, admin: bool = False) -> NewToken:
     """A new token of an existing workspace.
 
     Raises:
@@ -60,7 +79,8 @@ async def new_token(config: Config, workspace: str) -> NewToken:
         workspace_id = await store.workspace_id(workspace)
         if workspace_id is None:
             raise InvalidRequest(f"there is no workspace named {workspace!r}")
-        return await _token_of(store, workspace_id, workspace)
+        kind = TokenKind.ADMIN if admin else TokenKind.USER
+        return await _token_of(store, workspace_id, workspace, kind)
     finally:
         await database.close()
 
@@ -71,8 +91,7 @@ async def create_workspace(config: Config, name: str) -> NewToken:
     Raises:
         InvalidRequest: the name is taken or not a valid name.
     """
-    if not name or not name.replace("-", "").isalnum() or len(name) > 40:
-        raise InvalidRequest("workspace names are up to 40 letters, digits and '-'")
+    check_workspace_name(name)
     database, store = await _with_store(config)
     try:
         if await store.workspace_id(name) is not None:

@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     token_commands = token.add_subparsers(dest="token_command", required=True)
     token_new = token_commands.add_parser("new", help="print a new token")
     token_new.add_argument("--workspace", default=DEFAULT_WORKSPACE)
+    token_new.add_argument("--admin", action="store_true", help="may manage workspaces too")
     token_new.add_argument("--data-dir")
     token_list = token_commands.add_parser("list", help="list a workspace's tokens")
     token_list.add_argument("--workspace", default=DEFAULT_WORKSPACE)
@@ -113,7 +114,7 @@ def _run_server(config: Config) -> None:
 def _token_command(config: Config, args: argparse.Namespace) -> None:
     action = str(args.token_command)
     if action == "new":
-        print(asyncio.run(new_token(config, args.workspace)).shell_lines())
+        print(asyncio.run(new_token(config, args.workspace, admin=args.admin)).shell_lines())
     elif action == "list":
         for token in asyncio.run(list_tokens(config, args.workspace)):
             state = "revoked" if token["revoked_at"] else "active"

@@ -2,6 +2,7 @@
 
 GatewayError
 ├── Unauthorized        401 unauthorized       missing, malformed, unknown or revoked token
+├── Forbidden           403 forbidden          an admin token is needed
 ├── NotFound            404 not_found          no such app, function or call in this workspace
 ├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
 ├── PayloadTooLarge     413 payload_too_large  body over the configured limit
@@ -34,6 +35,10 @@ class GatewayError(Exception):
 class Unauthorized(GatewayError):
     status, code = 401, "unauthorized"
     headers: ClassVar[dict[str, str] | None] = {"www-authenticate": 'Bearer realm="wharf"'}
+
+
+class Forbidden(GatewayError):
+    status, code = 403, "forbidden"
 
 
 class NotFound(GatewayError):

@@ -46,6 +46,9 @@ class TokenKind(StrEnum):
 
     #: A person or their programs.
     USER = "user"
+    #: The operator's: also manages workspaces and the tokens of every workspace (the first
+    #: token of `main`, or `wharf token new --admin`).
+    ADMIN = "admin"
     #: A container, so user code can call other functions; revoked when the container stops.
     CONTAINER = "container"
 
@@ -57,6 +60,7 @@ class Principal:
     workspace_id: str
     workspace_name: str
     token_id: str
+    is_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,11 +205,13 @@ class Store:
     async def tokens(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's user tokens (never their secrets, not even digests)."""
         rows = await self._db.fetch_all(
-            "SELECT id, created_at, revoked_at FROM tokens WHERE workspace_id = ? AND kind = ? "
-            "ORDER BY created_at",
-            (workspace_id, TokenKind.USER.value),
+            "SELECT id, kind, created_at, revoked_at FROM tokens WHERE workspace_id = ? "
+            "AND kind != ? ORDER BY created_at",
+            (workspace_id, TokenKind.CONTAINER.value),
         )
-        return [{"token_id": r[0], "created_at": r[1], "revoked_at": r[2]} for r in rows]
+        return [
+            {"token_id": r[0], "kind": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows
+        ]
 
     def revoke_token(self, token_id: str) -> asyncio.Future[None]:
         return self._db.write(

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.routes import apps, calls, health, openapi
+from gateway.routes import apps, calls, health, openapi, tokens
 
-ROUTES: list[Route] = [*health.ROUTES, *openapi.ROUTES, *apps.ROUTES, *calls.ROUTES]
+ROUTES: list[Route] = [
+    *health.ROUTES,
+    *openapi.ROUTES,
+    *apps.ROUTES,
+    *calls.ROUTES,
+    *tokens.ROUTES,
+]
