@@ -61,9 +61,10 @@ async def serve_websocket(
         if function.definition["web"].get("requires_proxy_auth"):
             scope = await _proxy_authenticated(scope, state, function)
         state["rate_limiter"].take(function.workspace_id)
-        async with asyncio.timeout(state["config"].request_timeout_s):
-            task, address = await state["scheduler"].lease(function.workspace_id, function)
-    except (GatewayError, WebUnavailable, TimeoutError):
+        # A handshake cannot be redirected to a result URL: it waits for a container (the
+        # caller's own timeout, or a failed start, ends the wait).
+        task, address = await state["scheduler"].lease(function.workspace_id, function)
+    except (GatewayError, WebUnavailable):
         await _refuse(send)
         return
     healthy = True
