@@ -55,6 +55,13 @@ async def _token_of(
     return NewToken(workspace, token_id, secret)
 
 
+async def _existing_workspace(store: Store, name: str) -> str:
+    workspace_id = await store.workspace_id(name)
+    if workspace_id is None:
+        raise InvalidRequest(f"there is no workspace named {name!r}")
+    return workspace_id
+
+
 async def first_start(config: Config) -> NewToken | None:
     """Create workspace `main` and its first token on an empty data dir; None otherwise."""
     database, store = await _with_store(config)
@@ -76,9 +83,7 @@ async def new_token(config: Config, workspace: str, *, admin: bool = False) -> N
     """
     database, store = await _with_store(config)
     try:
-        workspace_id = await store.workspace_id(workspace)
-        if workspace_id is None:
-            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        workspace_id = await _existing_workspace(store, workspace)
         kind = TokenKind.ADMIN if admin else TokenKind.USER
         return await _token_of(store, workspace_id, workspace, kind)
     finally:
@@ -109,9 +114,7 @@ async def list_tokens(config: Config, workspace: str) -> list[dict[str, Any]]:
     """
     database, store = await _with_store(config)
     try:
-        workspace_id = await store.workspace_id(workspace)
-        if workspace_id is None:
-            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        workspace_id = await _existing_workspace(store, workspace)
         return await store.tokens(workspace_id)
     finally:
         await database.close()
@@ -139,9 +142,7 @@ async def set_limits(
         raise InvalidRequest("rate limits must be positive")
     database, store = await _with_store(config)
     try:
-        workspace_id = await store.workspace_id(workspace)
-        if workspace_id is None:
-            raise InvalidRequest(f"there is no workspace named {workspace!r}")
+        workspace_id = await _existing_workspace(store, workspace)
         await store.set_workspace_limits(workspace_id, rate_per_s, burst_s)
     finally:
         await database.close()

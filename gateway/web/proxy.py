@@ -115,11 +115,7 @@ async def serve_endpoint(
 ) -> None:
     """Answer one request to the web endpoint at `host` (a label or a custom domain)."""
     try:
-        function = await state["apps"].endpoint(host)
-        if function is None:
-            raise NotFound(f"there is no web endpoint at {host!r}")
-        if function.definition["web"].get("requires_proxy_auth"):
-            scope = await _proxy_authenticated(scope, state, function)
+        scope, function = await admit(scope, state, host)
         call_id = result_call_id(scope)
         if call_id is not None:
             await _serve_result(scope, send, state, function, call_id)
@@ -143,6 +139,21 @@ async def serve_endpoint(
         await send_response(send, response)
     except _ClientGone:
         pass
+
+
+async def admit(scope: Scope, state: GatewayState, host: str) -> tuple[Scope, FunctionRecord]:
+    """The endpoint's function, once the caller may use it (the scope without its token).
+
+    Raises:
+        NotFound: no endpoint at `host`.
+        Unauthorized: the endpoint wants a workspace token and has none of its workspace.
+    """
+    function = await state["apps"].endpoint(host)
+    if function is None:
+        raise NotFound(f"there is no web endpoint at {host!r}")
+    if function.definition["web"].get("requires_proxy_auth"):
+        scope = await _proxy_authenticated(scope, state, function)
+    return scope, function
 
 
 #: Headers that carry a workspace token to an endpoint with `requires_proxy_auth`.

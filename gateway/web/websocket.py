@@ -15,10 +15,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError
 from gateway.state import GatewayState
 from gateway.tasks import WebUnavailable
 from gateway.web.exchange import upstream_headers, upstream_target
+from gateway.web.proxy import admit
 
 Scope = dict[str, Any]
 
@@ -52,14 +53,8 @@ async def serve_websocket(
     scope: Scope, receive: Any, send: Any, state: GatewayState, host: str, root_path: str
 ) -> None:
     """Relay one WebSocket connection to a container of the endpoint at `host`."""
-    from gateway.web.proxy import _proxy_authenticated
-
     try:
-        function = await state["apps"].endpoint(host)
-        if function is None:
-            raise NotFound(f"there is no web endpoint at {host!r}")
-        if function.definition["web"].get("requires_proxy_auth"):
-            scope = await _proxy_authenticated(scope, state, function)
+        scope, function = await admit(scope, state, host)
         state["rate_limiter"].take(function.workspace_id)
         # A handshake cannot be redirected to a result URL: it waits for a container (the
         # caller's own timeout, or a failed start, ends the wait).
