@@ -97,22 +97,29 @@ async def _relay(scope: Scope, receive: Any, send: Any, upstream: str, root_path
         return False
     async with container:
         await send({"type": "websocket.accept", "subprotocol": container.subprotocol})
-        to_container = asyncio.create_task(_from_caller(receive, container))
-        to_caller = asyncio.create_task(_from_container(send, container))
-        done, pending = await asyncio.wait(
+        caller_gone = asyncio.Event()
+        to_container = asyncio.create_task(_from_caller(receive, container, caller_gone))
+        to_caller = asyncio.create_task(_from_container(send, container, caller_gone))
+        _, pending = await asyncio.wait(
             (to_container, to_caller), return_when=asyncio.FIRST_COMPLETED
         )
         for task in pending:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+        for task in (to_container, to_caller):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
                 await task
-        return all(not task.cancelled() and task.exception() is None for task in done)
+    # Only a container that went away without a close frame is unhealthy; a caller that left
+    # (or any clean close) leaves the container as good as it was.
+    return container.close_code not in (None, 1006)
 
 
-async def _from_caller(receive: Any, container: ClientConnection) -> None:
+async def _from_caller(
+    receive: Any, container: ClientConnection, caller_gone: asyncio.Event
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
+            caller_gone.set()
             code = int(message.get("code", 1000))
             reason = str(message.get("reason") or "")
             # 1005/1006 may not be sent on the wire; the caller just went away.
@@ -124,7 +131,9 @@ async def _from_caller(receive: Any, container: ClientConnection) -> None:
             await container.send(message["text"])
 
 
-async def _from_container(send: Any, container: ClientConnection) -> None:
+async def _from_container(
+    send: Any, container: ClientConnection, caller_gone: asyncio.Event
+) -> None:
     try:
         async for message in container:
             if isinstance(message, bytes):
@@ -139,4 +148,5 @@ async def _from_container(send: Any, container: ClientConnection) -> None:
         code, reason = INTERNAL_ERROR, "the container went away"
     elif code == 1005:  # a close frame without a code
         code = 1000
-    await send({"type": "websocket.close", "code": code, "reason": reason})
+    if not caller_gone.is_set():
+        await send({"type": "websocket.close", "code": code, "reason": reason})

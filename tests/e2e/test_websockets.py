@@ -31,6 +31,11 @@ WS_APP = """
                 import os
 
                 os._exit(1)
+            if message.get("text") == "pid":
+                import os
+
+                await websocket.send_text(str(os.getpid()))
+                continue
             if message.get("text") == "close please":
                 await websocket.close(code=4321, reason="asked to")
                 return
@@ -143,3 +148,12 @@ def test_a_container_that_dies_closes_the_callers_side_with_1011(ws: str) -> Non
             return connection.close_code
 
     assert asyncio.run(talk()) == 1011
+
+
+def test_a_closed_connection_leaves_its_container_warm_for_the_next(ws: str) -> None:
+    async def pid() -> object:
+        async with connect(f"{ws}/web/main--ws-app-sockets/echo") as connection:
+            await connection.send("pid")
+            return await connection.recv()
+
+    assert asyncio.run(pid()) == asyncio.run(pid())
