@@ -175,6 +175,18 @@ def deploy_file(path: Path, name: str | None = None) -> str:
     return run_flow(deploy_app(load_app(path), name=name, ephemeral=False)).app_id
 
 
+@contextmanager
+def serving_app(
+    tmp_path: Path, monkeypatch: Any, source: str, **overrides: Any
+) -> Iterator[RunningGateway]:
+    """A gateway of the test's own (`gateway_config` with `overrides`) with `source` deployed,
+    and this process's client pointed at it."""
+    with running_gateway(gateway_config(tmp_path / "data", **overrides)) as gateway:
+        point_client_at(gateway, monkeypatch)
+        deploy_file(write_app(tmp_path, source))
+        yield gateway
+
+
 def point_client_at(gateway: RunningGateway, monkeypatch: Any) -> None:
     """Make the client library of this process talk to `gateway` for the rest of the test."""
     for name, value in gateway.client_environment.items():

@@ -14,8 +14,8 @@ from gateway.bootstrap import create_workspace
 from tests.helpers import (
     RunningGateway,
     deploy_file,
-    point_client_at,
     scaled,
+    serving_app,
     wait_until,
     write_app,
 )
@@ -107,11 +107,8 @@ def test_a_wrong_token_raises_auth_error_in_python(
 def test_an_argument_over_the_body_limit_raises_invalid_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import gateway_config, running_gateway
 
-    with running_gateway(gateway_config(tmp_path / "data", max_body_bytes=64 * 1024)) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, POOL_APP))
+    with serving_app(tmp_path, monkeypatch, POOL_APP, max_body_bytes=64 * 1024):
         with pytest.raises(modal.InvalidError, match="over the limit"):
             modal.Function.from_name("pool-app", "echo").remote(b"x" * 100_000)
 
@@ -139,11 +136,8 @@ CAPPED_APP = """
 def test_containers_stay_under_the_total_cap_and_idle_ones_make_room(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import gateway_config, running_gateway
 
-    with running_gateway(gateway_config(tmp_path / "data", max_total_containers=2)) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, CAPPED_APP))
+    with serving_app(tmp_path, monkeypatch, CAPPED_APP, max_total_containers=2):
         sleepy = modal.Function.from_name("capped-app", "sleepy")
         calls = [sleepy.spawn(0.3) for _ in range(6)]
         most = 0
@@ -185,13 +179,9 @@ ISOLATION_APP = """
 def test_containers_get_neither_the_gateways_environment_nor_the_agent_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import gateway_config, running_gateway
 
     environment = {**os.environ, "DATABASE_PASSWORD": "hunter2"}
-    config = gateway_config(tmp_path / "data", runner_environment=environment)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, ISOLATION_APP))
+    with serving_app(tmp_path, monkeypatch, ISOLATION_APP, runner_environment=environment):
         seen = modal.Function.from_name("isolation-app", "environment").remote()
     assert seen == {"DATABASE_PASSWORD": None, "RUNNER_AGENT_SECRET": None}
 
@@ -254,11 +244,8 @@ def _ports_of(pid: int) -> list[int]:
 def test_a_result_over_the_gateways_limit_is_the_calls_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import gateway_config, running_gateway
 
-    with running_gateway(gateway_config(tmp_path / "data", max_body_bytes=256 * 1024)) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, ISOLATION_APP))
+    with serving_app(tmp_path, monkeypatch, ISOLATION_APP, max_body_bytes=256 * 1024):
         big = modal.Function.from_name("isolation-app", "big")
         assert big.remote(1000) == b"x" * 1000
         with pytest.raises(ValueError, match="over the gateway's limit"):

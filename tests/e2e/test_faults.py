@@ -20,6 +20,7 @@ from tests.helpers import (
     point_client_at,
     running_gateway,
     scaled,
+    serving_app,
     wait_until,
     write_app,
 )
@@ -154,10 +155,9 @@ def test_stopping_an_app_terminates_its_running_calls(flaky: Path) -> None:
 def test_expired_results_answer_410_and_raise_output_expired(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = gateway_config(tmp_path / "data", result_ttl_s=0.3, expiry_interval_s=0.1)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, FLAKY_APP))
+    with serving_app(
+        tmp_path, monkeypatch, FLAKY_APP, result_ttl_s=0.3, expiry_interval_s=0.1
+    ) as gateway:
         call = modal.Function.from_name("flaky-app", "sleepy").spawn(0)
         assert call.get(timeout=scaled(20)) == "v1"
 
@@ -174,10 +174,7 @@ def test_expired_results_answer_410_and_raise_output_expired(
 def test_long_call_redirects_302_to_a_result_url_that_redirects_to_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = gateway_config(tmp_path / "data", request_timeout_s=0.3)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, FLAKY_APP))
+    with serving_app(tmp_path, monkeypatch, FLAKY_APP, request_timeout_s=0.3) as gateway:
         url = f"{gateway.url}/v1/apps/flaky-app/functions/sleepy/calls"
         headers = {"authorization": gateway.authorization}
         first = httpx.post(url, json={"args": [1.2, "slow"]}, headers=headers)

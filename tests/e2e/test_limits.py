@@ -13,6 +13,7 @@ from tests.helpers import (
     gateway_config,
     point_client_at,
     running_gateway,
+    serving_app,
     wait_until,
     write_app,
 )
@@ -53,10 +54,7 @@ def test_requests_past_the_workspace_rate_answer_429_and_the_client_waits(
 def test_a_function_with_a_full_backlog_answers_429(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = gateway_config(tmp_path / "data", max_backlog=2)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, LIMITED_APP))
+    with serving_app(tmp_path, monkeypatch, LIMITED_APP, max_backlog=2) as gateway:
         url = f"{gateway.url}/v1/apps/limited/functions/sleepy/calls"
         headers = {"authorization": gateway.authorization, "prefer": "respond-async"}
         sleepy = modal.Function.from_name("limited", "sleepy")

@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -16,12 +18,8 @@ import requests
 from tests.helpers import (
     REPOSITORY,
     RunningGateway,
-    deploy_file,
-    gateway_config,
-    point_client_at,
-    running_gateway,
     scaled,
-    write_app,
+    serving_app,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,9 +68,7 @@ CLIENT_APP = """
 
 @pytest.fixture
 def clients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
-    with running_gateway(gateway_config(tmp_path / "data", request_timeout_s=0.4)) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, CLIENT_APP))
+    with serving_app(tmp_path, monkeypatch, CLIENT_APP, request_timeout_s=0.4) as gateway:
         yield gateway
 
 
@@ -138,13 +134,29 @@ def other_origin() -> Iterator[str]:
         server.server_close()
 
 
-def test_a_browser_page_on_another_origin_fetches_endpoints(
-    clients: RunningGateway, other_origin: str
-) -> None:
+@contextmanager
+def browser_page(origin: str) -> Iterator[Any]:
+    """A page of headless Debian Chromium, opened at `origin`."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(origin)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_a_browser_page_on_another_origin_fetches_endpoints(
+    clients: RunningGateway, other_origin: str
+) -> None:
     port = clients.url.rsplit(":", 1)[1]
     script = """async ([square, slow, poster]) => {
         const a = await (await fetch(square + "?x=6")).json();
@@ -162,27 +174,14 @@ def test_a_browser_page_on_another_origin_fetches_endpoints(
     ]
     output = REPOSITORY / "test-output"
     output.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(other_origin)
-            results = page.evaluate(script, urls)
-            page.evaluate("(r) => { document.body.innerText = JSON.stringify(r); }", results)
-            page.screenshot(path=str(output / "web-endpoint-cors.png"))
-        finally:
-            browser.close()
+    with browser_page(other_origin) as page:
+        results = page.evaluate(script, urls)
+        page.evaluate("(r) => { document.body.innerText = JSON.stringify(r); }", results)
+        page.screenshot(path=str(output / "web-endpoint-cors.png"))
     assert results == [{"square": 36}, {"slept": 1.0}, {"square": 9}]
 
 
 def test_a_browser_page_talks_over_a_websocket(clients: RunningGateway, other_origin: str) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     port = clients.url.rsplit(":", 1)[1]
     script = """(url) => new Promise((resolve, reject) => {
         const socket = new WebSocket(url);
@@ -190,17 +189,8 @@ def test_a_browser_page_talks_over_a_websocket(clients: RunningGateway, other_or
         socket.onmessage = (event) => { resolve(event.data); socket.close(); };
         socket.onerror = () => reject(new Error("websocket failed"));
     })"""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(other_origin)
-            reply = page.evaluate(script, f"ws://main--clients-sockets.localhost:{port}/")
-        finally:
-            browser.close()
+    with browser_page(other_origin) as page:
+        reply = page.evaluate(script, f"ws://main--clients-sockets.localhost:{port}/")
     assert reply == "HELLO FROM THE PAGE"
 
 

@@ -13,9 +13,7 @@ import pytest
 from tests.helpers import (
     RunningGateway,
     deploy_file,
-    gateway_config,
-    point_client_at,
-    running_gateway,
+    serving_app,
     write_app,
 )
 
@@ -145,10 +143,7 @@ def test_hop_by_hop_headers_are_dropped_and_forwarded_ones_set(
 def test_callers_forwarded_headers_are_kept_only_when_trusted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = gateway_config(tmp_path / "data", trust_forwarded_headers=True)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, FASTAPI_APP))
+    with serving_app(tmp_path, monkeypatch, FASTAPI_APP, trust_forwarded_headers=True) as gateway:
         response = httpx.get(
             web(gateway, "raw", "/headers"),
             headers={"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"},

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import RunningGateway, deploy_file, wait_until, write_app
+from tests.helpers import RunningGateway, deploy_file, serving_app, wait_until, write_app
 
 FAULTY_APP = """
     import os
@@ -123,12 +123,13 @@ def test_an_oversized_header_is_refused_without_a_500(faulty: RunningGateway) ->
 def test_a_web_body_over_the_limit_answers_413(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers import gateway_config, point_client_at, running_gateway
 
-    config = gateway_config(tmp_path / "data", max_web_body_bytes=1024)
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, FAULTY_APP.replace('request: "Request"', "item: dict")))
+    with serving_app(
+        tmp_path,
+        monkeypatch,
+        FAULTY_APP.replace('request: "Request"', "item: dict"),
+        max_web_body_bytes=1024,
+    ) as gateway:
         declared = httpx.post(web(gateway, "faulty-count"), content=b"x" * 4096, timeout=30)
         assert declared.status_code == 413
 

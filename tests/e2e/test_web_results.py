@@ -12,12 +12,8 @@ import pytest
 
 from tests.helpers import (
     RunningGateway,
-    deploy_file,
-    gateway_config,
-    point_client_at,
-    running_gateway,
     scaled,
-    write_app,
+    serving_app,
 )
 
 SLOW_APP = """
@@ -57,9 +53,7 @@ SLOW_APP = """
 
 @pytest.fixture
 def slow_web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
-    with running_gateway(gateway_config(tmp_path / "data", request_timeout_s=0.4)) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, SLOW_APP))
+    with serving_app(tmp_path, monkeypatch, SLOW_APP, request_timeout_s=0.4) as gateway:
         yield gateway
 
 
@@ -135,12 +129,9 @@ def test_command_line_clients_follow_to_the_result(slow_web: RunningGateway, too
 def test_the_same_flows_work_on_hypercorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.config import HttpServer
 
-    config = gateway_config(
-        tmp_path / "data", request_timeout_s=0.4, http_server=HttpServer.HYPERCORN
-    )
-    with running_gateway(config) as gateway:
-        point_client_at(gateway, monkeypatch)
-        deploy_file(write_app(tmp_path, SLOW_APP))
+    with serving_app(
+        tmp_path, monkeypatch, SLOW_APP, request_timeout_s=0.4, http_server=HttpServer.HYPERCORN
+    ) as gateway:
         followed = httpx.get(url(gateway, "slow-web-slow"), follow_redirects=True, timeout=30)
         assert followed.status_code == 201
         assert followed.history[0].status_code == 302
