@@ -33,6 +33,7 @@ test: install
 bench: install
 	$(BIN)/python bench/remote_latency.py
 	$(BIN)/python bench/web_overhead.py
+	$(BIN)/python bench/websockets.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache

@@ -8,18 +8,17 @@ closes the connection with 1009 (the ASGI server enforces it on the caller's sid
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.errors import GatewayError
 from gateway.state import GatewayState
 from gateway.tasks import WebUnavailable
+from gateway.web.container_socket import INTERNAL_ERROR, ContainerSocket
 from gateway.web.exchange import upstream_headers, upstream_target
 from gateway.web.proxy import admit
+from runner import ContainerAddress
 
 Scope = dict[str, Any]
 
@@ -27,8 +26,6 @@ Scope = dict[str, Any]
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 #: Close code when no container can take the connection ("try again later").
 TRY_AGAIN_LATER = 1013
-#: Close code when the container side fails.
-INTERNAL_ERROR = 1011
 #: Headers the WebSocket client library sets for itself.
 _HANDSHAKE_HEADERS = frozenset(
     {
@@ -64,89 +61,50 @@ async def serve_websocket(
         return
     healthy = True
     try:
-        healthy = await _relay(
-            scope, receive, send, f"{address.host}:{address.web_port}", root_path
-        )
+        healthy = await _relay(scope, receive, send, address, root_path)
     finally:
         state["scheduler"].release(task, healthy=healthy)
 
 
-async def _relay(scope: Scope, receive: Any, send: Any, upstream: str, root_path: str) -> bool:
+async def _relay(
+    scope: Scope, receive: Any, send: Any, address: ContainerAddress, root_path: str
+) -> bool:
     """Connect to the container and pass messages until either side closes; returns whether
     the container side behaved."""
-    headers = [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in upstream_headers(scope, root_path)
-        if name not in _HANDSHAKE_HEADERS
-    ]
-    target = upstream_target(scope, root_path).decode("latin-1")
     try:
-        container = await connect(
-            f"ws://{upstream}{target}",
-            subprotocols=scope.get("subprotocols") or None,
-            additional_headers=headers,
-            max_size=MAX_MESSAGE_BYTES,
-            compression=None,
-            ping_interval=None,
+        container = await ContainerSocket.open(
+            address.host,
+            int(address.web_port or 0),
+            upstream_target(scope, root_path).decode("latin-1"),
+            subprotocols=scope.get("subprotocols"),
+            headers=_forwarded_headers(scope, root_path),
+            max_message_bytes=MAX_MESSAGE_BYTES,
+            send=send,
         )
     except InvalidStatus:
         await _refuse(send)  # the app itself refused the handshake
         return True
-    except (OSError, InvalidHandshake):
+    except (OSError, InvalidHandshake, TimeoutError):
         await send({"type": "websocket.close", "code": INTERNAL_ERROR})
         return False
-    async with container:
+    code, reason = 1000, ""
+    try:
         await send({"type": "websocket.accept", "subprotocol": container.subprotocol})
-        caller_gone = asyncio.Event()
-        to_container = asyncio.create_task(_from_caller(receive, container, caller_gone))
-        to_caller = asyncio.create_task(_from_container(send, container, caller_gone))
-        _, pending = await asyncio.wait(
-            (to_container, to_caller), return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        for task in (to_container, to_caller):
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
-                await task
+        container.start()
+        # Ends when the caller goes away, or when the container's close has been passed on.
+        while (message := await receive())["type"] != "websocket.disconnect":
+            await container.send(message)
+        code, reason = int(message.get("code", 1000)), str(message.get("reason") or "")
+    finally:
+        container.close(code, reason)
     # Only a container that went away without a close frame is unhealthy; a caller that left
     # (or any clean close) leaves the container as good as it was.
-    return container.close_code not in (None, 1006)
+    return not container.went_away
 
 
-async def _from_caller(
-    receive: Any, container: ClientConnection, caller_gone: asyncio.Event
-) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            caller_gone.set()
-            code = int(message.get("code", 1000))
-            reason = str(message.get("reason") or "")
-            # 1005/1006 may not be sent on the wire; the caller just went away.
-            await container.close(code if code not in (1005, 1006) else 1000, reason)
-            return
-        if message.get("bytes") is not None:
-            await container.send(message["bytes"])
-        elif message.get("text") is not None:
-            await container.send(message["text"])
-
-
-async def _from_container(
-    send: Any, container: ClientConnection, caller_gone: asyncio.Event
-) -> None:
-    try:
-        async for message in container:
-            if isinstance(message, bytes):
-                await send({"type": "websocket.send", "bytes": message})
-            else:
-                await send({"type": "websocket.send", "text": message})
-    except ConnectionClosed:
-        pass
-    code = container.close_code
-    reason = container.close_reason or ""
-    if code is None or code == 1006:  # closed without a close frame: the container went away
-        code, reason = INTERNAL_ERROR, "the container went away"
-    elif code == 1005:  # a close frame without a code
-        code = 1000
-    if not caller_gone.is_set():
-        await send({"type": "websocket.close", "code": code, "reason": reason})
+def _forwarded_headers(scope: Scope, root_path: str) -> list[tuple[str, str]]:
+    return [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, value in upstream_headers(scope, root_path)
+        if name not in _HANDSHAKE_HEADERS
+    ]

@@ -1,8 +1,7 @@
 """Idle WebSocket connections through the gateway: the gateway's memory per connection, and the
 echo round trip through the gateway against the same echo straight to the container.
-(Not named `websockets.py`: that name would hide the websockets package from this script.)
 
-Run: `.venv/bin/python bench/websocket_idle.py [--connections 10000]`. It raises this process's
+Run: `.venv/bin/python bench/websockets.py [--connections 10000]`. It raises this process's
 open-file limit, which the gateway and its containers inherit (past the hard limit: root only).
 """
 
@@ -18,13 +17,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake
+# This file has the websockets package's name: import the package, then the other benchmarks.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+from websockets.exceptions import InvalidHandshake  # noqa: E402
 
-from remote_latency import HERE, gateway_with_app
-from web_overhead import listening_ports
+sys.path.insert(0, str(BENCH))
+
+from remote_latency import HERE, gateway_with_app  # noqa: E402
+from web_overhead import listening_ports  # noqa: E402
 
 APP = """
     from starlette.applications import Starlette
@@ -119,7 +122,7 @@ async def measure(port: int, data_dir: Path, connections: int) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=10_000)
-    parser.add_argument("--output", type=Path, default=HERE / "results" / "websocket_idle.json")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "websockets.json")
     args = parser.parse_args()
     # The gateway holds two descriptors per connection (caller and container side).
     want = 2 * args.connections + 1024
