@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
@@ -18,6 +20,7 @@ from gateway.bootstrap import (
     first_start,
     list_tokens,
     new_token,
+    parse_duration,
     revoke_token,
     set_limits,
     write_profile,
@@ -48,6 +51,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
     parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")
+    parser.add_argument("--max-connections", help="client connections at once, then 503 (10000)")
+    parser.add_argument("--head-timeout-s", help="seconds for a request's head, then 408 (20)")
+    parser.add_argument("--body-timeout-s", help="seconds a request body may stall (60)")
     parser.add_argument(
         "--trust-forwarded-headers",
         action="store_const",
@@ -67,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     token_new = token_commands.add_parser("new", help="print a new token")
     token_new.add_argument("--workspace", default=DEFAULT_WORKSPACE)
     token_new.add_argument("--admin", action="store_true", help="may manage workspaces too")
+    token_new.add_argument("--expires-in", help="valid for this long: 3600, 90m, 12h, 30d")
     token_new.add_argument("--data-dir")
     token_list = token_commands.add_parser("list", help="list a workspace's tokens")
     token_list.add_argument("--workspace", default=DEFAULT_WORKSPACE)
@@ -111,14 +118,25 @@ def _run_server(config: Config) -> None:
     uvloop.run(serve(config, on_listening=on_listening))
 
 
+def _token_state(record: Mapping[str, Any]) -> str:
+    if record["revoked_at"]:
+        return "revoked"
+    expires_at = record["expires_at"]
+    if expires_at is None:
+        return "active"
+    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+    return f"expired {when}" if expires_at <= time.time() else f"active until {when}"
+
+
 def _token_command(config: Config, args: argparse.Namespace) -> None:
     action = str(args.token_command)
     if action == "new":
-        print(asyncio.run(new_token(config, args.workspace, admin=args.admin)).shell_lines())
+        expires_in_s = None if args.expires_in is None else parse_duration(args.expires_in)
+        token = new_token(config, args.workspace, admin=args.admin, expires_in_s=expires_in_s)
+        print(asyncio.run(token).shell_lines())
     elif action == "list":
-        for token in asyncio.run(list_tokens(config, args.workspace)):
-            state = "revoked" if token["revoked_at"] else "active"
-            print(f"{token['token_id']}  {state}")
+        for record in asyncio.run(list_tokens(config, args.workspace)):
+            print(f"{record['token_id']}  {_token_state(record)}")
     else:
         asyncio.run(revoke_token(config, args.token_id))
         print(f"Revoked {args.token_id}")

@@ -21,6 +21,9 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
 | `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `2000` | inputs waiting per function |
+| `WHARF_MAX_CONNECTIONS` | `--max-connections` | int | `10000` | open connections (uvicorn) |
+| `WHARF_HEAD_TIMEOUT_S` | `--head-timeout-s` | float | `20` | seconds, request head (uvicorn) |
+| `WHARF_BODY_TIMEOUT_S` | `--body-timeout-s` | float | `60` | seconds, stalled body (uvicorn) |
 | `WHARF_TRUST_FORWARDED_HEADERS` | `--trust-forwarded-headers` | bool | `false` | |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
 """
@@ -86,6 +89,12 @@ class Config:
     max_total_containers: int = 32
     #: Inputs that may wait for one function before new ones get 429.
     max_backlog: int = 2000
+    #: Client connections open at once (WebSockets included); past it new ones get 503.
+    max_connections: int = 10_000
+    #: Seconds a request's head may take to arrive; a slower one gets 408.
+    head_timeout_s: float = 20.0
+    #: Seconds a request body may go without a byte while the gateway reads it.
+    body_timeout_s: float = 60.0
     #: Keep callers' `X-Forwarded-For`/`-Proto` (only behind a proxy of the operator's own).
     trust_forwarded_headers: bool = False
     config_path: Path | None = None
@@ -144,7 +153,14 @@ class Config:
         """Raises ConfigError for values that cannot work together."""
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("WHARF_TLS_CERT and WHARF_TLS_KEY must be given together")
-        for name in ("request_timeout_s", "rate_limit_per_s", "rate_burst_s", "result_ttl_s"):
+        for name in (
+            "request_timeout_s",
+            "rate_limit_per_s",
+            "rate_burst_s",
+            "result_ttl_s",
+            "head_timeout_s",
+            "body_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"WHARF_{name.upper()} must be positive")
         if not 0 <= self.port <= 65535:
@@ -153,6 +169,8 @@ class Config:
             raise ConfigError("WHARF_MAX_BODY_MB must be positive")
         if self.max_total_containers < 1:
             raise ConfigError("WHARF_MAX_TOTAL_CONTAINERS must be at least 1")
+        if self.max_connections < 1:
+            raise ConfigError("WHARF_MAX_CONNECTIONS must be at least 1")
 
 
 def _boolean(raw: Any) -> bool:
@@ -188,5 +206,8 @@ _CONVERTERS: dict[str, Any] = {
     "result_ttl_s": float,
     "max_total_containers": int,
     "max_backlog": int,
+    "max_connections": int,
+    "head_timeout_s": float,
+    "body_timeout_s": float,
     "trust_forwarded_headers": _boolean,
 }

@@ -8,6 +8,7 @@ keeps the gateway's own cost per request low; Hypercorn for TLS, where it brings
 from __future__ import annotations
 
 import logging
+import resource
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from gateway.app import create_app
 from gateway.config import Config, HttpServer
+from gateway.guards import ClientLimits, decline_websocket_compression, uvicorn_protocols
 from gateway.web.websocket import MAX_MESSAGE_BYTES
 from runner import serve_uvicorn
 
@@ -41,6 +43,14 @@ def url_for(config: Config, host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - turning a wildcard into a reachable host
         host = "127.0.0.1"
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def raise_open_file_limit() -> None:
+    """Let this process hold as many sockets as the system allows it (each connection is one,
+    a relayed WebSocket two)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
@@ -74,6 +84,7 @@ async def serve(
 
     `on_listening` gets the gateway's URL as soon as its socket accepts connections.
     """
+    raise_open_file_limit()
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)
@@ -88,8 +99,12 @@ async def serve(
             keep_alive_s=int(KEEP_ALIVE_S),
             graceful_s=int(GRACEFUL_SHUTDOWN_S),
             ws_max_bytes=MAX_MESSAGE_BYTES,
+            protocols=uvicorn_protocols(
+                ClientLimits(config.head_timeout_s, config.body_timeout_s, config.max_connections)
+            ),
         )
         return
+    decline_websocket_compression()
     hyper = hypercorn_config(config, sock)
     kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}
     await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]

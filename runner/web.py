@@ -93,15 +93,18 @@ async def serve_uvicorn(
     keep_alive_s: int = 75,
     graceful_s: int | None = None,
     ws_max_bytes: int = 16 * 1024 * 1024,
+    protocols: tuple[type[asyncio.Protocol], type[asyncio.Protocol]] | None = None,
 ) -> None:
     """Serve an ASGI app on uvicorn with httptools, on a bound socket, until `stop` returns (or
     a signal, without one). uvicorn's own proxy-header handling is off: callers decide whose
-    X-Forwarded-* to believe."""
+    X-Forwarded-* to believe. `protocols` replaces uvicorn's HTTP and WebSocket protocol classes
+    (subclasses of its httptools and websockets-sansio ones)."""
+    http, ws = protocols or ("httptools", "websockets-sansio")
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            http="httptools",
-            ws="websockets-sansio",
+            http=http,
+            ws=ws,
             ws_max_size=ws_max_bytes,
             ws_per_message_deflate=False,
             lifespan=lifespan,
