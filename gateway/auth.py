@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from datetime import UTC, datetime
 
 from gateway.errors import Unauthorized
 from gateway.models import Principal, TokenKind, TokenRecord
@@ -44,8 +45,9 @@ class TokenAuthority:
         """The principal a request acts for.
 
         Raises:
-            Unauthorized: missing, malformed, unknown, wrong or revoked token (one message for
-                all, so a caller learns nothing about which ids exist).
+            Unauthorized: missing, malformed, unknown, wrong, revoked or expired token (one
+                message for an unknown id and a wrong secret, so a caller learns nothing about
+                which ids exist; a caller with the right secret learns it was revoked or expired).
         """
         return await self.check(*parse_bearer(header))
 
@@ -62,8 +64,14 @@ class TokenAuthority:
                 self._cache[token_id] = (record, time.monotonic())
         expected = record.secret_sha256 if record is not None else _DUMMY_DIGEST
         matches = hmac.compare_digest(secret_digest(secret), expected)
-        if record is None or record.revoked or not matches:
+        if record is None or not matches:
             raise Unauthorized("the token is not valid")
+        # The caller holds the secret: it may learn what became of its token.
+        if record.revoked:
+            raise Unauthorized(f"the token {token_id} was revoked")
+        if record.expires_at is not None and time.time() >= record.expires_at:
+            expired = datetime.fromtimestamp(record.expires_at, UTC).isoformat(timespec="seconds")
+            raise Unauthorized(f"the token {token_id} expired at {expired}")
         return Principal(
             record.workspace_id,
             record.workspace_name,

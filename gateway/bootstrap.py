@@ -26,6 +26,28 @@ class NewToken:
         return f"WHARF_TOKEN_ID={self.token_id}\nWHARF_TOKEN_SECRET={self.secret}"
 
 
+#: Units of `parse_duration`, in seconds.
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: object) -> float:
+    """Seconds from a number of seconds or a text like `90s`, `15m`, `12h` or `30d`.
+
+    Raises:
+        InvalidRequest: not a positive duration.
+    """
+    raw = str(text).strip().lower()
+    unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
+    number = raw[:-1] if raw[-1:] in _DURATION_UNITS else raw
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise InvalidRequest(f"{text!r} is not a duration: give seconds, or 90s, 15m, 12h, 30d")
+    return seconds
+
+
 def check_workspace_name(name: object) -> str:
     """A valid workspace name (it starts every endpoint's host label).
 
@@ -49,9 +71,13 @@ async def _with_store(config: Config) -> tuple[Database, Store]:
 
 
 async def _token_of(
-    store: Store, workspace_id: str, workspace: str, kind: TokenKind = TokenKind.USER
+    store: Store,
+    workspace_id: str,
+    workspace: str,
+    kind: TokenKind = TokenKind.USER,
+    expires_in_s: float | None = None,
 ) -> NewToken:
-    token_id, secret = await store.create_token(workspace_id, kind)
+    token_id, secret = await store.create_token(workspace_id, kind, expires_in_s)
     return NewToken(workspace, token_id, secret)
 
 
@@ -75,8 +101,10 @@ async def first_start(config: Config) -> NewToken | None:
         await database.close()
 
 
-async def new_token(config: Config, workspace: str, *, admin: bool = False) -> NewToken:
-    """A new token of an existing workspace.
+async def new_token(
+    config: Config, workspace: str, *, admin: bool = False, expires_in_s: float | None = None
+) -> NewToken:
+    """A new token of an existing workspace, valid for `expires_in_s` (None: until revoked).
 
     Raises:
         InvalidRequest: the workspace does not exist.
@@ -85,7 +113,7 @@ async def new_token(config: Config, workspace: str, *, admin: bool = False) -> N
     try:
         workspace_id = await _existing_workspace(store, workspace)
         kind = TokenKind.ADMIN if admin else TokenKind.USER
-        return await _token_of(store, workspace_id, workspace, kind)
+        return await _token_of(store, workspace_id, workspace, kind, expires_in_s)
     finally:
         await database.close()
 

@@ -71,6 +71,8 @@ class TokenRecord:
     secret_sha256: str
     kind: TokenKind
     revoked: bool
+    #: Unix time after which the token is refused; None: never.
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,15 +178,20 @@ class Store:
             ]
         )
 
-    async def create_token(self, workspace_id: str, kind: TokenKind) -> tuple[str, str]:
-        """A new token of the workspace; returns `(token_id, secret)`, the secret only now."""
+    async def create_token(
+        self, workspace_id: str, kind: TokenKind, expires_in_s: float | None = None
+    ) -> tuple[str, str]:
+        """A new token of the workspace, valid for `expires_in_s` (None: until revoked);
+        returns `(token_id, secret)`, the secret only now."""
         token_id, secret = new_id("wk"), new_secret()
+        now = time.time()
+        expires_at = None if expires_in_s is None else now + expires_in_s
         await self._db.write(
             [
                 (
-                    "INSERT INTO tokens (id, workspace_id, secret_sha256, kind, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (token_id, workspace_id, secret_digest(secret), kind.value, time.time()),
+                    "INSERT INTO tokens (id, workspace_id, secret_sha256, kind, created_at, "
+                    "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (token_id, workspace_id, secret_digest(secret), kind.value, now, expires_at),
                 )
             ]
         )
@@ -194,23 +199,32 @@ class Store:
 
     async def token(self, token_id: str) -> TokenRecord | None:
         row = await self._db.fetch_one(
-            "SELECT t.id, t.workspace_id, w.name, t.secret_sha256, t.kind, t.revoked_at "
-            "FROM tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.id = ?",
+            "SELECT t.id, t.workspace_id, w.name, t.secret_sha256, t.kind, t.revoked_at, "
+            "t.expires_at FROM tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.id = ?",
             (token_id,),
         )
         if row is None:
             return None
-        return TokenRecord(row[0], row[1], row[2], row[3], TokenKind(row[4]), row[5] is not None)
+        return TokenRecord(
+            row[0], row[1], row[2], row[3], TokenKind(row[4]), row[5] is not None, row[6]
+        )
 
     async def tokens(self, workspace_id: str) -> list[dict[str, Any]]:
         """The workspace's user tokens (never their secrets, not even digests)."""
         rows = await self._db.fetch_all(
-            "SELECT id, kind, created_at, revoked_at FROM tokens WHERE workspace_id = ? "
-            "AND kind != ? ORDER BY created_at",
+            "SELECT id, kind, created_at, revoked_at, expires_at FROM tokens "
+            "WHERE workspace_id = ? AND kind != ? ORDER BY created_at",
             (workspace_id, TokenKind.CONTAINER.value),
         )
         return [
-            {"token_id": r[0], "kind": r[1], "created_at": r[2], "revoked_at": r[3]} for r in rows
+            {
+                "token_id": r[0],
+                "kind": r[1],
+                "created_at": r[2],
+                "revoked_at": r[3],
+                "expires_at": r[4],
+            }
+            for r in rows
         ]
 
     def revoke_token(self, token_id: str) -> asyncio.Future[None]:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.bootstrap import check_workspace_name
+from gateway.bootstrap import check_workspace_name, parse_duration
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.models import Principal, TokenKind
 from gateway.responses import json_response
@@ -49,12 +49,15 @@ async def list_tokens(request: Request) -> Response:
 
 
 async def create_token(request: Request) -> Response:
-    """Create a token of the caller's workspace (admins: of `{"workspace": NAME}`): 201; 401,
-    404."""
+    """Create a token of the caller's workspace (admins: of `{"workspace": NAME}`), valid until
+    revoked or for `{"expires_in": SECONDS or "30d"}`: 201; 400, 401, 404."""
     principal = await principal_of(request)
     data = await _json_object(request)
     workspace_id = await _workspace_for(request, principal, data.get("workspace"))
-    token_id, secret = await state_of(request)["store"].create_token(workspace_id, TokenKind.USER)
+    expires_in = data.get("expires_in")
+    expires_in_s = None if expires_in is None else parse_duration(expires_in)
+    store = state_of(request)["store"]
+    token_id, secret = await store.create_token(workspace_id, TokenKind.USER, expires_in_s)
     return json_response({"token_id": token_id, "token_secret": secret}, 201)
 
 

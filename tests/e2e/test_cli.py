@@ -133,6 +133,18 @@ def test_token_new_prints_a_working_token(client_env: RunningGateway) -> None:
     assert response.status_code == 200
 
 
+def test_token_new_expires_in_makes_a_token_that_expires(client_env: RunningGateway) -> None:
+    data_dir = str(client_env.config.data_dir)
+    made = run_wharf(["token", "new", "--expires-in", "30d", "--data-dir", data_dir], {})
+    assert made.returncode == 0, made.stderr
+    token_id = dict(line.split("=", 1) for line in made.stdout.split())["WHARF_TOKEN_ID"]
+    listed = run_wharf(["token", "list", "--data-dir", data_dir], {}).stdout
+    assert f"{token_id}  active until 20" in listed
+    wrong = run_wharf(["token", "new", "--expires-in", "a while", "--data-dir", data_dir], {})
+    assert wrong.returncode == 2
+    assert "is not a duration" in wrong.stderr
+
+
 def test_token_new_for_an_unknown_workspace_fails_clearly(client_env: RunningGateway) -> None:
     data_dir = str(client_env.config.data_dir)
     made = run_wharf(["token", "new", "--workspace", "nope", "--data-dir", data_dir], {})

@@ -72,3 +72,39 @@ def test_an_admin_manages_tokens_of_any_workspace(gateway: RunningGateway) -> No
         return httpx.get(f"{gateway.url}/v1/apps", headers=headers).status_code == 401
 
     wait_until(refused)
+
+
+def test_expired_revoked_and_malformed_tokens_get_401_with_a_clear_message(
+    gateway: RunningGateway,
+) -> None:
+    admin = {"authorization": gateway.authorization}
+    made = httpx.post(f"{gateway.url}/v1/tokens", json={"expires_in": 1}, headers=admin).json()
+    short_lived = bearer(made["token_id"], made["token_secret"])
+    assert httpx.get(f"{gateway.url}/v1/apps", headers=short_lived).status_code == 200
+    listed = httpx.get(f"{gateway.url}/v1/tokens", headers=admin).json()["tokens"]
+    assert [t["expires_at"] for t in listed if t["token_id"] == made["token_id"]] != [None]
+
+    def refused() -> httpx.Response | None:
+        answer = httpx.get(f"{gateway.url}/v1/apps", headers=short_lived)
+        return answer if answer.status_code == 401 else None
+
+    expired = wait_until(refused, timeout_s=10)
+    assert f"the token {made['token_id']} expired at " in expired.json()["error"]["message"]
+    assert expired.headers["www-authenticate"].startswith("Bearer")
+
+    other = httpx.post(f"{gateway.url}/v1/tokens", headers=admin).json()
+    httpx.delete(f"{gateway.url}/v1/tokens/{other['token_id']}", headers=admin)
+    revoked = httpx.get(
+        f"{gateway.url}/v1/apps", headers=bearer(other["token_id"], other["token_secret"])
+    )
+    assert revoked.status_code == 401
+    assert revoked.json()["error"]["message"] == f"the token {other['token_id']} was revoked"
+
+    for header in ("Bearer", "Bearer nocolon", "Basic a:b", f"Bearer {other['token_id']}:wrong"):
+        malformed = httpx.get(f"{gateway.url}/v1/apps", headers={"authorization": header})
+        assert malformed.status_code == 401, header
+        assert "token" in malformed.json()["error"]["message"]
+
+    never = httpx.post(f"{gateway.url}/v1/tokens", json={"expires_in": "soon"}, headers=admin)
+    assert never.status_code == 400
+    assert "not a duration" in never.json()["error"]["message"]

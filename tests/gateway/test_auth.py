@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_token_revoked_in_the_store_is_refused(tmp_path: Path) -> None:
     async def scenario(setup: _Setup) -> None:
         await setup.store.revoke_token(setup.token_id)
 
-        with pytest.raises(Unauthorized, match="the token is not valid"):
+        with pytest.raises(Unauthorized, match=f"the token {setup.token_id} was revoked"):
             await setup.authority.authenticate(setup.header)
 
     _run(tmp_path, scenario)
@@ -122,11 +123,39 @@ def test_revoked_token_is_refused_even_after_it_was_cached(tmp_path: Path) -> No
 
         await setup.authority.revoke(setup.token_id)
 
-        with pytest.raises(Unauthorized, match="the token is not valid"):
+        with pytest.raises(Unauthorized, match="was revoked"):
             await setup.authority.authenticate(setup.header)
         record = await setup.store.token(setup.token_id)
         assert record is not None
         assert record.revoked
+
+    _run(tmp_path, scenario)
+
+
+def test_a_revoked_token_with_a_wrong_secret_learns_nothing_more(tmp_path: Path) -> None:
+    async def scenario(setup: _Setup) -> None:
+        await setup.store.revoke_token(setup.token_id)
+
+        with pytest.raises(Unauthorized, match="the token is not valid"):
+            await setup.authority.authenticate(f"Bearer {setup.token_id}:wrong")
+
+    _run(tmp_path, scenario)
+
+
+def test_an_expired_token_is_refused_with_its_expiry(tmp_path: Path) -> None:
+    async def scenario(setup: _Setup) -> None:
+        token_id, secret = await setup.store.create_token(
+            setup.workspace_id, TokenKind.USER, expires_in_s=0.2
+        )
+        header = f"Bearer {token_id}:{secret}"
+        assert (await setup.authority.authenticate(header)).workspace_id == setup.workspace_id
+        record = await setup.store.token(token_id)
+        assert record is not None
+        assert record.expires_at is not None
+        await asyncio.sleep(max(0.0, record.expires_at - time.time()) + 0.01)
+
+        with pytest.raises(Unauthorized, match=f"the token {token_id} expired at 20"):
+            await setup.authority.authenticate(header)
 
     _run(tmp_path, scenario)
 

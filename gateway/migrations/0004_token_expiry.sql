@@ -1,0 +1,2 @@
+-- Tokens may expire: NULL never does.
+ALTER TABLE tokens ADD COLUMN expires_at REAL
