@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test check format bench clean
+.PHONY: install run test check format bench clean runner-image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ install: $(BIN)/python
 
 run: install
 	PATH="$(abspath $(BIN)):$$PATH" bash deploy/run-local.sh
+
+# The image containers of the docker backend start from, built without any registry (root).
+runner-image: install
+	PYTHON=$(BIN)/python deploy/runner-base/build.sh
 
 check: install
 	$(BIN)/ruff format --check .

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import cast
 
 from starlette.applications import Starlette
@@ -20,7 +22,7 @@ from gateway.auth import TokenAuthority
 from gateway.background import Background
 from gateway.blobs import BlobStore
 from gateway.calls import CallService
-from gateway.config import BackendKind, Config, ConfigError
+from gateway.config import BackendKind, Config
 from gateway.credentials import ContainerCredentials
 from gateway.database import Database
 from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
@@ -42,10 +44,21 @@ logger = logging.getLogger(__name__)
 LIMITS_REFRESH_S = 5.0
 
 
-def _backend_factory(config: Config) -> type[LocalBackend]:
+def backend_owner(data_dir: Path) -> str:
+    """The label value that marks a gateway's containers: the same for every run of the gateway
+    on one data dir, so a restarted gateway finds the containers of the one before."""
+    return hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBackend]:
     if config.backend is BackendKind.DOCKER:
-        raise ConfigError("WHARF_BACKEND=docker is not available in this build; use local")
-    return LocalBackend
+        # Imported here: the Docker SDK is not needed (nor paid for) with the local backend.
+        from runner.docker_backend import DockerBackend
+
+        owner = backend_owner(config.data_dir)
+        host = config.docker_hosts[0] if config.docker_hosts else None
+        return lambda events: DockerBackend(events, docker_host=host, owner=owner)
+    return lambda events: LocalBackend(events, config.runner_environment)
 
 
 async def _sweep_forever(
@@ -80,7 +93,7 @@ def _log_sink(store: Store) -> LogSink:
 
 @asynccontextmanager
 async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIterator[GatewayState]:
-    backend_class = _backend_factory(config)
+    make_backend = _backend_factory(config)
     database = await Database.open(config.database_path)
     store = Store(database)
     blobs = BlobStore(config.blob_dir)
@@ -90,9 +103,6 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         store, authority, internal_url, config.tls_ca or config.tls_cert
     )
     calls = CallService(store, blobs, config.result_ttl_s)
-
-    def make_backend(events: ContainerEvents) -> ContainerBackend:
-        return backend_class(events, config.runner_environment)
 
     scheduler = Scheduler(
         make_backend,

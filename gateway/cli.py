@@ -36,6 +36,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:PORT)")
     parser.add_argument("--backend", choices=["local", "docker"], help="container backend (local)")
     parser.add_argument(
+        "--docker-hosts", help="Docker endpoints, comma-separated (docker backend; local socket)"
+    )
+    parser.add_argument(
         "--http-server",
         choices=["auto", "uvicorn", "hypercorn"],
         help="ASGI server: uvicorn for plain HTTP, Hypercorn for TLS (auto)",

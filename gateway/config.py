@@ -9,6 +9,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_DOMAIN` | `--domain` | str | `localhost:{port}` | host[:port] of endpoint URLs |
 | `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
 | `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
+| `WHARF_DOCKER_HOSTS` | `--docker-hosts` | comma list | local | Docker endpoints |
 | `WHARF_HTTP_SERVER` | `--http-server` | `auto`, `uvicorn`, `hypercorn` | `auto` | |
 | `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
 | `WHARF_RATE_LIMIT_PER_S` | `--rate-limit-per-s` | float | `200` | requests per second |
@@ -73,6 +74,8 @@ class Config:
     #: None serves endpoints under `localhost:{the port listened on}`.
     domain: str | None = None
     backend: BackendKind = BackendKind.LOCAL
+    #: Docker endpoints of the docker backend (`unix://...`, `tcp://...`); empty: the local one.
+    docker_hosts: tuple[str, ...] = ()
     http_server: HttpServer = HttpServer.AUTO
     request_timeout_s: float = 150.0
     rate_limit_per_s: float = 200.0
@@ -194,6 +197,7 @@ _CONVERTERS: dict[str, Any] = {
     "domain": str,
     "data_dir": _path,
     "backend": BackendKind,
+    "docker_hosts": lambda raw: tuple(host.strip() for host in str(raw).split(",") if host.strip()),
     "http_server": HttpServer,
     "request_timeout_s": float,
     "rate_limit_per_s": float,

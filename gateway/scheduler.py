@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import BacklogFull
 from gateway.ids import new_id
@@ -80,6 +81,8 @@ class Pool:
     #: Starts that failed in a row, and when the next may be tried (monotonic seconds).
     failed_starts: int = 0
     next_start_s: float = 0.0
+    #: Why a container of the pool last ended, where the backend said (out of memory).
+    exit_reason: str | None = None
 
     @property
     def option_min(self) -> int:
@@ -101,6 +104,16 @@ class Pool:
     @property
     def timeout_s(self) -> float:
         return float(self.function.options.get("timeout_s", 300.0))
+
+
+def _resources(function: FunctionRecord) -> dict[str, Any]:
+    """What a function asks of its containers, for the backend: CPU, memory, its own server."""
+    options, web = function.options, function.definition.get("web") or {}
+    return {
+        "cpu": options.get("cpu"),
+        "memory_mb": options.get("memory_mb"),
+        "web_server_port": web.get("port") if web.get("kind") == "server" else None,
+    }
 
 
 def containers_to_start(pool: Pool) -> int:
@@ -358,7 +371,8 @@ class Scheduler:
             Failure(
                 CallStatus.TERMINATED,
                 "call_terminated",
-                f"the call's container stopped unexpectedly on each of {task.attempt} attempts",
+                f"the call's container stopped unexpectedly on each of {task.attempt} attempts"
+                + (f" ({pool.exit_reason})" if pool.exit_reason else ""),
             ),
         )
 
@@ -378,6 +392,7 @@ class Scheduler:
                 max_inputs=pool.max_inputs,
                 agent_secret=secrets.token_urlsafe(32),
                 max_output_bytes=self._max_body_bytes,
+                **_resources(pool.function),
             )
             self._container_pools[container_id] = pool
             address = await self._backend.start(spec)
@@ -511,10 +526,12 @@ class Scheduler:
         if pool is not None:
             self._log_sink(pool.function, container_id, stream, line)
 
-    def on_exit(self, container_id: str, exit_code: int | None) -> None:
+    def on_exit(self, container_id: str, exit_code: int | None, reason: str | None = None) -> None:
         pool = self._container_pools.pop(container_id, None)
         if pool is None:
             return
+        if reason is not None:
+            pool.exit_reason = reason
         container = pool.containers.pop(container_id, None)
         if container is not None and not container.stopping:
             logger.warning("container %s exited with %s", container_id, exit_code)

@@ -9,7 +9,9 @@
 | `RUNNER_FUNCTION` | str | none | the function this container serves (its web app, if any) |
 | `RUNNER_HOST` | str | `127.0.0.1` | address to listen on |
 | `RUNNER_PORT` | int | `0` (any free port) | port to listen on |
+| `RUNNER_WEB_PORT` | int | `0` (any free port) | port of the web app (not of a `@web_server`) |
 | `RUNNER_READY_FD` | int | none | pipe to report readiness or the startup error on, as JSON |
+| `RUNNER_READY_STDOUT` | bool | `0` | report on standard output instead, after `READY_MARKER` |
 | `RUNNER_EXIT_ON_STDIN_EOF` | bool | `0` | exit when standard input closes (gateway gone) |
 | `RUNNER_MAX_BODY_BYTES` | int | 1 GiB | largest input accepted |
 | `RUNNER_AGENT_SECRET` | str | none | inputs must carry it as `Authorization: Bearer` |
@@ -43,6 +45,8 @@ from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
 #: Exit status of an agent whose app could not be loaded.
 STARTUP_FAILED_EXIT_CODE = 3
+#: Starts the readiness report on standard output (where no pipe can be passed: Docker).
+READY_MARKER = "\x00wharf-ready "
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +58,9 @@ class AgentConfig:
     function_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    web_port: int = 0
     ready_fd: int | None = None
+    ready_stdout: bool = False
     exit_on_stdin_eof: bool = False
     max_body_bytes: int = 1 << 30
     max_inputs: int = 1
@@ -77,7 +83,9 @@ class AgentConfig:
             function_name=environ.get("RUNNER_FUNCTION") or None,
             host=environ.get("RUNNER_HOST", "127.0.0.1"),
             port=int(environ.get("RUNNER_PORT", "0")),
+            web_port=int(environ.get("RUNNER_WEB_PORT", "0")),
             ready_fd=int(ready_fd) if ready_fd else None,
+            ready_stdout=environ.get("RUNNER_READY_STDOUT", "0") == "1",
             exit_on_stdin_eof=environ.get("RUNNER_EXIT_ON_STDIN_EOF", "0") == "1",
             max_body_bytes=int(environ.get("RUNNER_MAX_BODY_BYTES", str(1 << 30))),
             max_inputs=int(environ.get("RUNNER_MAX_INPUTS", "1")),
@@ -147,6 +155,9 @@ class Agent:
 
 
 def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:
+    if config.ready_stdout:
+        sys.stdout.write(READY_MARKER + orjson.dumps(report).decode() + "\n")
+        sys.stdout.flush()
     if config.ready_fd is None:
         return
     os.write(config.ready_fd, orjson.dumps(report) + b"\n")
@@ -173,7 +184,7 @@ async def _until_stopped(config: AgentConfig) -> None:
 
 async def serve_agent(config: AgentConfig) -> int:
     """Load the app, listen, report readiness; returns the process exit status."""
-    web = WebServer(config.host)
+    web = WebServer(config.host, config.web_port)
     with tempfile.TemporaryDirectory(prefix="wharf-app-") as source_dir:
         try:
             functions = load_functions(config, Path(source_dir))

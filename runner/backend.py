@@ -38,6 +38,11 @@ class ContainerSpec:
     agent_secret: str = ""
     #: Largest output the gateway reads; a bigger result is the call's failure.
     max_output_bytes: int = 64 * 1024 * 1024
+    #: The port a `@web_server` function's own server listens on (None: the agent serves).
+    web_server_port: int | None = None
+    #: CPU cores and memory (MiB) for the container; None: the backend's defaults.
+    cpu: float | None = None
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,8 @@ class ContainerEvents(Protocol):
 
     def on_log(self, container_id: str, stream: LogStream, line: str) -> None: ...
 
-    def on_exit(self, container_id: str, exit_code: int | None) -> None: ...
+    def on_exit(self, container_id: str, exit_code: int | None, reason: str | None = None) -> None:
+        """The container is gone; `reason` says why where the backend knows (out of memory)."""
 
 
 class ContainerBackend(Protocol):

@@ -26,8 +26,9 @@ _PORT_POLL_INTERVAL_S = 0.05
 class WebServer:
     """The user's web app on Hypercorn (or the user's own server), on a port of the container."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, port: int = 0) -> None:
         self._host = host
+        self._port = port
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -37,7 +38,7 @@ class WebServer:
         if web.kind is WebKind.SERVER:
             return await self._wait_for_user_server(raw_f, web)
         app = await _user_app(raw_f, web)
-        sock = socket.create_server((self._host, 0), backlog=1024)
+        sock = socket.create_server((self._host, self._port), backlog=1024)
         self.port = sock.getsockname()[1]
         if web.kind is not WebKind.WSGI:
             self._task = asyncio.create_task(self._serve_asgi(app, sock))

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the runner base image without any registry: debootstrap a minimal Debian 12 with its
+# python3 (3.11), add the Python packages the Wharf runtime needs with this machine's pip
+# (`--target`, so its index settings and CA bundle apply), and `docker import` the tree.
+#
+#   deploy/runner-base/build.sh [IMAGE]        (default: wharf-runner-base:latest; needs root)
+#
+# Where a registry is reachable, `docker build -t wharf-runner-base deploy/runner-base` builds the
+# same image from python:3.11-slim instead. The gateway adds Wharf's own code on top of either.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+image=${1:-wharf-runner-base:latest}
+python=${PYTHON:-python3}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# The packages must suit Debian 12's Python 3.11: build them with a 3.11.
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "needs Python 3.11"'
+
+root=$(mktemp -d /tmp/wharf-runner-base.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+
+debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$root" "$mirror" >/dev/null
+"$python" - <<'PY' >"$root/requirements.txt"
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["project"]["dependencies"]))
+PY
+"$python" -m pip install --quiet --no-compile --target "$root/usr/local/lib/python3.11/dist-packages" \
+    -r "$root/requirements.txt"
+rm -rf "$root/requirements.txt" "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+# Containers run as this unprivileged user, with /tmp as their only writable place.
+chroot "$root" useradd --uid 1000 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin wharf
+
+tar --numeric-owner -C "$root" -c . | docker import \
+    --change 'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp' \
+    --change 'USER 1000:1000' \
+    --change 'WORKDIR /tmp' \
+    --change 'CMD ["python3"]' \
+    - "$image" >/dev/null
+echo "built $image"

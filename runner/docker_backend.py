@@ -1,0 +1,324 @@
+"""The `docker` backend: each container is a Docker container, isolated from the host and from
+the others.
+
+Every container runs as an unprivileged user with all capabilities dropped, `no-new-privileges`,
+Docker's default seccomp profile, a read-only root filesystem with a writable `/tmp`, and limits on
+memory, CPU, processes and open files. It never sees the Docker socket. Its ports are published on
+127.0.0.1 only, and it sits on a bridge network of its own where containers cannot reach each
+other. The Docker SDK blocks, so its calls run in threads; each container has two more threads, one
+reading its output and one waiting for its exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import orjson
+
+from runner.agent import READY_MARKER
+from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, LogStream
+from runner.errors import ContainerStartFailed
+from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
+
+#: Ports of the agent and of the web app inside every container.
+AGENT_PORT = 8000
+WEB_PORT = 8001
+#: Label on everything this backend creates; the value is the owning gateway's id.
+OWNER_LABEL = "wharf.owner"
+#: Where the app's bundle is put (a volume of the container's own: the root is read-only).
+BUNDLE_DIR = "/wharf"
+#: Defaults where a function asks for no limit of its own.
+DEFAULT_MEMORY_MB = 2048
+DEFAULT_CPUS = 1.0
+PIDS_LIMIT = 512
+OPEN_FILES_LIMIT = 4096
+TMP_SIZE = "1g"
+#: The user containers run as (created in the runner base image).
+CONTAINER_USER = "1000:1000"
+NETWORK = "wharf-runners"
+
+
+@dataclass(slots=True)
+class _Running:
+    container: Any
+    ready: asyncio.Future[dict[str, Any]]
+    threads: list[threading.Thread] = field(default_factory=list)
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+
+class DockerBackend:
+    """Runs containers on one Docker host."""
+
+    def __init__(
+        self,
+        events: ContainerEvents,
+        *,
+        docker_host: str | None = None,
+        owner: str = "wharf",
+        base_image: str = DEFAULT_BASE_IMAGE,
+    ) -> None:
+        self._events = events
+        self._client = (
+            docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+        )
+        self._owner = owner
+        self._base_image = base_image
+        self._image: str | None = None
+        self._prepared = asyncio.Lock()
+        self._running: dict[str, _Running] = {}
+
+    async def _prepare(self) -> str:
+        """Once: the runtime image, the network, and no containers left from an earlier run."""
+        async with self._prepared:
+            if self._image is None:
+                self._image = await asyncio.to_thread(self._prepare_host)
+            return self._image
+
+    def _prepare_host(self) -> str:
+        for stale in self._client.containers.list(
+            all=True, filters={"label": f"{OWNER_LABEL}={self._owner}"}
+        ):
+            with contextlib.suppress(docker.errors.NotFound):
+                stale.remove(force=True, v=True)
+        if not self._client.networks.list(names=[NETWORK]):
+            self._client.networks.create(
+                NETWORK,
+                driver="bridge",
+                options={"com.docker.network.bridge.enable_icc": "false"},
+                labels={OWNER_LABEL: self._owner},
+            )
+        try:
+            return ensure_runtime_image(self._client, self._base_image)
+        except docker.errors.ImageNotFound as exc:
+            raise ContainerStartFailed(
+                "-",
+                f"the runner base image {self._base_image} is missing: build it with "
+                "deploy/runner-base/build.sh",
+            ) from exc
+
+    async def start(self, spec: ContainerSpec) -> ContainerAddress:
+        image = await self._prepare()
+        loop = asyncio.get_running_loop()
+        running = _Running(
+            container=None,
+            ready=loop.create_future(),
+            memory_mb=spec.memory_mb or DEFAULT_MEMORY_MB,
+        )
+        self._running[spec.container_id] = running
+        try:
+            running.container = await asyncio.to_thread(self._create, spec, image)
+            await asyncio.to_thread(self._start, spec, running, loop)
+            async with asyncio.timeout(spec.startup_timeout_s):
+                report = await running.ready
+        except TimeoutError as exc:
+            await self.stop(spec.container_id, grace_s=0)
+            raise ContainerStartFailed(
+                spec.container_id, f"not ready within {spec.startup_timeout_s} s"
+            ) from exc
+        except docker.errors.DockerException as exc:
+            await self.stop(spec.container_id, grace_s=0)
+            raise ContainerStartFailed(spec.container_id, f"Docker refused: {exc}") from exc
+        if "port" not in report:
+            await self.stop(spec.container_id, grace_s=0)
+            raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
+        agent_port, web_port = await asyncio.to_thread(self._published_ports, running, report)
+        return ContainerAddress(spec.container_id, "127.0.0.1", agent_port, web_port)
+
+    def _create(self, spec: ContainerSpec, image: str) -> Any:
+        ports: dict[str, tuple[str, None]] = {f"{AGENT_PORT}/tcp": ("127.0.0.1", None)}
+        web_port = spec.web_server_port or WEB_PORT
+        ports[f"{web_port}/tcp"] = ("127.0.0.1", None)
+        container = self._client.containers.create(
+            image,
+            command=["python3", "-m", "runner"],
+            environment=self._environment(spec),
+            labels={
+                OWNER_LABEL: self._owner,
+                "wharf.container": spec.container_id,
+                "wharf.app": spec.app_id,
+                "wharf.function": spec.function_name,
+            },
+            user=CONTAINER_USER,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={TMP_SIZE}"},  # noqa: S108 - its own tmpfs
+            mounts=[docker.types.Mount(target=BUNDLE_DIR, source=None, type="volume")],
+            mem_limit=f"{spec.memory_mb or DEFAULT_MEMORY_MB}m",
+            memswap_limit=f"{spec.memory_mb or DEFAULT_MEMORY_MB}m",
+            nano_cpus=int((spec.cpu or DEFAULT_CPUS) * 1e9),
+            pids_limit=PIDS_LIMIT,
+            ulimits=[
+                docker.types.Ulimit(name="nofile", soft=OPEN_FILES_LIMIT, hard=OPEN_FILES_LIMIT)
+            ],
+            network=NETWORK,
+            ports=ports,
+            init=True,  # a real PID 1 that reaps what the user's code leaves behind
+            detach=True,
+        )
+        container.put_archive(BUNDLE_DIR, _bundle_archive(spec.bundle_path))
+        return container
+
+    def _environment(self, spec: ContainerSpec) -> dict[str, str]:
+        return {
+            **spec.environment,
+            "PYTHONUNBUFFERED": "1",
+            "RUNNER_BUNDLE_PATH": f"{BUNDLE_DIR}/bundle.zip",
+            "RUNNER_MODULE": spec.module,
+            "RUNNER_APP_VARIABLE": spec.app_variable,
+            "RUNNER_APP_ID": spec.app_id,
+            "RUNNER_FUNCTION": spec.function_name,
+            "RUNNER_HOST": "0.0.0.0",  # noqa: S104 - inside the container; published on loopback
+            "RUNNER_PORT": str(AGENT_PORT),
+            "RUNNER_WEB_PORT": str(WEB_PORT),
+            "RUNNER_READY_STDOUT": "1",
+            "RUNNER_MAX_INPUTS": str(spec.max_inputs),
+            "RUNNER_AGENT_SECRET": spec.agent_secret,
+            "RUNNER_MAX_BODY_BYTES": str(spec.max_output_bytes),
+        }
+
+    def _start(
+        self, spec: ContainerSpec, running: _Running, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        container = running.container
+        container.start()
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        pump = threading.Thread(
+            target=self._pump,
+            args=(spec.container_id, stream, running, loop),
+            name=f"wharf-logs-{spec.container_id}",
+            daemon=True,
+        )
+        waiter = threading.Thread(
+            target=self._wait,
+            args=(spec.container_id, running, pump, loop),
+            name=f"wharf-exit-{spec.container_id}",
+            daemon=True,
+        )
+        running.threads = [pump, waiter]
+        pump.start()
+        waiter.start()
+
+    def _pump(
+        self,
+        container_id: str,
+        stream: Any,
+        running: _Running,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Output lines to the events (in the loop); the readiness report to `running.ready`."""
+        partial = {LogStream.STDOUT: b"", LogStream.STDERR: b""}
+
+        def emit(kind: LogStream, line: bytes) -> None:
+            text = line.decode(errors="replace")
+            if kind is LogStream.STDOUT and text.startswith(READY_MARKER):
+                report = orjson.loads(text[len(READY_MARKER) :])
+                loop.call_soon_threadsafe(_resolve, running.ready, report)
+            else:
+                loop.call_soon_threadsafe(self._events.on_log, container_id, kind, text)
+
+        try:
+            for out, err in stream:
+                for kind, chunk in ((LogStream.STDOUT, out), (LogStream.STDERR, err)):
+                    if not chunk:
+                        continue
+                    *lines, partial[kind] = (partial[kind] + chunk).split(b"\n")
+                    for line in lines:
+                        emit(kind, line)
+        except (docker.errors.DockerException, OSError, ValueError):
+            pass  # the daemon went away: the exit waiter reports the container gone
+        finally:
+            with contextlib.suppress(Exception):
+                stream.close()
+        for kind, rest in partial.items():
+            if rest:
+                emit(kind, rest)
+
+    def _wait(
+        self,
+        container_id: str,
+        running: _Running,
+        pump: threading.Thread,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        container = running.container
+        exit_code: int | None = None
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            exit_code = int(container.wait()["StatusCode"])
+        pump.join(timeout=0.5)
+        out_of_memory = False
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            container.reload()
+            out_of_memory = bool(container.attrs["State"].get("OOMKilled"))
+        reason = None
+        if out_of_memory:
+            reason = f"it ran out of memory: its limit is {running.memory_mb} MiB"
+            loop.call_soon_threadsafe(self._events.on_log, container_id, LogStream.STDERR, reason)
+        loop.call_soon_threadsafe(self._exited, container_id, exit_code, reason, running)
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            container.remove(force=True, v=True)
+
+    def _exited(
+        self, container_id: str, exit_code: int | None, reason: str | None, running: _Running
+    ) -> None:
+        _resolve(
+            running.ready,
+            {"error": f"the container exited with status {exit_code} before it was ready"},
+        )
+        if self._running.get(container_id) is running:
+            del self._running[container_id]
+        self._events.on_exit(container_id, exit_code, reason)
+
+    def _published_ports(self, running: _Running, report: dict[str, Any]) -> tuple[int, int | None]:
+        container = running.container
+        container.reload()
+        published = container.attrs["NetworkSettings"]["Ports"]
+
+        def host_port(port: int) -> int:
+            return int(published[f"{port}/tcp"][0]["HostPort"])
+
+        web = report.get("web_port")
+        return host_port(AGENT_PORT), None if web is None else host_port(int(web))
+
+    async def stop(self, container_id: str, grace_s: float) -> None:
+        running = self._running.get(container_id)
+        if running is None or running.container is None:
+            return
+        with contextlib.suppress(docker.errors.DockerException):
+            await asyncio.to_thread(running.container.stop, timeout=max(0, round(grace_s)))
+
+    async def list_containers(self) -> list[str]:
+        return list(self._running)
+
+    async def close(self) -> None:
+        threads = [thread for running in self._running.values() for thread in running.threads]
+        await asyncio.gather(*(self.stop(cid, grace_s=5) for cid in list(self._running)))
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 5)
+        self._client.close()
+
+
+def _resolve(future: asyncio.Future[dict[str, Any]], report: dict[str, Any]) -> None:
+    if not future.done():
+        future.set_result(report)
+
+
+def _bundle_archive(bundle_path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("bundle.zip")
+        data = bundle_path.read_bytes()
+        info.size = len(data)
+        info.mode = 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

@@ -1,0 +1,196 @@
+"""The docker backend: real Docker containers from the runner base image, isolated and limited.
+
+These need a Docker daemon and the runner base image (`deploy/runner-base/build.sh`); without
+them they skip, unless `WHARF_REQUIRE_DOCKER=1` (as in CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from gateway.config import BackendKind
+from runner.runtime_image import DEFAULT_BASE_IMAGE
+from tests.helpers import RunningGateway, serving_app, wait_until
+
+
+def _docker_problem() -> str | None:
+    try:
+        import docker
+
+        client = docker.from_env()
+        try:
+            client.images.get(DEFAULT_BASE_IMAGE)
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"Docker or the runner base image is not available: {exc}"
+    return None
+
+
+_PROBLEM = _docker_problem()
+if _PROBLEM is not None:
+    if os.environ.get("WHARF_REQUIRE_DOCKER") == "1":
+        raise RuntimeError(_PROBLEM)
+    pytest.skip(_PROBLEM, allow_module_level=True)
+
+DOCKER_APP = """
+    import os
+    import resource
+
+    import client as modal
+
+    app = modal.App("boxed")
+
+
+    def _status(field):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return line.split()[1]
+
+
+    @app.function()
+    def facts() -> dict:
+        try:
+            open("/escape", "w").close()
+            root = "writable"
+        except OSError as exc:
+            root = exc.strerror
+        with open("/tmp/scratch", "w") as scratch:
+            scratch.write("ok")
+        return {
+            "uid": os.getuid(),
+            "capabilities": _status("CapEff"),
+            "no_new_privileges": _status("NoNewPrivs"),
+            "seccomp": _status("Seccomp"),
+            "root": root,
+            "docker_socket": os.path.exists("/var/run/docker.sock"),
+            "open_files": resource.getrlimit(resource.RLIMIT_NOFILE),
+        }
+
+
+    @app.function()
+    def fork_bomb() -> str:
+        children = []
+        try:
+            while len(children) < 5000:
+                pid = os.fork()
+                if pid == 0:
+                    import time
+
+                    time.sleep(30)
+                    os._exit(0)
+                children.append(pid)
+        except OSError as exc:
+            return f"stopped after {len(children)} processes: {exc.strerror}"
+        finally:
+            for pid in children:
+                os.kill(pid, 9)
+        return f"made {len(children)} processes"
+
+
+    @app.function(memory=128, retries=0)
+    def hog() -> int:
+        chunks = []
+        while True:
+            chunks.append(bytearray(16 * 1024 * 1024))
+
+
+    @app.function()
+    @modal.asgi_app()
+    def web():
+        from starlette.applications import Starlette
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def hello(request):
+            return JSONResponse({"hello": "from docker", "uid": os.getuid()})
+
+        return Starlette(routes=[Route("/", hello)])
+"""
+
+
+@pytest.fixture(scope="module")
+def docker_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningGateway]:
+    monkeypatch = pytest.MonkeyPatch()
+    tmp_path = tmp_path_factory.mktemp("docker")
+    try:
+        with serving_app(tmp_path, monkeypatch, DOCKER_APP, backend=BackendKind.DOCKER) as gateway:
+            yield gateway
+    finally:
+        monkeypatch.undo()
+
+
+def test_a_container_is_unprivileged_read_only_and_limited(docker_gateway: RunningGateway) -> None:
+    facts = modal.Function.from_name("boxed", "facts").remote()
+
+    assert facts["uid"] != 0
+    assert int(facts["capabilities"], 16) == 0  # every capability dropped
+    assert facts["no_new_privileges"] == "1"
+    assert facts["seccomp"] == "2"  # Docker's default filter
+    assert facts["root"] == "Read-only file system"
+    assert facts["docker_socket"] is False
+    assert tuple(facts["open_files"]) == (4096, 4096)
+
+
+def test_a_fork_bomb_hits_the_process_limit(docker_gateway: RunningGateway) -> None:
+    outcome = modal.Function.from_name("boxed", "fork_bomb").remote()
+
+    assert outcome.startswith("stopped after "), outcome
+    assert int(outcome.split()[2]) < 600
+    # The container is fine afterwards.
+    assert modal.Function.from_name("boxed", "facts").remote()["uid"] != 0
+
+
+def test_a_memory_hog_is_reported_as_out_of_memory(docker_gateway: RunningGateway) -> None:
+    with pytest.raises(modal.ExecutionError, match="it ran out of memory: its limit is 128 MiB"):
+        modal.Function.from_name("boxed", "hog").remote()
+
+    def logged() -> bool:
+        logs = httpx.get(
+            f"{docker_gateway.url}/v1/apps/boxed/logs",
+            headers={"authorization": docker_gateway.authorization},
+        ).json()
+        return "it ran out of memory: its limit is 128 MiB" in str(logs)
+
+    wait_until(logged, timeout_s=20)
+
+
+def test_a_web_endpoint_is_served_from_docker(docker_gateway: RunningGateway) -> None:
+    response = httpx.get(f"{docker_gateway.url}/web/main--boxed-web/", timeout=60)
+
+    assert response.json()["hello"] == "from docker"
+    assert response.json()["uid"] != 0
+
+
+def test_containers_of_an_earlier_run_are_removed(tmp_path: Path) -> None:
+    import docker
+
+    from gateway.app import backend_owner
+
+    monkeypatch = pytest.MonkeyPatch()
+    data_dir = tmp_path / "data"
+    owner = backend_owner(data_dir)
+    client = docker.from_env()
+    with contextlib.closing(client):
+        stale = client.containers.create(
+            DEFAULT_BASE_IMAGE, ["sleep", "60"], labels={"wharf.owner": owner}
+        )
+        try:
+            with serving_app(tmp_path, monkeypatch, DOCKER_APP, backend=BackendKind.DOCKER):
+                assert modal.Function.from_name("boxed", "facts").remote()["uid"] != 0
+                remaining = client.containers.list(all=True, filters={"id": stale.id})
+                assert remaining == []
+        finally:
+            monkeypatch.undo()
+            with contextlib.suppress(docker.errors.NotFound):
+                stale.remove(force=True)
