@@ -20,6 +20,7 @@ from client._errors import (
     RemoteError,
 )
 from client._function import Function, FunctionCall, FunctionStats, gather
+from client._image import Image
 from client._options import FunctionOptions
 from client._web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
@@ -33,6 +34,7 @@ __all__ = [
     "FunctionCall",
     "FunctionOptions",
     "FunctionStats",
+    "Image",
     "InputCancellation",
     "InvalidError",
     "LocalEntrypoint",

@@ -8,6 +8,7 @@ from typing import Any
 
 from client._errors import InvalidError
 from client._function import Function
+from client._image import Image
 from client._options import resolve_options
 from client._web import WebFunction
 
@@ -36,8 +37,9 @@ class App:
         name: The app's name; `wharf deploy` uses the file's name when it is None.
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, image: Image | None = None) -> None:
         self._name = name
+        self._image = image
         self._functions: dict[str, Function] = {}
         self._entrypoints: dict[str, LocalEntrypoint] = {}
         self._app_ref: str | None = None
@@ -67,6 +69,7 @@ class App:
         _warn_parentheses_missing: object = None,
         *,
         name: str | None = None,
+        image: Image | None = None,
         gpu: str | list[str] | None = None,
         cpu: float | None = None,
         memory: int | None = None,
@@ -85,6 +88,7 @@ class App:
 
         Args:
             name: The function's name in the app; defaults to the Python name.
+            image: The image it runs in (the app's, by default; the docker backend builds it).
             gpu: A GPU type (`"A100"`, `"H100:2"`) or a list of them in order of preference.
             cpu: CPU cores reserved for each container.
             memory: Memory reserved for each container, in MiB.
@@ -126,7 +130,14 @@ class App:
             tag = name or raw_f.__name__
             if tag in self._functions:
                 raise InvalidError(f"app {self._name!r} already has a function named {tag!r}")
-            function = Function(tag, raw_f=raw_f, options=options, app_name=self._name, web=web)
+            function = Function(
+                tag,
+                raw_f=raw_f,
+                options=options,
+                app_name=self._name,
+                web=web,
+                image=image or self._image,
+            )
             if self._app_ref is not None:
                 function._bind(self._app_ref)
             self._functions[tag] = function

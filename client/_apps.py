@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from client._bundle import build_bundle
+from client._errors import InvalidError
 from client._http import ApiRequest, Flow
 from client._loader import LoadedApp
 from client._manifest import build_manifest
+
+#: Seconds the gateway may hold each request for more of a build log.
+_FOLLOW_WAIT_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +29,20 @@ class DeployedApp:
 
 
 def deploy_app(
-    loaded: LoadedApp, *, name: str | None, ephemeral: bool, app_id: str | None = None
+    loaded: LoadedApp,
+    *,
+    name: str | None,
+    ephemeral: bool,
+    app_id: str | None = None,
+    on_log: Callable[[str], None] | None = None,
 ) -> Flow[DeployedApp]:
     """Upload the manifest and source bundle, and bind the app's functions to the result.
 
-    With `app_id`, the upload is the next version of that ephemeral app (`wharf serve`).
+    With `app_id`, the upload is the next version of that ephemeral app (`wharf serve`). When
+    the gateway builds images first, their build log goes to `on_log` line by line.
+
+    Raises:
+        InvalidError: the deploy was refused, or an image build failed (with the log's tail).
     """
     app_name = name or loaded.app.name or loaded.path.stem
     manifest = build_manifest(
@@ -40,9 +54,17 @@ def deploy_app(
     )
     if app_id is not None:
         manifest["app_id"] = app_id
-    bundle = base64.b64encode(build_bundle(loaded.path)).decode("ascii")
+    image_files = {
+        sha: path
+        for function in loaded.app.registered_functions.values()
+        if function.image is not None
+        for sha, path in function.image.local_files().items()
+    }
+    bundle = base64.b64encode(build_bundle(loaded.path, image_files)).decode("ascii")
     response = yield ApiRequest("POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle})
     data = response.json()
+    if response.status_code == 202:
+        data = yield from _follow_deploy(data, on_log or (lambda line: None))
     loaded.app._hydrate(str(data["app_id"]))
     return DeployedApp(
         app_id=str(data["app_id"]),
@@ -50,6 +72,22 @@ def deploy_app(
         version=int(data["version"]),
         functions=list(data["functions"]),
     )
+
+
+def _follow_deploy(status: dict[str, Any], on_log: Callable[[str], None]) -> Flow[dict[str, Any]]:
+    """Follow a deploy that builds images until it ends; returns the deployed app."""
+    while True:
+        for line in status.get("log", []):
+            on_log(str(line))
+        if status["status"] == "deployed":
+            return dict(status["app"])
+        if status["status"] == "failed":
+            raise InvalidError(str(status["error"]["message"]))
+        params = {"after": int(status["next"]), "timeout_s": _FOLLOW_WAIT_S}
+        response = yield ApiRequest(
+            "GET", f"/v1/deploys/{status['deploy_id']}", params=params, wait_s=_FOLLOW_WAIT_S
+        )
+        status = response.json()
 
 
 def stop_app(app_ref: str) -> Flow[None]:

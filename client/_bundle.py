@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 #: Our own packages are installed in every container; user bundles never carry them.
@@ -31,13 +32,22 @@ def local_source_files(entry_file: Path) -> list[Path]:
     return sorted(files)
 
 
-def build_bundle(entry_file: Path) -> bytes:
-    """A zip of the app's source files, byte-identical for identical sources."""
+#: Where the files that images add travel in the bundle, by content hash.
+IMAGE_FILES_DIR = ".wharf-image-files"
+
+
+def build_bundle(entry_file: Path, image_files: Mapping[str, Path] | None = None) -> bytes:
+    """A zip of the app's source files (and the files its images add, by content hash),
+    byte-identical for identical sources."""
     root = entry_file.parent.resolve()
+    entries = [(path.relative_to(root).as_posix(), path) for path in local_source_files(entry_file)]
+    entries += [
+        (f"{IMAGE_FILES_DIR}/{sha}", path) for sha, path in sorted((image_files or {}).items())
+    ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in local_source_files(entry_file):
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), _FIXED_TIMESTAMP)
+        for name, path in entries:
+            info = zipfile.ZipInfo(name, _FIXED_TIMESTAMP)
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
     return buffer.getvalue()

@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_build_log(line: str) -> None:
+    print(f"  | {line}", file=sys.stderr, flush=True)
+
+
 def _print_deployed(deployed: DeployedApp) -> None:
     print(
         f"Deployed app {deployed.name!r} ({deployed.app_id}, version {deployed.version})",
@@ -71,7 +75,8 @@ def _load(path: Path, app_variable: str | None = None) -> LoadedApp:
 
 def _deploy(args: argparse.Namespace) -> int:
     loaded = _load(args.file)
-    _print_deployed(run_flow(deploy_app(loaded, name=args.name, ephemeral=False)))
+    deploying = deploy_app(loaded, name=args.name, ephemeral=False, on_log=print_build_log)
+    _print_deployed(run_flow(deploying))
     return 0
 
 
@@ -80,7 +85,7 @@ def _serve(args: argparse.Namespace) -> int:
         _print_deployed(deployed)
         print("Watching for changes; Ctrl-C stops the app.", flush=True)
 
-    serve(args.file, _load, report)
+    serve(args.file, _load, report, on_log=print_build_log)
     return 0
 
 
@@ -111,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         known = ", ".join(sorted([*entrypoints, *functions])) or "none"
         raise InvalidError(f"name an entrypoint or function to run as FILE::NAME (known: {known})")
     argv = [arg for arg in args.args if arg != "--"]
-    deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True))
+    deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True, on_log=print_build_log))
     try:
         if name in entrypoints:
             entrypoint: LocalEntrypoint = entrypoints[name]

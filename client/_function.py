@@ -11,6 +11,7 @@ from urllib.parse import quote
 from client._aio import Twin, blocking
 from client._errors import ExecutionError
 from client._http import ApiRequest, Flow, run_flow_async
+from client._image import Image
 from client._invocation import (
     call_id_of,
     call_request,
@@ -104,8 +105,10 @@ class Function:
         app_ref: str | None = None,
         app_name: str | None = None,
         web: WebConfig | None = None,
+        image: Image | None = None,
     ) -> None:
         self._name = name
+        self._image = image
         self._raw_f = raw_f
         self._options = options or FunctionOptions()
         self._app_ref = app_ref
@@ -126,6 +129,11 @@ class Function:
     @property
     def options(self) -> FunctionOptions:
         return self._options
+
+    @property
+    def image(self) -> Image | None:
+        """The image it runs in, for functions defined here."""
+        return self._image
 
     @property
     def web(self) -> WebConfig | None:

@@ -30,6 +30,7 @@ def describe_function(function: Function) -> dict[str, Any]:
         "params": describe_parameters(raw_f),
         "options": function.options.to_json(),
         "web": None if function.web is None else function.web.to_json(),
+        "image": None if function.image is None else function.image.to_json(),
     }
 
 

@@ -30,10 +30,11 @@ def serve(
     path: Path,
     load: Callable[[Path], LoadedApp],
     report: Callable[[DeployedApp], None],
+    on_log: Callable[[str], None] | None = None,
 ) -> None:
     """Deploy, then redeploy on every change, until interrupted; then stop the app."""
     loaded = load(path)
-    deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True))
+    deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True, on_log=on_log))
     report(deployed)
     stamps = _snapshot(local_source_files(path))
     try:
@@ -46,7 +47,9 @@ def serve(
             try:
                 loaded = load(path)
                 deployed = run_flow(
-                    deploy_app(loaded, name=None, ephemeral=True, app_id=deployed.app_id)
+                    deploy_app(
+                        loaded, name=None, ephemeral=True, app_id=deployed.app_id, on_log=on_log
+                    )
                 )
             except Exception as exc:  # a broken edit: say so and keep serving the last version
                 print(f"not reloaded: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)

@@ -25,6 +25,7 @@ from gateway.calls import CallService
 from gateway.config import BackendKind, Config
 from gateway.credentials import ContainerCredentials
 from gateway.database import Database
+from gateway.deploys import Deploys
 from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
 from gateway.ids import new_id
 from gateway.models import FunctionRecord, TokenKind
@@ -57,7 +58,10 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
 
         owner = backend_owner(config.data_dir)
         host = config.docker_hosts[0] if config.docker_hosts else None
-        return lambda events: DockerBackend(events, docker_host=host, owner=owner)
+        environment = config.runner_environment
+        return lambda events: DockerBackend(
+            events, docker_host=host, owner=owner, build_args=environment
+        )
     return lambda events: LocalBackend(events, config.runner_environment)
 
 
@@ -116,6 +120,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         config.max_backlog,
     )
     calls.attach(scheduler)
+    deploys = Deploys(lambda: scheduler.backend)
     recovered = await calls.recover()
     if recovered:
         logger.info("recovered %d unfinished calls", recovered)
@@ -135,9 +140,11 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             rate_limiter=rate_limiter,
             upstreams=upstreams,
             background=background,
+            deploys=deploys,
             domain=domain,
         )
     finally:
+        await deploys.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from gateway.images import check_image
 from gateway.labels import check_label
 
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -172,6 +173,9 @@ def _check_function(entry: object) -> dict[str, Any]:
         "params": params,
         "options": _check_options(name, entry.get("options", {})),
         "web": _check_web(name, entry.get("web")),
+        "image": None
+        if entry.get("image") is None
+        else check_image(entry["image"], f"function {name!r}"),
     }
 
 

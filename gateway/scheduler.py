@@ -107,12 +107,14 @@ class Pool:
 
 
 def _resources(function: FunctionRecord) -> dict[str, Any]:
-    """What a function asks of its containers, for the backend: CPU, memory, its own server."""
+    """What a function asks of its containers, for the backend: CPU, memory, its own server,
+    its image."""
     options, web = function.options, function.definition.get("web") or {}
     return {
         "cpu": options.get("cpu"),
         "memory_mb": options.get("memory_mb"),
         "web_server_port": web.get("port") if web.get("kind") == "server" else None,
+        "image": function.definition.get("image_tag"),
     }
 
 
@@ -158,6 +160,11 @@ class Scheduler:
         self._background: set[asyncio.Future[None]] = set()
         self._starts: set[asyncio.Future[None]] = set()
         self._closing = False
+
+    @property
+    def backend(self) -> ContainerBackend:
+        """Where containers run (and images are built)."""
+        return self._backend
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coroutine)

@@ -11,6 +11,7 @@ from gateway.auth import TokenAuthority
 from gateway.background import Background
 from gateway.calls import CallService
 from gateway.config import Config
+from gateway.deploys import Deploys
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
 from gateway.scheduler import Scheduler
@@ -28,6 +29,7 @@ class GatewayState(TypedDict):
     rate_limiter: RateLimiter
     upstreams: UpstreamPool
     background: Background
+    deploys: Deploys
     #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
     domain: str
 

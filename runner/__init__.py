@@ -7,11 +7,18 @@ from runner.backend import (
     ContainerBackend,
     ContainerEvents,
     ContainerSpec,
+    ImageRecipe,
     LogStream,
 )
 from runner.connection import AgentConnection
 from runner.envelope import ErrorInfo, Input, Output, OutputStatus, PayloadFormat
-from runner.errors import AgentUnreachable, ContainerStartFailed, ProtocolError, RunnerError
+from runner.errors import (
+    AgentUnreachable,
+    ContainerStartFailed,
+    ImageBuildFailed,
+    ProtocolError,
+    RunnerError,
+)
 from runner.local import LocalBackend
 from runner.web import serve_uvicorn
 
@@ -24,6 +31,8 @@ __all__ = [
     "ContainerSpec",
     "ContainerStartFailed",
     "ErrorInfo",
+    "ImageBuildFailed",
+    "ImageRecipe",
     "Input",
     "LocalBackend",
     "LogStream",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +43,19 @@ class ContainerSpec:
     #: CPU cores and memory (MiB) for the container; None: the backend's defaults.
     cpu: float | None = None
     memory_mb: int | None = None
+    #: The image built for the function (`ImageRecipe.tag`); None: the runner base image.
+    image: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecipe:
+    """An image to build: its tag (a hash of everything below), a Dockerfile, and the files of
+    its build context by path, with their permission bits where not 0o644."""
+
+    tag: str
+    dockerfile: str
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    modes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,23 @@ class ContainerBackend(Protocol):
 
     async def list_containers(self) -> list[str]:
         """The ids of the containers this backend runs now."""
+        ...
+
+    @property
+    def builds_images(self) -> bool:
+        """Whether functions' images are built and used (the local backend ignores them)."""
+        ...
+
+    async def has_image(self, tag: str) -> bool:
+        """Whether the image is built already."""
+        ...
+
+    async def build_image(self, recipe: ImageRecipe, on_log: Callable[[str], None]) -> None:
+        """Build an image, passing its build log on line by line.
+
+        Raises:
+            ImageBuildFailed: with the reason (the log has the details).
+        """
         ...
 
     async def close(self) -> None:

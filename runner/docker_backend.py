@@ -16,6 +16,7 @@ import contextlib
 import io
 import tarfile
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ import docker.types
 import orjson
 
 from runner.agent import READY_MARKER
-from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, LogStream
-from runner.errors import ContainerStartFailed
+from runner.backend import (
+    ContainerAddress,
+    ContainerEvents,
+    ContainerSpec,
+    ImageRecipe,
+    LogStream,
+)
+from runner.errors import ContainerStartFailed, ImageBuildFailed
 from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
 
 #: Ports of the agent and of the web app inside every container.
@@ -46,6 +53,8 @@ TMP_SIZE = "1g"
 #: The user containers run as (created in the runner base image).
 CONTAINER_USER = "1000:1000"
 NETWORK = "wharf-runners"
+#: What image builds take of the gateway's environment: where pip finds packages.
+_BUILD_ARGS = frozenset({"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"})
 
 
 @dataclass(slots=True)
@@ -66,6 +75,7 @@ class DockerBackend:
         docker_host: str | None = None,
         owner: str = "wharf",
         base_image: str = DEFAULT_BASE_IMAGE,
+        build_args: Mapping[str, str] | None = None,
     ) -> None:
         self._events = events
         self._client = (
@@ -73,18 +83,81 @@ class DockerBackend:
         )
         self._owner = owner
         self._base_image = base_image
-        self._image: str | None = None
-        self._prepared = asyncio.Lock()
+        self._build_args = {
+            name: value for name, value in (build_args or {}).items() if name in _BUILD_ARGS
+        }
+        self._prepared = False
+        #: Runtime images (Wharf's code on top) by the image they were made from.
+        self._runtime: dict[str, str] = {}
+        self._lock = asyncio.Lock()
         self._running: dict[str, _Running] = {}
 
-    async def _prepare(self) -> str:
-        """Once: the runtime image, the network, and no containers left from an earlier run."""
-        async with self._prepared:
-            if self._image is None:
-                self._image = await asyncio.to_thread(self._prepare_host)
-            return self._image
+    async def _runtime_image(self, image: str | None) -> str:
+        """The image a container starts from: `image` (or the runner base) with Wharf's code.
+        The first time, also the network, and no containers left from an earlier run."""
+        base = image or self._base_image
+        async with self._lock:
+            if not self._prepared:
+                await asyncio.to_thread(self._prepare_host)
+                self._prepared = True
+            if base not in self._runtime:
+                self._runtime[base] = await asyncio.to_thread(self._ensure_runtime, base)
+            return self._runtime[base]
 
-    def _prepare_host(self) -> str:
+    def _ensure_runtime(self, base: str) -> str:
+        try:
+            return ensure_runtime_image(self._client, base)
+        except docker.errors.ImageNotFound as exc:
+            hint = (
+                " (build it with deploy/runner-base/build.sh)" if base == self._base_image else ""
+            )
+            raise ContainerStartFailed("-", f"the image {base} is missing{hint}") from exc
+
+    @property
+    def builds_images(self) -> bool:
+        return True
+
+    async def has_image(self, tag: str) -> bool:
+        def exists() -> bool:
+            try:
+                self._client.images.get(tag)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+        return await asyncio.to_thread(exists)
+
+    async def build_image(self, recipe: ImageRecipe, on_log: Callable[[str], None]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def log(text: str) -> None:
+            for line in text.rstrip("\n").split("\n"):
+                loop.call_soon_threadsafe(on_log, line)
+
+        def build() -> None:
+            try:
+                for chunk in self._client.api.build(
+                    fileobj=io.BytesIO(_build_context(recipe)),
+                    custom_context=True,
+                    tag=recipe.tag,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    buildargs=self._build_args,
+                    labels={OWNER_LABEL: self._owner},
+                ):
+                    if "stream" in chunk:
+                        log(str(chunk["stream"]))
+                    if "error" in chunk:
+                        log(str(chunk["error"]))
+                        raise ImageBuildFailed(str(chunk["error"]).strip())
+            except docker.errors.DockerException as exc:
+                log(str(exc))
+                raise ImageBuildFailed(str(exc)) from exc
+
+        await asyncio.to_thread(build)
+
+    def _prepare_host(self) -> None:
         for stale in self._client.containers.list(
             all=True, filters={"label": f"{OWNER_LABEL}={self._owner}"}
         ):
@@ -97,17 +170,9 @@ class DockerBackend:
                 options={"com.docker.network.bridge.enable_icc": "false"},
                 labels={OWNER_LABEL: self._owner},
             )
-        try:
-            return ensure_runtime_image(self._client, self._base_image)
-        except docker.errors.ImageNotFound as exc:
-            raise ContainerStartFailed(
-                "-",
-                f"the runner base image {self._base_image} is missing: build it with "
-                "deploy/runner-base/build.sh",
-            ) from exc
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:
-        image = await self._prepare()
+        image = await self._runtime_image(spec.image)
         loop = asyncio.get_running_loop()
         running = _Running(
             container=None,
@@ -311,6 +376,17 @@ class DockerBackend:
 def _resolve(future: asyncio.Future[dict[str, Any]], report: dict[str, Any]) -> None:
     if not future.done():
         future.set_result(report)
+
+
+def _build_context(recipe: ImageRecipe) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in [("Dockerfile", recipe.dockerfile.encode()), *recipe.files.items()]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = recipe.modes.get(name, 0o644)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _bundle_archive(bundle_path: Path) -> bytes:

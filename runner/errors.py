@@ -3,7 +3,8 @@
 RunnerError
 ├── ProtocolError           the agent channel carried something malformed
 ├── AgentUnreachable        the agent refused, reset or closed a connection
-└── ContainerStartFailed    a container did not come up (with the agent's reason)
+├── ContainerStartFailed    a container did not come up (with the agent's reason)
+└── ImageBuildFailed        an image could not be built (the build log says why)
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ class ContainerStartFailed(RunnerError):
         super().__init__(f"container {container_id} failed to start: {reason}")
         self.container_id = container_id
         self.reason = reason
+
+
+class ImageBuildFailed(RunnerError):
+    """An image could not be built."""

@@ -11,12 +11,18 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
 
-from runner.backend import ContainerAddress, ContainerEvents, ContainerSpec, LogStream
+from runner.backend import (
+    ContainerAddress,
+    ContainerEvents,
+    ContainerSpec,
+    ImageRecipe,
+    LogStream,
+)
 from runner.errors import ContainerStartFailed
 
 _LOG_LINE_LIMIT_BYTES = 1 << 20
@@ -184,6 +190,16 @@ class LocalBackend:
 
     async def list_containers(self) -> list[str]:
         return list(self._processes)
+
+    @property
+    def builds_images(self) -> bool:
+        return False  # containers run this machine's Python, with its packages
+
+    async def has_image(self, tag: str) -> bool:
+        return True
+
+    async def build_image(self, recipe: ImageRecipe, on_log: Callable[[str], None]) -> None:
+        return None
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(cid, grace_s=5) for cid in list(self._processes)))

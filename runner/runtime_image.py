@@ -11,6 +11,8 @@ from typing import Any
 
 import docker.errors
 
+from client._image import PYTHON_SOURCE_DIR
+
 #: The image `deploy/runner-base/` builds: Debian 12, Python 3.11 and the runtime's packages.
 DEFAULT_BASE_IMAGE = "wharf-runner-base:latest"
 #: Where Wharf's code lives inside containers.
@@ -31,7 +33,8 @@ def _context(base_image: str, files: list[tuple[str, Path]]) -> bytes:
     dockerfile = (
         f"FROM {base_image}\n"
         f"COPY wharf {RUNTIME_DIR}\n"
-        f"ENV PYTHONPATH={RUNTIME_DIR}\n"
+        # `add_local_python_source` puts modules in PYTHON_SOURCE_DIR.
+        f"ENV PYTHONPATH={RUNTIME_DIR}:{PYTHON_SOURCE_DIR}\n"
         'CMD ["python3", "-m", "runner"]\n'
     ).encode()
     buffer = io.BytesIO()

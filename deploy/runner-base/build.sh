@@ -20,7 +20,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 root=$(mktemp -d /tmp/wharf-runner-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
-debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$root" "$mirror" >/dev/null
+debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm "$root" "$mirror" >/dev/null
 "$python" - <<'PY' >"$root/requirements.txt"
 import tomllib
 with open("pyproject.toml", "rb") as f:
@@ -33,7 +33,7 @@ rm -rf "$root/requirements.txt" "$root/var/cache/apt/archives/"*.deb "$root/var/
 chroot "$root" useradd --uid 1000 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin wharf
 
 tar --numeric-owner -C "$root" -c . | docker import \
-    --change 'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp' \
+    --change 'ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp PIP_BREAK_SYSTEM_PACKAGES=1' \
     --change 'USER 1000:1000' \
     --change 'WORKDIR /tmp' \
     --change 'CMD ["python3"]' \

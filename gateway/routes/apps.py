@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -9,7 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.config import Config
+from gateway.deploys import DeployJob
 from gateway.errors import InvalidRequest
+from gateway.images import recipes_of
 from gateway.manifest import decode_bundle, parse_manifest
 from gateway.models import AppRecord, AppState, FunctionRecord
 from gateway.responses import json_response
@@ -70,8 +74,64 @@ async def deploy(request: Request) -> Response:
         raise InvalidRequest('the body must be {"manifest": {...}, "bundle": "<base64 zip>"}')
     manifest = parse_manifest(data.get("manifest"))
     bundle = decode_bundle(data.get("bundle"), manifest.module)
-    app, functions = await state["apps"].deploy(principal, manifest, bundle)
-    return json_response(app_json(request, app, functions), 201)
+    recipes = recipes_of(manifest.functions, bundle, _pip_ca(state["config"]))
+    missing = await state["deploys"].missing(recipes)
+
+    async def commit() -> tuple[AppRecord, list[FunctionRecord]]:
+        return await state["apps"].deploy(principal, manifest, bundle)
+
+    if not missing:
+        app, functions = await commit()
+        return json_response(app_json(request, app, functions), 201)
+    # Images to build first: the deploy goes on in the background, its log at status_url.
+    job = state["deploys"].start(principal.workspace_id, missing, commit)
+    return json_response(deploy_json(request, job, 0), 202)
+
+
+def _pip_ca(config: Config) -> bytes | None:
+    """The CA bundle pip uses on this machine (`PIP_CERT`), for pip inside image builds."""
+    path = config.runner_environment.get("PIP_CERT")
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def deploy_json(request: Request, job: DeployJob, after: int) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "deploy_id": job.deploy_id,
+        "status": job.status,
+        "status_url": str(request.url_for("deploy_status", deploy_id=job.deploy_id)),
+        "log": job.log[after:],
+        "next": len(job.log),
+    }
+    if job.result is not None:
+        data["app"] = app_json(request, *job.result)
+    if job.error is not None:
+        data["error"] = {"code": job.error.code, "message": job.error.message}
+    return data
+
+
+async def deploy_status(request: Request) -> Response:
+    """A deploy that builds images: its status and the build log after line `after` (waits
+    up to `timeout_s`, default 5, for more): 200; 400, 401, 404."""
+    principal = await principal_of(request)
+    job = state_of(request)["deploys"].job(principal.workspace_id, path_param(request, "deploy_id"))
+    after = _int_param(request, "after", 0)
+    await job.wait(after, min(30.0, float(_int_param(request, "timeout_s", 5))))
+    return json_response(deploy_json(request, job, after))
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    """A query parameter that is a count (0 up to 2**63 - 1)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 1 << 63:
+        raise InvalidRequest(f"{name} must be a non-negative integer, not {raw!r}")
+    return int(raw)
 
 
 async def list_apps(request: Request) -> Response:
@@ -101,10 +161,8 @@ async def app_logs(request: Request) -> Response:
     principal = await principal_of(request)
     state = state_of(request)
     app = await state["apps"].app(principal.workspace_id, path_param(request, "app"))
-    raw_after = request.query_params.get("after_id", "0")
-    if not (raw_after.isascii() and raw_after.isdigit()) or int(raw_after) >= 1 << 63:
-        raise InvalidRequest("after_id must be a non-negative integer")
-    lines = await state["store"].logs(app.app_id, int(raw_after), MAX_LOG_LINES)
+    after_id = _int_param(request, "after_id", 0)
+    lines = await state["store"].logs(app.app_id, after_id, MAX_LOG_LINES)
     return json_response({"logs": lines})
 
 
@@ -132,6 +190,7 @@ async def function_stats(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/apps", deploy, methods=["POST"]),
+    Route("/v1/deploys/{deploy_id}", deploy_status, methods=["GET"], name="deploy_status"),
     Route("/v1/apps", list_apps, methods=["GET"]),
     Route("/v1/apps/{app}", show_app, methods=["GET"]),
     Route("/v1/apps/{app}", stop_app, methods=["DELETE"]),

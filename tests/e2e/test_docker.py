@@ -20,7 +20,16 @@ from runner.runtime_image import DEFAULT_BASE_IMAGE
 from tests.helpers import RunningGateway, serving_app, wait_until
 
 
-def _docker_problem() -> str | None:
+def docker_problem() -> str | None:
+    """Why the Docker tests cannot run here, or None; with `WHARF_REQUIRE_DOCKER=1` a reason is
+    an error instead."""
+    problem = _why_not_docker()
+    if problem is not None and os.environ.get("WHARF_REQUIRE_DOCKER") == "1":
+        raise RuntimeError(problem)
+    return problem
+
+
+def _why_not_docker() -> str | None:
     try:
         import docker
 
@@ -34,11 +43,8 @@ def _docker_problem() -> str | None:
     return None
 
 
-_PROBLEM = _docker_problem()
-if _PROBLEM is not None:
-    if os.environ.get("WHARF_REQUIRE_DOCKER") == "1":
-        raise RuntimeError(_PROBLEM)
-    pytest.skip(_PROBLEM, allow_module_level=True)
+if (_problem := docker_problem()) is not None:
+    pytest.skip(_problem, allow_module_level=True)
 
 DOCKER_APP = """
     import os
