@@ -96,16 +96,18 @@ def measure_floor(count: int, warmup: int) -> dict[str, float]:
 
 
 @contextmanager
-def gateway_with_app(work_dir: Path, source: str) -> Iterator[tuple[int, Path]]:
-    """`wharf server` in a process of its own with `source` deployed; yields its port and data
-    dir, with this process's client pointed at it. Benchmarks lift the workspace rate limit:
-    their sequential calls outrun the default (200/s)."""
+def gateway_with_app(
+    work_dir: Path, source: str, server_args: tuple[str, ...] = ()
+) -> Iterator[tuple[int, Path]]:
+    """`wharf server` (with `server_args`) in a process of its own with `source` deployed;
+    yields its port and data dir, with this process's client pointed at it. Benchmarks lift the
+    workspace rate limit: their sequential calls outrun the default (200/s)."""
     port = free_port()
     profile = work_dir / "wharf.toml"
     env = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
     data_dir = work_dir / "data"
     server = [sys.executable, "-m", "gateway", "server", "--port", str(port)]
-    server += ["--data-dir", str(data_dir), "--rate-limit-per-s", "1000000"]
+    server += ["--data-dir", str(data_dir), "--rate-limit-per-s", "1000000", *server_args]
     with process(server, env):
         wait_for(f"http://127.0.0.1:{port}/v1/health")
         os.environ["WHARF_CONFIG_PATH"] = str(profile)

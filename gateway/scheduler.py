@@ -113,6 +113,7 @@ def _resources(function: FunctionRecord) -> dict[str, Any]:
     return {
         "cpu": options.get("cpu"),
         "memory_mb": options.get("memory_mb"),
+        "serves_web": bool(web),
         "web_server_port": web.get("port") if web.get("kind") == "server" else None,
         "image": function.definition.get("image_tag"),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from runner.backend import (
     ContainerAddress,
     ContainerBackend,
@@ -20,7 +22,9 @@ from runner.errors import (
     RunnerError,
 )
 from runner.local import LocalBackend
-from runner.web import serve_uvicorn
+
+if TYPE_CHECKING:
+    from runner.web import serve_uvicorn
 
 __all__ = [
     "AgentConnection",
@@ -43,3 +47,12 @@ __all__ = [
     "RunnerError",
     "serve_uvicorn",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The web servers load only where used (the gateway), not in every container's agent.
+    if name == "serve_uvicorn":
+        from runner.web import serve_uvicorn
+
+        return serve_uvicorn
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")

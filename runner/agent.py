@@ -31,6 +31,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -40,8 +41,10 @@ from client.container import hydrate_app
 from runner.envelope import decode_input, encode_output
 from runner.errors import ProtocolError
 from runner.executor import execute, failure_output
-from runner.web import WebServer
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
+
+if TYPE_CHECKING:
+    from runner.web import WebServer
 
 #: Exit status of an agent whose app could not be loaded.
 STARTUP_FAILED_EXIT_CODE = 3
@@ -184,11 +187,11 @@ async def _until_stopped(config: AgentConfig) -> None:
 
 async def serve_agent(config: AgentConfig) -> int:
     """Load the app, listen, report readiness; returns the process exit status."""
-    web = WebServer(config.host, config.web_port)
+    web: WebServer | None = None
     with tempfile.TemporaryDirectory(prefix="wharf-app-") as source_dir:
         try:
             functions = load_functions(config, Path(source_dir))
-            web_port = await _start_web(config, functions, web)
+            web = await _start_web(config, functions)
         except BaseException as exc:
             # Any start-up failure (import, the web app) is reported to the gateway, then exit.
             detail = "".join(traceback.format_exception(exc))
@@ -200,18 +203,22 @@ async def serve_agent(config: AgentConfig) -> int:
             agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
         )
         port = server.sockets[0].getsockname()[1]
-        _report_ready(config, {"port": port, "web_port": web_port})
+        _report_ready(config, {"port": port, "web_port": None if web is None else web.port})
         async with server:
             await _until_stopped(config)
-        await web.close()
+        if web is not None:
+            await web.close()
     return 0
 
 
-async def _start_web(
-    config: AgentConfig, functions: dict[str, Function], web: WebServer
-) -> int | None:
-    """Serve the container's web function, if it has one; returns its port."""
+async def _start_web(config: AgentConfig, functions: dict[str, Function]) -> WebServer | None:
+    """Serve the container's web function, if it has one."""
     function = functions.get(config.function_name or "")
     if function is None or function.web is None:
         return None
-    return await web.start(function.get_raw_f(), function.web)
+    # Imported here: the web servers cost a container that serves no web function ~0.1 s.
+    from runner.web import WebServer
+
+    web = WebServer(config.host, config.web_port)
+    await web.start(function.get_raw_f(), function.web)
+    return web

@@ -38,6 +38,8 @@ class ContainerSpec:
     agent_secret: str = ""
     #: Largest output the gateway reads; a bigger result is the call's failure.
     max_output_bytes: int = 64 * 1024 * 1024
+    #: Whether the container serves a web function (its web port is then reachable).
+    serves_web: bool = False
     #: The port a `@web_server` function's own server listens on (None: the agent serves).
     web_server_port: int | None = None
     #: CPU cores and memory (MiB) for the container; None: the backend's defaults.

@@ -200,9 +200,10 @@ class DockerBackend:
         return ContainerAddress(spec.container_id, "127.0.0.1", agent_port, web_port)
 
     def _create(self, spec: ContainerSpec, image: str) -> Any:
+        # Each published port costs the start a little (a proxy, firewall rules): only these.
         ports: dict[str, tuple[str, None]] = {f"{AGENT_PORT}/tcp": ("127.0.0.1", None)}
-        web_port = spec.web_server_port or WEB_PORT
-        ports[f"{web_port}/tcp"] = ("127.0.0.1", None)
+        if spec.serves_web:
+            ports[f"{spec.web_server_port or WEB_PORT}/tcp"] = ("127.0.0.1", None)
         container = self._client.containers.create(
             image,
             command=["python3", "-m", "runner"],

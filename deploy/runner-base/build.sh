@@ -28,6 +28,10 @@ with open("pyproject.toml", "rb") as f:
 PY
 "$python" -m pip install --quiet --no-compile --target "$root/usr/local/lib/python3.11/dist-packages" \
     -r "$root/requirements.txt"
+# Bytecode now, by the image's own Python: containers cannot write it (their root is read-only),
+# and compiling every import at each start would cost a cold start hundreds of milliseconds.
+chroot "$root" python3 -m compileall -q -j 0 /usr/local/lib/python3.11/dist-packages /usr/lib/python3.11 \
+    >/dev/null || true
 rm -rf "$root/requirements.txt" "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
 # Containers run as this unprivileged user, with /tmp as their only writable place.
 chroot "$root" useradd --uid 1000 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin wharf
