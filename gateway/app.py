@@ -22,11 +22,12 @@ from gateway.auth import TokenAuthority
 from gateway.background import Background
 from gateway.blobs import BlobStore
 from gateway.calls import CallService
-from gateway.config import BackendKind, Config
+from gateway.config import BackendKind, Config, ConfigError
 from gateway.credentials import ContainerCredentials
 from gateway.database import Database
 from gateway.deploys import Deploys
 from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
+from gateway.gpus import Gpu, GpuAllocator, read_inventory
 from gateway.ids import new_id
 from gateway.models import FunctionRecord, TokenKind
 from gateway.ratelimit import RateLimiter
@@ -49,6 +50,18 @@ def backend_owner(data_dir: Path) -> str:
     """The label value that marks a gateway's containers: the same for every run of the gateway
     on one data dir, so a restarted gateway finds the containers of the one before."""
     return hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def gpu_inventory(config: Config) -> list[Gpu]:
+    """The runner host's GPUs (the file, or nvidia-smi with the docker backend).
+
+    Raises:
+        ConfigError: the inventory file is not valid.
+    """
+    try:
+        return read_inventory(config.gpu_config, probe=config.backend is BackendKind.DOCKER)
+    except ValueError as exc:
+        raise ConfigError(f"WHARF_GPU_CONFIG: {exc}") from exc
 
 
 def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBackend]:
@@ -118,6 +131,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         config.max_body_bytes,
         config.max_total_containers,
         config.max_backlog,
+        GpuAllocator(gpu_inventory(config)),
     )
     calls.attach(scheduler)
     deploys = Deploys(lambda: scheduler.backend)

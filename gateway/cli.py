@@ -35,6 +35,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", help="port to listen on (8000)")
     parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:PORT)")
     parser.add_argument("--backend", choices=["local", "docker"], help="container backend (local)")
+    parser.add_argument("--gpu-config", help="GPU inventory JSON (default: nvidia-smi, docker)")
     parser.add_argument(
         "--docker-hosts", help="Docker endpoints, comma-separated (docker backend; local socket)"
     )

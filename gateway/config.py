@@ -10,6 +10,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
 | `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
 | `WHARF_DOCKER_HOSTS` | `--docker-hosts` | comma list | local | Docker endpoints |
+| `WHARF_GPU_CONFIG` | `--gpu-config` | path | `nvidia-smi` (docker) | GPU inventory JSON |
 | `WHARF_HTTP_SERVER` | `--http-server` | `auto`, `uvicorn`, `hypercorn` | `auto` | |
 | `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
 | `WHARF_RATE_LIMIT_PER_S` | `--rate-limit-per-s` | float | `200` | requests per second |
@@ -76,6 +77,9 @@ class Config:
     backend: BackendKind = BackendKind.LOCAL
     #: Docker endpoints of the docker backend (`unix://...`, `tcp://...`); empty: the local one.
     docker_hosts: tuple[str, ...] = ()
+    #: The runner host's GPUs as `{"gpus": [{"id": "0", "type": "T4"}]}`; None: ask nvidia-smi
+    #: (docker backend) or none (local backend, where a file can stand in for tests).
+    gpu_config: Path | None = None
     http_server: HttpServer = HttpServer.AUTO
     request_timeout_s: float = 150.0
     rate_limit_per_s: float = 200.0
@@ -197,6 +201,7 @@ _CONVERTERS: dict[str, Any] = {
     "domain": str,
     "data_dir": _path,
     "backend": BackendKind,
+    "gpu_config": _path,
     "docker_hosts": lambda raw: tuple(host.strip() for host in str(raw).split(",") if host.strip()),
     "http_server": HttpServer,
     "request_timeout_s": float,

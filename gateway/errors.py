@@ -12,6 +12,7 @@ GatewayError
 ├── RateLimited         429 rate_limited       the workspace is over its rate limit
 ├── BacklogFull         429 backlog_full       too many inputs of one function already wait
 ├── OutputExpired       410 output_expired     the call's result is older than the retention
+├── NoCapacity          503 no_capacity        no runner can ever host what the function asks
 └── Internal            500 internal           anything unexpected (logged with the request id)
 """
 
@@ -99,3 +100,7 @@ class OutputExpired(GatewayError):
 
 class Internal(GatewayError):
     status, code = 500, "internal"
+
+
+class NoCapacity(GatewayError):
+    status, code = 503, "no_capacity"

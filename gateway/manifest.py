@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from gateway.gpus import parse_request
 from gateway.images import check_image
 from gateway.labels import check_label
 
@@ -101,6 +102,11 @@ def _check_options(name: str, options: object) -> dict[str, Any]:
             raise InvalidRequest(
                 f"option {key!r} of function {name!r} must be between {low} and {high}"
             )
+    for gpu in options.get("gpu", []):
+        try:
+            parse_request(str(gpu))
+        except ValueError as exc:
+            raise InvalidRequest(f"option 'gpu' of function {name!r}: {exc}") from exc
     maximum = options.get("max_containers")
     if maximum is not None and maximum < options.get("min_containers", 0):
         raise InvalidRequest(f"max_containers of {name!r} is below its min_containers")

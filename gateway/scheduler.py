@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import BacklogFull
+from gateway.errors import BacklogFull, NoCapacity
+from gateway.gpus import Gpu, GpuAllocator, GpuRequest, parse_request
 from gateway.ids import new_id
 from gateway.models import CallStatus, FunctionRecord
 from gateway.tasks import (
@@ -119,6 +120,11 @@ def _resources(function: FunctionRecord) -> dict[str, Any]:
     }
 
 
+def gpu_requests(function: FunctionRecord) -> list[GpuRequest]:
+    """What the function asks for, in order of preference (checked at deploy)."""
+    return [parse_request(str(gpu)) for gpu in function.options.get("gpu", [])]
+
+
 def containers_to_start(pool: Pool) -> int:
     """How many containers to start now for the waiting inputs and the minimum."""
     slots_coming = pool.starting * pool.max_inputs
@@ -146,8 +152,12 @@ class Scheduler:
         max_body_bytes: int,
         max_total_containers: int,
         max_backlog: int = 2000,
+        gpus: GpuAllocator | None = None,
     ) -> None:
         self._backend = backend_factory(self)
+        self._gpus = gpus or GpuAllocator([])
+        #: The GPUs each container holds, until it ends.
+        self._gpu_holds: dict[str, list[Gpu]] = {}
         self._sink = sink
         self._credentials = credentials
         self._revoke_credentials = revoke_credentials
@@ -180,11 +190,19 @@ class Scheduler:
         return pool
 
     def check_backlog(self, function: FunctionRecord) -> None:
-        """Refuse new work for a function whose queue is full.
+        """Refuse new work for a function whose queue is full, or that no runner can host.
 
         Raises:
             BacklogFull: `max_backlog` inputs already wait.
+            NoCapacity: the function asks for GPUs this server does not have at all.
         """
+        requests = gpu_requests(function)
+        if requests and not self._gpus.feasible(requests):
+            asked = " or ".join(str(request) for request in requests)
+            raise NoCapacity(
+                f"{function.name} asks for {asked} GPU(s), and no runner has that "
+                f"(this server has {self._gpus.describe()})"
+            )
         pool = self._pools.get(function.function_id)
         if pool is not None and len(pool.queue) >= self._max_backlog:
             raise BacklogFull(function.name, self._max_backlog)
@@ -217,9 +235,16 @@ class Scheduler:
             if free < wanted:
                 self._evict_idle(wanted - free, keep=pool)
                 free = self._max_total_containers - self._total_containers()
+            requests = gpu_requests(pool.function)
             for _ in range(min(wanted, free)):
+                gpus = self._gpus.allocate(requests) if requests else []
+                if gpus is None:
+                    # Every fitting GPU is taken: idle containers of other functions give theirs
+                    # back; meanwhile the inputs wait.
+                    self._evict_gpu_holders(requests, keep=pool)
+                    break
                 pool.starting += 1
-                start = self._spawn(self._start_container(pool))
+                start = self._spawn(self._start_container(pool, gpus))
                 self._starts.add(start)
                 start.add_done_callback(self._starts.discard)
 
@@ -241,6 +266,18 @@ class Scheduler:
             if len(pool.containers) > pool.option_min:  # minimums are kept
                 self._stop_container(pool, container)
                 count -= 1
+
+    def _evict_gpu_holders(self, requests: list[GpuRequest], keep: Pool) -> None:
+        """Stop one idle container of another pool (above its minimum) holding a fitting GPU."""
+        for pool in self._pools.values():
+            if pool is keep or len(pool.containers) <= pool.option_min:
+                continue
+            for container in list(pool.containers.values()):
+                held = self._gpu_holds.get(container.container_id, [])
+                fits = any(request.matches(gpu) for request in requests for gpu in held)
+                if fits and not container.running and not container.stopping:
+                    self._stop_container(pool, container)
+                    return
 
     def _dispatch_waiting(self) -> None:
         """Capacity came free: give it to pools whose inputs wait."""
@@ -384,9 +421,10 @@ class Scheduler:
             ),
         )
 
-    async def _start_container(self, pool: Pool) -> None:
+    async def _start_container(self, pool: Pool, gpus: list[Gpu]) -> None:
         container_id = new_id("ct")
         token_id = None
+        self._gpu_holds[container_id] = gpus
         try:
             environment, token_id = await self._credentials(pool.function.workspace_id)
             spec = ContainerSpec(
@@ -400,6 +438,7 @@ class Scheduler:
                 max_inputs=pool.max_inputs,
                 agent_secret=secrets.token_urlsafe(32),
                 max_output_bytes=self._max_body_bytes,
+                gpu_ids=tuple(gpu.device_id for gpu in gpus),
                 **_resources(pool.function),
             )
             self._container_pools[container_id] = pool
@@ -410,6 +449,7 @@ class Scheduler:
                 logger.exception("starting a container of %s failed", pool.function.name)
             pool.starting -= 1
             self._container_pools.pop(container_id, None)
+            self._release_gpus(container_id)
             if token_id is not None:
                 await self._revoke_credentials(token_id)
             self._startup_failed(pool, str(exc) or type(exc).__name__)
@@ -534,7 +574,14 @@ class Scheduler:
         if pool is not None:
             self._log_sink(pool.function, container_id, stream, line)
 
+    def _release_gpus(self, container_id: str) -> None:
+        held = self._gpu_holds.pop(container_id, None)
+        if held:
+            self._gpus.release(held)
+            self._dispatch_waiting()  # inputs that waited for a GPU may start now
+
     def on_exit(self, container_id: str, exit_code: int | None, reason: str | None = None) -> None:
+        self._release_gpus(container_id)
         pool = self._container_pools.pop(container_id, None)
         if pool is None:
             return

@@ -47,6 +47,8 @@ class ContainerSpec:
     memory_mb: int | None = None
     #: The image built for the function (`ImageRecipe.tag`); None: the runner base image.
     image: str | None = None
+    #: The host's GPUs the container gets, by device id; it sees only these.
+    gpu_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,11 @@ class DockerBackend:
             ulimits=[
                 docker.types.Ulimit(name="nofile", soft=OPEN_FILES_LIMIT, hard=OPEN_FILES_LIMIT)
             ],
+            device_requests=[
+                docker.types.DeviceRequest(device_ids=list(spec.gpu_ids), capabilities=[["gpu"]])
+            ]
+            if spec.gpu_ids
+            else None,
             network=NETWORK,
             ports=ports,
             init=True,  # a real PID 1 that reaps what the user's code leaves behind

@@ -97,6 +97,8 @@ class LocalBackend:
             "RUNNER_MAX_INPUTS": str(spec.max_inputs),
             "RUNNER_AGENT_SECRET": spec.agent_secret,
             "RUNNER_MAX_BODY_BYTES": str(spec.max_output_bytes),
+            # No isolation here: CUDA is only told which GPUs are the container's.
+            "CUDA_VISIBLE_DEVICES": ",".join(spec.gpu_ids),
         }
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:

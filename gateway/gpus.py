@@ -1,0 +1,136 @@
+"""GPUs: what functions ask for (`gpu="H100:2"`, a list for fallbacks), what the runner host
+has, and which container holds which. A container gets its GPUs exclusively and gives them back
+when it ends.
+
+The inventory comes from a file (`--gpu-config`: `{"gpus": [{"id": "0", "type": "T4"}, ...]}`)
+or, with the docker backend and no file, from `nvidia-smi`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The GPU types a function may ask for, and "any".
+GPU_TYPES = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
+ANY = "any"
+MAX_GPUS_PER_CONTAINER = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    device_id: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class GpuRequest:
+    type: str
+    count: int = 1
+
+    def __str__(self) -> str:
+        return self.type if self.count == 1 else f"{self.type}:{self.count}"
+
+    def matches(self, gpu: Gpu) -> bool:
+        return self.type == ANY or gpu.type == self.type
+
+
+def parse_request(text: str) -> GpuRequest:
+    """`"H100"`, `"h100:2"`, `"any"` as a request.
+
+    Raises:
+        ValueError: not a known type, or a count out of 1 to 8.
+    """
+    name, _, count_text = text.strip().partition(":")
+    by_lower = {known.lower(): known for known in (*GPU_TYPES, ANY)}
+    if name.lower() not in by_lower:
+        raise ValueError(f"unknown GPU type {name!r}; known: {', '.join(GPU_TYPES)} or any")
+    try:
+        count = int(count_text) if count_text else 1
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_GPUS_PER_CONTAINER:
+        raise ValueError(f"a GPU count is 1 to {MAX_GPUS_PER_CONTAINER}, not {count_text!r}")
+    return GpuRequest(by_lower[name.lower()], count)
+
+
+def type_of(name: str, memory_mib: int) -> str | None:
+    """The type of a GPU as `nvidia-smi` names it (e.g. "NVIDIA A100-SXM4-80GB")."""
+    words = name.upper().replace("-", " ").split()
+    for known in ("H200", "H100", "A10G", "L4", "T4"):
+        if known in words:
+            return known
+    if "A100" in words:
+        return "A100-80GB" if memory_mib > 60_000 else "A100"
+    return None
+
+
+def read_inventory(config_path: Path | None, *, probe: bool) -> list[Gpu]:
+    """The runner host's GPUs: from `config_path`, else from `nvidia-smi` if `probe`.
+
+    Raises:
+        ValueError: the file is not a valid inventory.
+    """
+    if config_path is not None:
+        try:
+            entries = json.loads(config_path.read_text())["gpus"]
+            gpus = [Gpu(str(entry["id"]), str(entry["type"])) for entry in entries]
+        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_path} is not a GPU inventory: {exc}") from exc
+        unknown = sorted({gpu.type for gpu in gpus} - set(GPU_TYPES))
+        if unknown:
+            raise ValueError(f"{config_path}: unknown GPU types {unknown}")
+        return gpus
+    if not probe or shutil.which("nvidia-smi") is None:
+        return []
+    query = ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"]
+    try:
+        lines = subprocess.run(query, check=True, capture_output=True, text=True, timeout=20)  # noqa: S603
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in lines.stdout.splitlines():
+        index, name, memory = (part.strip() for part in line.split(","))
+        gpu_type = type_of(name, int(float(memory)))
+        if gpu_type is not None:
+            gpus.append(Gpu(index, gpu_type))
+    return gpus
+
+
+class GpuAllocator:
+    """Which GPUs are free; containers take theirs exclusively."""
+
+    def __init__(self, gpus: Sequence[Gpu]) -> None:
+        self._gpus = list(gpus)
+        self._free = list(gpus)
+
+    def feasible(self, requests: Sequence[GpuRequest]) -> bool:
+        """Whether any of the requests could be met once every GPU is free."""
+        return any(
+            sum(1 for gpu in self._gpus if request.matches(gpu)) >= request.count
+            for request in requests
+        )
+
+    def allocate(self, requests: Sequence[GpuRequest]) -> list[Gpu] | None:
+        """GPUs for the first request that fits now, taken; None when none does."""
+        for request in requests:
+            chosen = [gpu for gpu in self._free if request.matches(gpu)][: request.count]
+            if len(chosen) == request.count:
+                for gpu in chosen:
+                    self._free.remove(gpu)
+                return chosen
+        return None
+
+    def release(self, gpus: Sequence[Gpu]) -> None:
+        self._free.extend(gpu for gpu in gpus if gpu in self._gpus and gpu not in self._free)
+
+    def describe(self) -> str:
+        """What the host has, as "2 x T4, 1 x H100" (or "no GPUs")."""
+        counts: dict[str, int] = {}
+        for gpu in self._gpus:
+            counts[gpu.type] = counts.get(gpu.type, 0) + 1
+        return ", ".join(f"{n} x {kind}" for kind, n in counts.items()) or "no GPUs"

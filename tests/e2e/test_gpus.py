@@ -1,0 +1,103 @@
+"""GPUs: a container gets the GPUs it asks for exclusively, in order of preference; what no
+runner has fails at once with 503; what is busy waits. The local backend stands in for Docker
+here (a GPU inventory file, and `CUDA_VISIBLE_DEVICES` telling each container its GPUs)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+import client as modal
+from tests.helpers import RunningGateway, serving_app
+
+GPU_APP = """
+    import os
+    import time
+
+    import client as modal
+
+    app = modal.App("gpus")
+
+
+    @app.function(gpu="T4")
+    def on_t4(seconds: float) -> str:
+        time.sleep(seconds)
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+    @app.function(gpu=["H100", "A10G"])
+    def prefers_h100() -> str:
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+    @app.function(gpu="H100:2")
+    def two_h100() -> str:
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+    @app.function()
+    def no_gpu() -> str:
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+"""
+
+
+@pytest.fixture
+def gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "gpus": [
+                    {"id": "0", "type": "T4"},
+                    {"id": "1", "type": "T4"},
+                    {"id": "7", "type": "A10G"},
+                ]
+            }
+        )
+    )
+    with serving_app(tmp_path, monkeypatch, GPU_APP, gpu_config=inventory) as gateway:
+        yield gateway
+
+
+def test_containers_get_their_gpus_exclusively_and_busy_ones_are_waited_for(
+    gpus: RunningGateway,
+) -> None:
+    on_t4 = modal.Function.from_name("gpus", "on_t4")
+    with ThreadPoolExecutor(3) as pool:
+        seen = list(pool.map(lambda _: on_t4.remote(1.0), range(3)))
+
+    assert set(seen) <= {"0", "1"}
+    assert len(set(seen)) == 2  # two containers at once, one GPU each; the third input waited
+    assert modal.Function.from_name("gpus", "no_gpu").remote() == ""
+
+
+def test_a_list_is_tried_in_order(gpus: RunningGateway) -> None:
+    assert modal.Function.from_name("gpus", "prefers_h100").remote() == "7"  # no H100: the A10G
+
+
+def test_what_no_runner_has_fails_at_once_with_503(gpus: RunningGateway) -> None:
+    with pytest.raises(modal.exception.NoCapacityError, match=r"H100:2 GPU\(s\)") as refused:
+        modal.Function.from_name("gpus", "two_h100").remote()
+    assert "2 x T4, 1 x A10G" in str(refused.value)
+
+    answer = httpx.post(
+        f"{gpus.url}/v1/apps/gpus/functions/two_h100/calls",
+        json={"args": [], "kwargs": {}},
+        headers={"authorization": gpus.authorization},
+    )
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "no_capacity"
+
+
+def test_an_unknown_gpu_type_fails_the_deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = GPU_APP.replace('gpu="T4"', 'gpu="B300"')
+    with pytest.raises(modal.InvalidError, match="unknown GPU type 'B300'"):
+        with serving_app(tmp_path, monkeypatch, source):
+            pass

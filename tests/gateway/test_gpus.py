@@ -1,0 +1,72 @@
+"""GPU requests, inventories and the allocator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.gpus import Gpu, GpuAllocator, GpuRequest, parse_request, read_inventory, type_of
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("T4", GpuRequest("T4")), ("h100:2", GpuRequest("H100", 2)), ("any", GpuRequest("any"))],
+)
+def test_requests_are_parsed(text: str, expected: GpuRequest) -> None:
+    assert parse_request(text) == expected
+
+
+@pytest.mark.parametrize("text", ["B300", "T4:0", "T4:9", "T4:two", ""])
+def test_bad_requests_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="GPU"):
+        parse_request(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "memory", "expected"),
+    [
+        ("Tesla T4", 15360, "T4"),
+        ("NVIDIA L4", 23034, "L4"),
+        ("NVIDIA A10G", 23028, "A10G"),
+        ("NVIDIA A100-SXM4-40GB", 40960, "A100"),
+        ("NVIDIA A100-SXM4-80GB", 81920, "A100-80GB"),
+        ("NVIDIA H100 80GB HBM3", 81559, "H100"),
+        ("NVIDIA H200", 143771, "H200"),
+        ("NVIDIA L40S", 46068, None),
+    ],
+)
+def test_nvidia_smi_names_map_to_types(name: str, memory: int, expected: str | None) -> None:
+    assert type_of(name, memory) == expected
+
+
+def test_an_inventory_file_is_read_and_checked(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"gpus": [{"id": 0, "type": "T4"}]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"gpus": [{"id": "0", "type": "V100"}]}))
+
+    assert read_inventory(good, probe=False) == [Gpu("0", "T4")]
+    assert read_inventory(None, probe=False) == []
+    with pytest.raises(ValueError, match="unknown GPU types"):
+        read_inventory(bad, probe=False)
+    with pytest.raises(ValueError, match="not a GPU inventory"):
+        read_inventory(tmp_path / "missing.json", probe=False)
+
+
+def test_the_allocator_hands_out_gpus_exclusively_in_order_of_preference() -> None:
+    allocator = GpuAllocator([Gpu("0", "T4"), Gpu("1", "H100"), Gpu("2", "H100")])
+    two_h100 = [parse_request("H100:2")]
+    fallback = [parse_request("H100"), parse_request("T4")]
+
+    assert allocator.feasible(two_h100)
+    assert not allocator.feasible([parse_request("H100:3")])
+    taken = allocator.allocate(two_h100)
+    assert taken == [Gpu("1", "H100"), Gpu("2", "H100")]
+    assert allocator.allocate(two_h100) is None  # busy, though feasible
+    assert allocator.allocate(fallback) == [Gpu("0", "T4")]
+    allocator.release(taken)
+    assert allocator.allocate(fallback) == [Gpu("1", "H100")]
+    assert allocator.describe() == "1 x T4, 2 x H100"
+    assert GpuAllocator([]).describe() == "no GPUs"
