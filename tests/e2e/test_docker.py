@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +201,36 @@ def test_containers_of_an_earlier_run_are_removed(tmp_path: Path) -> None:
             monkeypatch.undo()
             with contextlib.suppress(docker.errors.NotFound):
                 stale.remove(force=True)
+
+
+def test_the_gateway_image_serves(tmp_path: Path) -> None:
+    import docker
+
+    from tests.helpers import REPOSITORY
+
+    client = docker.from_env()
+    with contextlib.closing(client):
+        image, _ = client.images.build(
+            path=str(REPOSITORY), dockerfile="deploy/gateway/Dockerfile", tag="wharf-gateway:test"
+        )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        gateway = client.containers.run(
+            image.id,
+            ["server", "--backend", "local", "--port", str(port)],
+            network_mode="host",
+            detach=True,
+        )
+        try:
+
+            def healthy() -> bool:
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(healthy, timeout_s=30)
+            assert "Created workspace 'main'" in gateway.logs().decode()
+        finally:
+            gateway.remove(force=True)
