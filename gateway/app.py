@@ -67,14 +67,11 @@ def gpu_inventory(config: Config) -> list[Gpu]:
 def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBackend]:
     if config.backend is BackendKind.DOCKER:
         # Imported here: the Docker SDK is not needed (nor paid for) with the local backend.
-        from runner.docker_backend import DockerBackend
+        from runner.docker_fleet import docker_fleet
 
         owner = backend_owner(config.data_dir)
-        host = config.docker_hosts[0] if config.docker_hosts else None
-        environment = config.runner_environment
-        return lambda events: DockerBackend(
-            events, docker_host=host, owner=owner, build_args=environment
-        )
+        hosts, environment = list(config.docker_hosts), config.runner_environment
+        return lambda events: docker_fleet(events, hosts, owner, environment)
     return lambda events: LocalBackend(events, config.runner_environment)
 
 

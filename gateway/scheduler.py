@@ -596,6 +596,9 @@ class Scheduler:
             # A child the user forked may keep the socket open: end the inputs on it now.
             for connection in list(container.busy_connections.values()):
                 connection.close()
+            for connection in container.idle_connections:
+                connection.close()
+            container.idle_connections.clear()
         self._dispatch(pool)
         self._dispatch_waiting()
 

@@ -25,6 +25,7 @@ import docker
 import docker.errors
 import docker.types
 import orjson
+import requests
 
 from runner.agent import READY_MARKER
 from runner.backend import (
@@ -34,7 +35,7 @@ from runner.backend import (
     ImageRecipe,
     LogStream,
 )
-from runner.errors import ContainerStartFailed, ImageBuildFailed
+from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed
 from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
 
 #: Ports of the agent and of the web app inside every container.
@@ -76,8 +77,11 @@ class DockerBackend:
         owner: str = "wharf",
         base_image: str = DEFAULT_BASE_IMAGE,
         build_args: Mapping[str, str] | None = None,
+        publish_host: str = "127.0.0.1",
     ) -> None:
         self._events = events
+        #: Where the host publishes containers' ports: its loopback, or its private address.
+        self._publish_host = publish_host
         self._client = (
             docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
         )
@@ -190,6 +194,11 @@ class DockerBackend:
             raise ContainerStartFailed(
                 spec.container_id, f"not ready within {spec.startup_timeout_s} s"
             ) from exc
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            self._running.pop(spec.container_id, None)
+            raise HostUnreachable(
+                spec.container_id, f"the Docker host is unreachable: {exc}"
+            ) from exc
         except docker.errors.DockerException as exc:
             await self.stop(spec.container_id, grace_s=0)
             raise ContainerStartFailed(spec.container_id, f"Docker refused: {exc}") from exc
@@ -197,13 +206,13 @@ class DockerBackend:
             await self.stop(spec.container_id, grace_s=0)
             raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
         agent_port, web_port = await asyncio.to_thread(self._published_ports, running, report)
-        return ContainerAddress(spec.container_id, "127.0.0.1", agent_port, web_port)
+        return ContainerAddress(spec.container_id, self._publish_host, agent_port, web_port)
 
     def _create(self, spec: ContainerSpec, image: str) -> Any:
         # Each published port costs the start a little (a proxy, firewall rules): only these.
-        ports: dict[str, tuple[str, None]] = {f"{AGENT_PORT}/tcp": ("127.0.0.1", None)}
+        ports: dict[str, tuple[str, None]] = {f"{AGENT_PORT}/tcp": (self._publish_host, None)}
         if spec.serves_web:
-            ports[f"{spec.web_server_port or WEB_PORT}/tcp"] = ("127.0.0.1", None)
+            ports[f"{spec.web_server_port or WEB_PORT}/tcp"] = (self._publish_host, None)
         container = self._client.containers.create(
             image,
             command=["python3", "-m", "runner"],
@@ -370,6 +379,18 @@ class DockerBackend:
 
     async def list_containers(self) -> list[str]:
         return list(self._running)
+
+    async def capacity(self) -> tuple[float, int]:
+        """The host's CPU cores and memory (MiB).
+
+        Raises:
+            HostUnreachable: the Docker host does not answer.
+        """
+        try:
+            info = await asyncio.to_thread(self._client.info)
+        except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+            raise HostUnreachable("-", f"the Docker host is unreachable: {exc}") from exc
+        return float(info["NCPU"]), int(info["MemTotal"]) // (1024 * 1024)
 
     async def close(self) -> None:
         threads = [thread for running in self._running.values() for thread in running.threads]

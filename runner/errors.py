@@ -4,6 +4,7 @@ RunnerError
 ├── ProtocolError           the agent channel carried something malformed
 ├── AgentUnreachable        the agent refused, reset or closed a connection
 ├── ContainerStartFailed    a container did not come up (with the agent's reason)
+│   └── HostUnreachable     its runner host did not answer (another host may)
 └── ImageBuildFailed        an image could not be built (the build log says why)
 """
 
@@ -38,3 +39,7 @@ class ContainerStartFailed(RunnerError):
 
 class ImageBuildFailed(RunnerError):
     """An image could not be built."""
+
+
+class HostUnreachable(ContainerStartFailed):
+    """The runner host of a container did not answer."""

@@ -213,11 +213,15 @@ def test_an_agent_refuses_inputs_without_its_secret(
 
 
 def _listening_agents() -> list[str]:
-    """`pid port` of each agent process listening on loopback, from /proc."""
+    """`pid port` of each local agent process listening on loopback, from /proc (agents of
+    Docker containers, in network namespaces of their own, are not these)."""
     found: list[str] = []
+    own_network = os.readlink("/proc/self/ns/net")
     for entry in Path("/proc").iterdir():
         try:
             if b"RUNNER_AGENT_SECRET" not in (entry / "environ").read_bytes():
+                continue
+            if os.readlink(entry / "ns" / "net") != own_network:
                 continue
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, ValueError):

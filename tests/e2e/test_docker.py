@@ -211,7 +211,11 @@ def test_the_gateway_image_serves(tmp_path: Path) -> None:
     client = docker.from_env()
     with contextlib.closing(client):
         image, _ = client.images.build(
-            path=str(REPOSITORY), dockerfile="deploy/gateway/Dockerfile", tag="wharf-gateway:test"
+            path=str(REPOSITORY),
+            dockerfile="deploy/gateway/Dockerfile",
+            tag="wharf-gateway:test",
+            rm=True,
+            forcerm=True,
         )
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
