@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
+import shutil
+import subprocess
 import tarfile
 import threading
 from collections.abc import Callable, Mapping
@@ -37,6 +40,8 @@ from runner.backend import (
 )
 from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed
 from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
+
+logger = logging.getLogger(__name__)
 
 #: Ports of the agent and of the web app inside every container.
 AGENT_PORT = 8000
@@ -167,13 +172,19 @@ class DockerBackend:
         ):
             with contextlib.suppress(docker.errors.NotFound):
                 stale.remove(force=True, v=True)
-        if not self._client.networks.list(names=[NETWORK]):
-            self._client.networks.create(
+        networks = self._client.networks.list(names=[NETWORK])
+        network = (
+            networks[0]
+            if networks
+            else self._client.networks.create(
                 NETWORK,
                 driver="bridge",
                 options={"com.docker.network.bridge.enable_icc": "false"},
                 labels={OWNER_LABEL: self._owner},
             )
+        )
+        if self._publish_host == "127.0.0.1":  # the Docker host is this machine
+            wall_off(f"br-{network.id[:12]}")
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:
         image = await self._runtime_image(spec.image)
@@ -398,6 +409,32 @@ class DockerBackend:
         for thread in threads:
             await asyncio.to_thread(thread.join, 5)
         self._client.close()
+
+
+def wall_off(bridge: str) -> None:
+    """Firewall rules for the containers' bridge on this machine: no new connections from it to
+    the host itself (the gateway's ports among them), and none to the cloud metadata address.
+    Needs root and Docker's iptables chains; without them, a warning says what to add by hand."""
+    rules = [
+        ["DOCKER-USER", "-i", bridge, "-d", "169.254.169.254", "-j", "DROP"],
+        ["INPUT", "-i", bridge, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"],
+    ]
+    iptables = shutil.which("iptables")
+    for chain, *rule in rules:
+        try:
+            if iptables is None:
+                raise OSError("iptables is not installed")
+            check = [iptables, "-C", chain, *rule]
+            if subprocess.run(check, capture_output=True, check=False).returncode != 0:  # noqa: S603
+                subprocess.run([iptables, "-I", chain, *rule], capture_output=True, check=True)  # noqa: S603
+        except (OSError, subprocess.CalledProcessError) as exc:
+            logger.warning(
+                "could not add the firewall rule `iptables -I %s %s` (%s): add it by hand",
+                chain,
+                " ".join(rule),
+                exc,
+            )
+            return
 
 
 def _resolve(future: asyncio.Future[dict[str, Any]], report: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,6 +148,24 @@ def test_a_container_is_unprivileged_read_only_and_limited(docker_gateway: Runni
     assert facts["root"] == "Read-only file system"
     assert facts["docker_socket"] is False
     assert tuple(facts["open_files"]) == (4096, 4096)
+
+
+def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
+    docker_gateway: RunningGateway,
+) -> None:
+    import docker
+
+    from runner.docker_backend import NETWORK
+
+    modal.Function.from_name("boxed", "facts").remote()  # the network exists once one started
+    client = docker.from_env()
+    with contextlib.closing(client):
+        bridge = f"br-{client.networks.get(NETWORK).id[:12]}"
+    forward = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    host = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True)
+
+    assert f"-d 169.254.169.254/32 -i {bridge} -j DROP" in forward.stdout
+    assert f"-i {bridge} -m conntrack --ctstate NEW -j DROP" in host.stdout
 
 
 def test_a_fork_bomb_hits_the_process_limit(docker_gateway: RunningGateway) -> None:
