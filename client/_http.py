@@ -62,14 +62,23 @@ def _verify(credentials: Credentials) -> ssl.SSLContext | bool:
     return True
 
 
-def _client_options(credentials: Credentials) -> dict[str, Any]:
-    return {
+#: A server URL `unix:///path` means the gateway's Unix socket (how containers reach it).
+_UNIX_SCHEME = "unix://"
+
+
+def _client_options(credentials: Credentials, *, asynchronous: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "base_url": credentials.server_url,
         "headers": {"authorization": credentials.authorization},
         "timeout": httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S),
         "verify": _verify(credentials),
         "follow_redirects": False,
     }
+    if credentials.server_url.startswith(_UNIX_SCHEME):
+        path = credentials.server_url[len(_UNIX_SCHEME) :]
+        transport = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
+        options.update(base_url="http://wharf", transport=transport(uds=path))
+    return options
 
 
 def _arguments(request: ApiRequest) -> dict[str, Any]:
@@ -137,7 +146,9 @@ def _sync_client(credentials: Credentials) -> httpx.Client:
     with _sync_lock:
         client = _sync_clients.get(credentials)
         if client is None:
-            client = _sync_clients[credentials] = httpx.Client(**_client_options(credentials))
+            client = _sync_clients[credentials] = httpx.Client(
+                **_client_options(credentials, asynchronous=False)
+            )
         return client
 
 
@@ -154,7 +165,9 @@ def _async_client(credentials: Credentials) -> httpx.AsyncClient:
     by_credentials = _async_clients.setdefault(asyncio.get_running_loop(), {})
     client = by_credentials.get(credentials)
     if client is None:
-        client = by_credentials[credentials] = httpx.AsyncClient(**_client_options(credentials))
+        client = by_credentials[credentials] = httpx.AsyncClient(
+            **_client_options(credentials, asynchronous=True)
+        )
     return client
 
 

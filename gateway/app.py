@@ -71,7 +71,8 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
 
         owner = backend_owner(config.data_dir)
         hosts, environment = list(config.docker_hosts), config.runner_environment
-        return lambda events: docker_fleet(events, hosts, owner, environment)
+        socket_path = config.container_socket
+        return lambda events: docker_fleet(events, hosts, owner, environment, socket_path)
     return lambda events: LocalBackend(events, config.runner_environment)
 
 

@@ -121,6 +121,14 @@ class Config:
         return self.data_dir / "blobs"
 
     @property
+    def container_socket(self) -> Path | None:
+        """Where Docker containers reach the gateway (a Unix socket they get mounted: their
+        network is walled off from the host); None with the local backend."""
+        return (
+            self.data_dir / "run" / "gateway.sock" if self.backend is BackendKind.DOCKER else None
+        )
+
+    @property
     def uses_tls(self) -> bool:
         return self.tls_cert is not None
 

@@ -11,6 +11,7 @@ import logging
 import resource
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -43,6 +44,18 @@ def url_for(config: Config, host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - turning a wildcard into a reachable host
         host = "127.0.0.1"
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def bind_unix_socket(path: Path) -> socket.socket:
+    """A listening Unix socket anyone may connect to (containers run as another user)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    path.chmod(0o666)
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
 
 
 def raise_open_file_limit() -> None:
@@ -89,12 +102,15 @@ async def serve(
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)
     app = create_app(config, internal_url=url, domain=config.domain or f"localhost:{port}")
+    sockets = [sock]
+    if config.container_socket is not None:
+        sockets.append(bind_unix_socket(config.container_socket))
     if on_listening is not None:
         on_listening(url)
     if uses_uvicorn(config):
         await serve_uvicorn(
             app,
-            sock,
+            sockets,
             shutdown_trigger,
             keep_alive_s=int(KEEP_ALIVE_S),
             graceful_s=int(GRACEFUL_SHUTDOWN_S),
@@ -106,5 +122,7 @@ async def serve(
         return
     decline_websocket_compression()
     hyper = hypercorn_config(config, sock)
+    # Plain HTTP on the containers' socket, even with TLS on the public one.
+    hyper.insecure_bind = [f"fd://{extra.detach()}" for extra in sockets[1:]]
     kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}
     await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]

@@ -48,6 +48,8 @@ AGENT_PORT = 8000
 WEB_PORT = 8001
 #: Label on everything this backend creates; the value is the owning gateway's id.
 OWNER_LABEL = "wharf.owner"
+#: Where containers find the gateway's Unix socket.
+GATEWAY_SOCKET_DIR = "/run/wharf"
 #: Where the app's bundle is put (a volume of the container's own: the root is read-only).
 BUNDLE_DIR = "/wharf"
 #: Defaults where a function asks for no limit of its own.
@@ -83,8 +85,11 @@ class DockerBackend:
         base_image: str = DEFAULT_BASE_IMAGE,
         build_args: Mapping[str, str] | None = None,
         publish_host: str = "127.0.0.1",
+        gateway_socket: Path | None = None,
     ) -> None:
         self._events = events
+        #: The gateway's Unix socket, mounted into containers so they can call it back.
+        self._gateway_socket = gateway_socket
         #: Where the host publishes containers' ports: its loopback, or its private address.
         self._publish_host = publish_host
         self._client = (
@@ -239,7 +244,7 @@ class DockerBackend:
             security_opt=["no-new-privileges"],
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={TMP_SIZE}"},  # noqa: S108 - its own tmpfs
-            mounts=[docker.types.Mount(target=BUNDLE_DIR, source=None, type="volume")],
+            mounts=self._mounts(),
             mem_limit=f"{spec.memory_mb or DEFAULT_MEMORY_MB}m",
             memswap_limit=f"{spec.memory_mb or DEFAULT_MEMORY_MB}m",
             nano_cpus=int((spec.cpu or DEFAULT_CPUS) * 1e9),
@@ -260,9 +265,24 @@ class DockerBackend:
         container.put_archive(BUNDLE_DIR, _bundle_archive(spec.bundle_path))
         return container
 
+    def _mounts(self) -> list[docker.types.Mount]:
+        mounts = [docker.types.Mount(target=BUNDLE_DIR, source=None, type="volume")]
+        if self._gateway_socket is not None:
+            source = str(self._gateway_socket.parent)
+            mounts.append(
+                docker.types.Mount(GATEWAY_SOCKET_DIR, source, type="bind", read_only=True)
+            )
+        return mounts
+
     def _environment(self, spec: ContainerSpec) -> dict[str, str]:
+        environment = dict(spec.environment)
+        if self._gateway_socket is not None:
+            # The gateway answers containers on its socket, in plain HTTP.
+            socket_path = f"{GATEWAY_SOCKET_DIR}/{self._gateway_socket.name}"
+            environment["WHARF_SERVER_URL"] = f"unix://{socket_path}"
+            environment.pop("WHARF_CA_BUNDLE", None)
         return {
-            **spec.environment,
+            **environment,
             "PYTHONUNBUFFERED": "1",
             "RUNNER_BUNDLE_PATH": f"{BUNDLE_DIR}/bundle.zip",
             "RUNNER_MODULE": spec.module,

@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner.backend import (
@@ -197,17 +198,24 @@ class DockerFleet:
 
 
 def docker_fleet(
-    events: ContainerEvents, hosts: list[str], owner: str, build_args: Mapping[str, str]
+    events: ContainerEvents,
+    hosts: list[str],
+    owner: str,
+    build_args: Mapping[str, str],
+    gateway_socket: Path | None = None,
 ) -> DockerFleet:
-    """The docker backend over `hosts` (none: this machine's Docker)."""
+    """The docker backend over `hosts` (none: this machine's Docker). Containers on this
+    machine get the gateway's Unix socket to call it back."""
 
     def make(host_events: ContainerEvents, url: str) -> DockerBackend:
+        publish_host = publish_host_of(url)
         return DockerBackend(
             host_events,
             docker_host=url or None,
             owner=owner,
             build_args=build_args,
-            publish_host=publish_host_of(url),
+            publish_host=publish_host,
+            gateway_socket=gateway_socket if publish_host == "127.0.0.1" else None,
         )
 
     return DockerFleet(events, hosts, make_backend=make)

@@ -87,7 +87,7 @@ class WebServer:
 
 async def serve_uvicorn(
     app: Any,
-    sock: socket.socket,
+    sock: socket.socket | list[socket.socket],
     stop: Callable[[], Awaitable[object]] | None,
     *,
     lifespan: Literal["auto", "on", "off"] = "on",
@@ -96,10 +96,10 @@ async def serve_uvicorn(
     ws_max_bytes: int = 16 * 1024 * 1024,
     protocols: tuple[type[asyncio.Protocol], type[asyncio.Protocol]] | None = None,
 ) -> None:
-    """Serve an ASGI app on uvicorn with httptools, on a bound socket, until `stop` returns (or
-    a signal, without one). uvicorn's own proxy-header handling is off: callers decide whose
-    X-Forwarded-* to believe. `protocols` replaces uvicorn's HTTP and WebSocket protocol classes
-    (subclasses of its httptools and websockets-sansio ones)."""
+    """Serve an ASGI app on uvicorn with httptools, on a bound socket (or several), until `stop`
+    returns (or a signal, without one). uvicorn's own proxy-header handling is off: callers
+    decide whose X-Forwarded-* to believe. `protocols` replaces uvicorn's HTTP and WebSocket
+    protocol classes (subclasses of its httptools and websockets-sansio ones)."""
     http, ws = protocols or ("httptools", "websockets-sansio")
     server = uvicorn.Server(
         uvicorn.Config(
@@ -125,7 +125,7 @@ async def serve_uvicorn(
 
         watcher = asyncio.create_task(stop_when_asked())
     try:
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sock if isinstance(sock, list) else [sock])
     finally:
         if watcher is not None:
             watcher.cancel()

@@ -112,6 +112,17 @@ DOCKER_APP = """
 
 
     @app.function()
+    def calls_another(x: int) -> int:
+        # From inside its container, over the gateway's socket: the network is walled off.
+        return modal.Function.from_name("boxed", "square").remote(x) + 1
+
+
+    @app.function()
+    def square(x: int) -> int:
+        return x * x
+
+
+    @app.function()
     @modal.asgi_app()
     def web():
         from starlette.applications import Starlette
@@ -166,6 +177,10 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
 
     assert f"-d 169.254.169.254/32 -i {bridge} -j DROP" in forward.stdout
     assert f"-i {bridge} -m conntrack --ctstate NEW -j DROP" in host.stdout
+
+
+def test_a_function_calls_another_from_its_container(docker_gateway: RunningGateway) -> None:
+    assert modal.Function.from_name("boxed", "calls_another").remote(6) == 37
 
 
 def test_a_fork_bomb_hits_the_process_limit(docker_gateway: RunningGateway) -> None:
