@@ -112,7 +112,6 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     database = await Database.open(config.database_path)
     store = Store(database)
     blobs = BlobStore(config.blob_dir)
-    await store.revoke_tokens_of_kind(TokenKind.CONTAINER)
     authority = TokenAuthority(store)
     credentials = ContainerCredentials(
         store, authority, internal_url, config.tls_ca or config.tls_cert
@@ -132,6 +131,11 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         GpuAllocator(gpu_inventory(config)),
     )
     calls.attach(scheduler)
+    # Containers an earlier run left (docker): those of current functions are taken on, with
+    # their tokens; every other container token is revoked.
+    current = {function.function_id: function for function in await store.current_functions()}
+    kept = scheduler.adopt(await scheduler.backend.adopt(), current)
+    await store.revoke_tokens_of_kind(TokenKind.CONTAINER, keep=kept)
     deploys = Deploys(lambda: scheduler.backend)
     recovered = await calls.recover()
     if recovered:

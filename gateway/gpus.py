@@ -125,6 +125,13 @@ class GpuAllocator:
                 return chosen
         return None
 
+    def claim(self, device_ids: Sequence[str]) -> list[Gpu]:
+        """Mark these GPUs taken (a container of an earlier run holds them); returns them."""
+        taken = [gpu for gpu in self._free if gpu.device_id in device_ids]
+        for gpu in taken:
+            self._free.remove(gpu)
+        return taken
+
     def release(self, gpus: Sequence[Gpu]) -> None:
         self._free.extend(gpu for gpu in gpus if gpu in self._gpus and gpu not in self._free)
 

@@ -28,6 +28,7 @@ from gateway.tasks import (
     should_retry_after_container_loss,
 )
 from runner import (
+    AdoptedContainer,
     AgentConnection,
     AgentUnreachable,
     ContainerAddress,
@@ -436,6 +437,8 @@ class Scheduler:
                 app_variable=pool.function.app_variable,
                 environment=environment,
                 max_inputs=pool.max_inputs,
+                function_id=pool.function.function_id,
+                token_id=token_id,
                 agent_secret=secrets.token_urlsafe(32),
                 max_output_bytes=self._max_body_bytes,
                 gpu_ids=tuple(gpu.device_id for gpu in gpus),
@@ -509,6 +512,32 @@ class Scheduler:
         container = pool.containers.get(task.container_id or "")
         if container is not None and task.call_id in container.running:
             self._stop_container(pool, container, grace_s=0)  # the input is abandoned
+
+    def adopt(
+        self, containers: list[AdoptedContainer], current: dict[str, FunctionRecord]
+    ) -> set[str]:
+        """Take on containers an earlier run left, for functions still current (the others
+        are stopped); returns the tokens of the containers taken on."""
+        kept = set()
+        for adopted in containers:
+            function = current.get(adopted.function_id)
+            if function is None:
+                self._spawn(self._backend.stop(adopted.container_id, 0))
+                continue
+            pool = self._pool(function)
+            pool.containers[adopted.container_id] = Container(
+                adopted.container_id,
+                adopted.address,
+                adopted.token_id,
+                pool.max_inputs,
+                adopted.agent_secret,
+            )
+            self._container_pools[adopted.container_id] = pool
+            held = self._gpus.claim(adopted.gpu_ids)
+            if held:
+                self._gpu_holds[adopted.container_id] = held
+            kept.add(adopted.token_id)
+        return kept
 
     def prepare(self, functions: list[FunctionRecord]) -> None:
         """Create the pools of a function version that just became current, so each starts its

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,12 +238,16 @@ class Store:
             ]
         )
 
-    async def revoke_tokens_of_kind(self, kind: TokenKind) -> None:
+    async def revoke_tokens_of_kind(self, kind: TokenKind, keep: Iterable[str] = ()) -> None:
+        """Revoke every token of `kind` but those in `keep`."""
+        kept = sorted(keep)
+        spared = f" AND id NOT IN ({', '.join('?' * len(kept))})" if kept else ""
         await self._db.write(
             [
                 (
-                    "UPDATE tokens SET revoked_at = ? WHERE kind = ? AND revoked_at IS NULL",
-                    (time.time(), kind.value),
+                    "UPDATE tokens SET revoked_at = ? WHERE kind = ? AND revoked_at IS NULL"
+                    + spared,
+                    (time.time(), kind.value, *kept),
                 )
             ]
         )

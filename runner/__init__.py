@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner.backend import (
+    AdoptedContainer,
     ContainerAddress,
     ContainerBackend,
     ContainerEvents,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from runner.web import serve_uvicorn
 
 __all__ = [
+    "AdoptedContainer",
     "AgentConnection",
     "AgentUnreachable",
     "ContainerAddress",

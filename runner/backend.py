@@ -29,6 +29,9 @@ class ContainerSpec:
     bundle_path: Path
     module: str
     app_variable: str
+    #: The function version and the container's own token, for a later run to take it on again.
+    function_id: str = ""
+    token_id: str = ""
     #: Extra environment for the user's code (the client credentials of the container).
     environment: Mapping[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 60.0
@@ -60,6 +63,18 @@ class ImageRecipe:
     dockerfile: str
     files: Mapping[str, bytes] = field(default_factory=dict)
     modes: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptedContainer:
+    """A container an earlier run of the gateway left running, whose agent still answers."""
+
+    container_id: str
+    function_id: str
+    token_id: str
+    agent_secret: str
+    address: ContainerAddress
+    gpu_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,11 @@ class ContainerBackend(Protocol):
         Raises:
             ImageBuildFailed: with the reason (the log has the details).
         """
+        ...
+
+    async def adopt(self) -> list[AdoptedContainer]:
+        """Containers an earlier run of the gateway left whose agents still answer, followed
+        again (stop the unwanted ones); the others are removed. Call once, before any start."""
         ...
 
     async def close(self) -> None:

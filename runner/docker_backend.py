@@ -32,14 +32,16 @@ import requests
 
 from runner.agent import READY_MARKER
 from runner.backend import (
+    AdoptedContainer,
     ContainerAddress,
     ContainerEvents,
     ContainerSpec,
     ImageRecipe,
     LogStream,
 )
-from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed
+from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed, ProtocolError
 from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
+from runner.wire import encode_message, read_message
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +108,18 @@ class DockerBackend:
         self._lock = asyncio.Lock()
         self._running: dict[str, _Running] = {}
 
-    async def _runtime_image(self, image: str | None) -> str:
-        """The image a container starts from: `image` (or the runner base) with Wharf's code.
-        The first time, also the network, and no containers left from an earlier run."""
-        base = image or self._base_image
+    async def _prepare(self) -> None:
+        """The first time: the network and its firewall rules."""
         async with self._lock:
             if not self._prepared:
                 await asyncio.to_thread(self._prepare_host)
                 self._prepared = True
+
+    async def _runtime_image(self, image: str | None) -> str:
+        """The image a container starts from: `image` (or the runner base) with Wharf's code."""
+        base = image or self._base_image
+        await self._prepare()
+        async with self._lock:
             if base not in self._runtime:
                 self._runtime[base] = await asyncio.to_thread(self._ensure_runtime, base)
             return self._runtime[base]
@@ -172,11 +178,6 @@ class DockerBackend:
         await asyncio.to_thread(build)
 
     def _prepare_host(self) -> None:
-        for stale in self._client.containers.list(
-            all=True, filters={"label": f"{OWNER_LABEL}={self._owner}"}
-        ):
-            with contextlib.suppress(docker.errors.NotFound):
-                stale.remove(force=True, v=True)
         networks = self._client.networks.list(names=[NETWORK])
         network = (
             networks[0]
@@ -238,6 +239,14 @@ class DockerBackend:
                 "wharf.container": spec.container_id,
                 "wharf.app": spec.app_id,
                 "wharf.function": spec.function_name,
+                # What a later run of the gateway needs to take the container on again. (The
+                # secret is seen only by those who can read Docker's state: root, in effect.)
+                "wharf.function_id": spec.function_id,
+                "wharf.token_id": spec.token_id,
+                "wharf.agent_secret": spec.agent_secret,
+                "wharf.web_port": str(spec.web_server_port or WEB_PORT) if spec.serves_web else "",
+                "wharf.gpus": ",".join(spec.gpu_ids),
+                "wharf.memory_mb": str(spec.memory_mb or DEFAULT_MEMORY_MB),
             },
             user=CONTAINER_USER,
             cap_drop=["ALL"],
@@ -301,19 +310,32 @@ class DockerBackend:
     def _start(
         self, spec: ContainerSpec, running: _Running, loop: asyncio.AbstractEventLoop
     ) -> None:
+        running.container.start()
+        self._follow(spec.container_id, running, loop, from_start=True)
+
+    def _follow(
+        self,
+        container_id: str,
+        running: _Running,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        from_start: bool,
+    ) -> None:
+        """Read the container's output and wait for its exit, each on a thread of its own."""
         container = running.container
-        container.start()
-        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        stream = container.attach(
+            stdout=True, stderr=True, stream=True, logs=from_start, demux=True
+        )
         pump = threading.Thread(
             target=self._pump,
-            args=(spec.container_id, stream, running, loop),
-            name=f"wharf-logs-{spec.container_id}",
+            args=(container_id, stream, running, loop),
+            name=f"wharf-logs-{container_id}",
             daemon=True,
         )
         waiter = threading.Thread(
             target=self._wait,
-            args=(spec.container_id, running, pump, loop),
-            name=f"wharf-exit-{spec.container_id}",
+            args=(container_id, running, pump, loop),
+            name=f"wharf-exit-{container_id}",
             daemon=True,
         )
         running.threads = [pump, waiter]
@@ -411,6 +433,55 @@ class DockerBackend:
     async def list_containers(self) -> list[str]:
         return list(self._running)
 
+    async def adopt(self) -> list[AdoptedContainer]:
+        await self._prepare()
+        loop = asyncio.get_running_loop()
+        owned = await asyncio.to_thread(
+            self._client.containers.list,
+            all=True,
+            filters={"label": f"{OWNER_LABEL}={self._owner}"},
+        )
+        adopted = []
+        for container in owned:
+            candidate = await self._take_on(container, loop)
+            if candidate is None:
+                with contextlib.suppress(docker.errors.DockerException):
+                    await asyncio.to_thread(container.remove, force=True, v=True)
+            else:
+                adopted.append(candidate)
+        return adopted
+
+    async def _take_on(
+        self, container: Any, loop: asyncio.AbstractEventLoop
+    ) -> AdoptedContainer | None:
+        """Follow a running container of an earlier run again, if its agent answers."""
+        labels = container.labels
+        container_id = labels.get("wharf.container", "")
+        secret = labels.get("wharf.agent_secret", "")
+        if container.status != "running" or not (container_id and secret):
+            return None
+        web_port = labels.get("wharf.web_port") or None
+        running = _Running(
+            container, loop.create_future(), memory_mb=int(labels["wharf.memory_mb"])
+        )
+        agent_port, web = await asyncio.to_thread(
+            self._published_ports, running, {"web_port": web_port}
+        )
+        address = ContainerAddress(container_id, self._publish_host, agent_port, web)
+        if not await _agent_answers(address, secret):
+            return None
+        self._running[container_id] = running
+        await asyncio.to_thread(self._follow, container_id, running, loop, from_start=False)
+        gpus = tuple(gpu for gpu in labels.get("wharf.gpus", "").split(",") if gpu)
+        return AdoptedContainer(
+            container_id,
+            labels["wharf.function_id"],
+            labels["wharf.token_id"],
+            secret,
+            address,
+            gpus,
+        )
+
     async def capacity(self) -> tuple[float, int]:
         """The host's CPU cores and memory (MiB).
 
@@ -471,6 +542,26 @@ def _build_context(recipe: ImageRecipe) -> bytes:
             info.mode = recipe.modes.get(name, 0o644)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+async def _agent_answers(address: ContainerAddress, secret: str) -> bool:
+    """Whether the agent at `address` answers its health check (with its secret)."""
+    try:
+        async with asyncio.timeout(2):
+            reader, writer = await asyncio.open_connection(address.host, address.port)
+            try:
+                writer.write(encode_message("GET /health HTTP/1.1", _health_headers(secret), b""))
+                await writer.drain()
+                message = await read_message(reader, 1 << 16)
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ProtocolError):
+        return False
+    return message is not None and message.start_line.split(" ")[1:2] == ["200"]
+
+
+def _health_headers(secret: str) -> dict[str, str]:
+    return {"host": "agent", "authorization": f"Bearer {secret}"}
 
 
 def _bundle_archive(bundle_path: Path) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runner.backend import (
+    AdoptedContainer,
     ContainerAddress,
     ContainerEvents,
     ContainerSpec,
@@ -155,6 +156,20 @@ class DockerFleet:
         host = self.placed.pop(container_id, None)
         if host is not None:
             host.allotted.pop(container_id, None)
+
+    async def adopt(self) -> list[AdoptedContainer]:
+        adopted = []
+        for host in self._hosts:
+            try:
+                backend = await self._backend(host)
+            except HostUnreachable as exc:
+                logger.warning("%s", exc)
+                continue
+            for container in await backend.adopt():
+                host.allotted[container.container_id] = (DEFAULT_CPUS, DEFAULT_MEMORY_MB)
+                self.placed[container.container_id] = host
+                adopted.append(container)
+        return adopted
 
     async def stop(self, container_id: str, grace_s: float) -> None:
         host = self.placed.get(container_id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 
 from runner.backend import (
+    AdoptedContainer,
     ContainerAddress,
     ContainerEvents,
     ContainerSpec,
@@ -192,6 +193,9 @@ class LocalBackend:
 
     async def list_containers(self) -> list[str]:
         return list(self._processes)
+
+    async def adopt(self) -> list[AdoptedContainer]:
+        return []  # local containers end with the gateway that started them
 
     @property
     def builds_images(self) -> bool:

@@ -164,3 +164,15 @@ def test_inputs_of_a_host_that_goes_away_are_retried_on_another(
 
         assert call.get(timeout=60)  # retried on the other host, and finished there
         assert containers_on(hosts[1], owner)
+
+
+def test_a_host_that_does_not_answer_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts = (f"unix://{tmp_path}/no-docker-here.sock", "unix:///var/run/docker.sock")
+    with serving_app(
+        tmp_path, monkeypatch, HOSTS_APP, backend=BackendKind.DOCKER, docker_hosts=hosts
+    ) as gateway:
+        assert modal.Function.from_name("hosts", "where").remote(0.0)
+        owner = backend_owner(gateway.config.data_dir)
+        assert containers_on(hosts[1], owner)

@@ -31,10 +31,22 @@ SLOW_APP = """
 
 
 @contextmanager
-def gateway_process(data_dir: Path, profile: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`wharf server` in a process of its own; yields it and its URL."""
+def gateway_process(
+    data_dir: Path, profile: Path, *flags: str
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`wharf server [flags]` in a process of its own; yields it and its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "client", "server", "--port", "0", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "client",
+            "server",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            *flags,
+        ],
         env={**os.environ, "WHARF_CONFIG_PATH": str(profile)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -70,3 +70,21 @@ def test_the_allocator_hands_out_gpus_exclusively_in_order_of_preference() -> No
     assert allocator.allocate(fallback) == [Gpu("1", "H100")]
     assert allocator.describe() == "1 x T4, 2 x H100"
     assert GpuAllocator([]).describe() == "no GPUs"
+
+
+def test_nvidia_smi_is_asked_when_there_is_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text(
+        "#!/bin/sh\n"
+        "echo '0, NVIDIA H100 80GB HBM3, 81559'\n"
+        "echo '1, NVIDIA A100-SXM4-40GB, 40960'\n"
+        "echo '2, NVIDIA L40S, 46068'\n"
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+
+    assert read_inventory(None, probe=True) == [Gpu("0", "H100"), Gpu("1", "A100")]
+    assert read_inventory(None, probe=False) == []
+    assert GpuAllocator([Gpu("0", "H100")]).claim(["0", "9"]) == [Gpu("0", "H100")]
