@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/remote_latency.py
 	$(BIN)/python bench/web_overhead.py
 	$(BIN)/python bench/websockets.py
+	$(BIN)/python bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache

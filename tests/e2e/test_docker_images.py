@@ -112,3 +112,46 @@ def test_a_failed_build_fails_the_deploy_and_the_old_version_serves(
     assert "the build breaks here" in str(failed.value)  # the log's tail comes with the error
     assert any("the build breaks here" in line for line in log)  # and was followed live
     assert modal.Function.from_name("imaged", "look").remote()["marker"] == "built-in"
+
+
+OTHER_BASES_APP = """
+    from pathlib import Path
+
+    import client as modal
+
+    app = modal.App("other-bases")
+    here = Path(__file__).parent
+
+
+    @app.function(
+        image=modal.Image.from_registry("wharf-runner-base:latest").apt_install("jq")
+    )
+    def from_registry() -> str:
+        import subprocess
+
+        return subprocess.run(
+            ["jq", "-r", ".a"], input='{"a": "jq ran"}', capture_output=True, text=True
+        ).stdout.strip()
+
+
+    @app.function(
+        image=modal.Image.from_dockerfile(here / "Dockerfile", context_dir=here / "context")
+    )
+    def from_dockerfile() -> str:
+        return open("/opt/hello.txt").read()
+"""
+
+
+def test_registry_and_dockerfile_bases_with_apt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "context").mkdir()
+    (tmp_path / "context" / "hello.txt").write_text("from the context")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM wharf-runner-base:latest\nUSER root\nCOPY hello.txt /opt/hello.txt\n"
+    )
+    with serving_app(tmp_path, monkeypatch, OTHER_BASES_APP, backend=BackendKind.DOCKER):
+        assert modal.Function.from_name("other-bases", "from_registry").remote() == "jq ran"
+        assert modal.Function.from_name("other-bases", "from_dockerfile").remote() == (
+            "from the context"
+        )
