@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -59,9 +60,16 @@ def gpu_inventory(config: Config) -> list[Gpu]:
         ConfigError: the inventory file is not valid.
     """
     try:
-        return read_inventory(config.gpu_config, probe=config.backend is BackendKind.DOCKER)
+        gpus = read_inventory(config.gpu_config, probe=config.backend is BackendKind.DOCKER)
     except ValueError as exc:
         raise ConfigError(f"WHARF_GPU_CONFIG: {exc}") from exc
+    # A GPU's host is one of --docker-hosts; the first one may also be named "".
+    first = config.docker_hosts[0] if config.docker_hosts else ""
+    gpus = [replace(gpu, host="") if gpu.host == first else gpu for gpu in gpus]
+    unknown = sorted({gpu.host for gpu in gpus} - {"", *config.docker_hosts})
+    if unknown:
+        raise ConfigError(f"WHARF_GPU_CONFIG: GPUs on hosts not in --docker-hosts: {unknown}")
+    return gpus
 
 
 def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBackend]:

@@ -25,6 +25,8 @@ MAX_GPUS_PER_CONTAINER = 8
 class Gpu:
     device_id: str
     type: str
+    #: The Docker host it is on (one of `--docker-hosts`); "" for the first.
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,10 @@ def read_inventory(config_path: Path | None, *, probe: bool) -> list[Gpu]:
     if config_path is not None:
         try:
             entries = json.loads(config_path.read_text())["gpus"]
-            gpus = [Gpu(str(entry["id"]), str(entry["type"])) for entry in entries]
+            gpus = [
+                Gpu(str(entry["id"]), str(entry["type"]), str(entry.get("host", "")))
+                for entry in entries
+            ]
         except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{config_path} is not a GPU inventory: {exc}") from exc
         unknown = sorted({gpu.type for gpu in gpus} - set(GPU_TYPES))
@@ -109,25 +114,23 @@ class GpuAllocator:
         self._free = list(gpus)
 
     def feasible(self, requests: Sequence[GpuRequest]) -> bool:
-        """Whether any of the requests could be met once every GPU is free."""
-        return any(
-            sum(1 for gpu in self._gpus if request.matches(gpu)) >= request.count
-            for request in requests
-        )
+        """Whether any of the requests could be met, on one host, once every GPU is free."""
+        return any(_pick(self._gpus, request) is not None for request in requests)
 
     def allocate(self, requests: Sequence[GpuRequest]) -> list[Gpu] | None:
-        """GPUs for the first request that fits now, taken; None when none does."""
+        """GPUs (all on one host) for the first request that fits now, taken; None when none
+        does."""
         for request in requests:
-            chosen = [gpu for gpu in self._free if request.matches(gpu)][: request.count]
-            if len(chosen) == request.count:
+            chosen = _pick(self._free, request)
+            if chosen is not None:
                 for gpu in chosen:
                     self._free.remove(gpu)
                 return chosen
         return None
 
-    def claim(self, device_ids: Sequence[str]) -> list[Gpu]:
-        """Mark these GPUs taken (a container of an earlier run holds them); returns them."""
-        taken = [gpu for gpu in self._free if gpu.device_id in device_ids]
+    def claim(self, device_ids: Sequence[str], host: str = "") -> list[Gpu]:
+        """Mark these GPUs of `host` taken (a container of an earlier run holds them)."""
+        taken = [gpu for gpu in self._free if gpu.device_id in device_ids and gpu.host == host]
         for gpu in taken:
             self._free.remove(gpu)
         return taken
@@ -141,3 +144,15 @@ class GpuAllocator:
         for gpu in self._gpus:
             counts[gpu.type] = counts.get(gpu.type, 0) + 1
         return ", ".join(f"{n} x {kind}" for kind, n in counts.items()) or "no GPUs"
+
+
+def _pick(gpus: Sequence[Gpu], request: GpuRequest) -> list[Gpu] | None:
+    """`request.count` matching GPUs of one host (the first host that has enough), or None."""
+    by_host: dict[str, list[Gpu]] = {}
+    for gpu in gpus:
+        if request.matches(gpu):
+            by_host.setdefault(gpu.host, []).append(gpu)
+    for on_host in by_host.values():
+        if len(on_host) >= request.count:
+            return on_host[: request.count]
+    return None

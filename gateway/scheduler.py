@@ -442,6 +442,7 @@ class Scheduler:
                 agent_secret=secrets.token_urlsafe(32),
                 max_output_bytes=self._max_body_bytes,
                 gpu_ids=tuple(gpu.device_id for gpu in gpus),
+                gpu_host=gpus[0].host if gpus else "",
                 **_resources(pool.function),
             )
             self._container_pools[container_id] = pool
@@ -533,7 +534,7 @@ class Scheduler:
                 adopted.agent_secret,
             )
             self._container_pools[adopted.container_id] = pool
-            held = self._gpus.claim(adopted.gpu_ids)
+            held = self._gpus.claim(adopted.gpu_ids, adopted.host)
             if held:
                 self._gpu_holds[adopted.container_id] = held
             kept.add(adopted.token_id)

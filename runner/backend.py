@@ -52,6 +52,8 @@ class ContainerSpec:
     image: str | None = None
     #: The host's GPUs the container gets, by device id; it sees only these.
     gpu_ids: tuple[str, ...] = ()
+    #: The host those GPUs are on (one the backend was given; "" for its first).
+    gpu_host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class AdoptedContainer:
     agent_secret: str
     address: ContainerAddress
     gpu_ids: tuple[str, ...] = ()
+    #: The Docker host it runs on, as the backend was given it.
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)

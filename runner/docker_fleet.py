@@ -7,6 +7,7 @@ on another.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
@@ -112,8 +113,10 @@ class DockerFleet:
     async def start(self, spec: ContainerSpec) -> ContainerAddress:
         cpu, memory_mb = spec.cpu or DEFAULT_CPUS, spec.memory_mb or DEFAULT_MEMORY_MB
         now = time.monotonic()
-        # GPUs are counted on the first host (the one the gateway's inventory describes).
-        hosts = self._hosts[:1] if spec.gpu_ids else self._hosts
+        # A container with GPUs goes where they are ("" is the first host).
+        hosts = self._hosts
+        if spec.gpu_ids:
+            hosts = [host for host in self._hosts if host.url == spec.gpu_host] or self._hosts[:1]
         failure: ContainerStartFailed | None = None
         tried: set[str] = set()
         while True:
@@ -165,10 +168,11 @@ class DockerFleet:
             except HostUnreachable as exc:
                 logger.warning("%s", exc)
                 continue
+            first = host is self._hosts[0]
             for container in await backend.adopt():
                 host.allotted[container.container_id] = (DEFAULT_CPUS, DEFAULT_MEMORY_MB)
                 self.placed[container.container_id] = host
-                adopted.append(container)
+                adopted.append(dataclasses.replace(container, host="" if first else host.url))
         return adopted
 
     async def stop(self, container_id: str, grace_s: float) -> None:

@@ -45,3 +45,28 @@ def test_variables_are_read_and_flags_win(tmp_path: Path) -> None:
 def test_bad_values_name_their_variable(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Config.from_environ(environ)
+
+
+def test_gpus_of_the_inventory_belong_to_known_hosts(tmp_path: Path) -> None:
+    import json
+
+    from gateway.app import gpu_inventory
+    from gateway.gpus import Gpu
+
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "gpus": [
+                    {"id": "0", "type": "T4", "host": "unix:///var/run/docker.sock"},
+                    {"id": "0", "type": "H100", "host": "tcp://gpu-1:2376"},
+                ]
+            }
+        )
+    )
+    hosts = ("unix:///var/run/docker.sock", "tcp://gpu-1:2376")
+    config = Config(data_dir=tmp_path, gpu_config=inventory, docker_hosts=hosts)
+
+    assert gpu_inventory(config) == [Gpu("0", "T4", ""), Gpu("0", "H100", "tcp://gpu-1:2376")]
+    with pytest.raises(ConfigError, match="not in --docker-hosts"):
+        gpu_inventory(Config(data_dir=tmp_path, gpu_config=inventory))

@@ -88,3 +88,17 @@ def test_nvidia_smi_is_asked_when_there_is_no_file(
     assert read_inventory(None, probe=True) == [Gpu("0", "H100"), Gpu("1", "A100")]
     assert read_inventory(None, probe=False) == []
     assert GpuAllocator([Gpu("0", "H100")]).claim(["0", "9"]) == [Gpu("0", "H100")]
+
+
+def test_a_container_gets_gpus_of_one_host() -> None:
+    allocator = GpuAllocator(
+        [Gpu("0", "H100", ""), Gpu("0", "H100", "tcp://b:2376"), Gpu("1", "H100", "tcp://b:2376")]
+    )
+    assert allocator.feasible([parse_request("H100:2")])
+    assert not allocator.feasible([parse_request("H100:3")])  # three exist, but not on one host
+
+    taken = allocator.allocate([parse_request("H100:2")])
+
+    assert taken == [Gpu("0", "H100", "tcp://b:2376"), Gpu("1", "H100", "tcp://b:2376")]
+    assert allocator.claim(["0"], "tcp://b:2376") == []  # already taken
+    assert allocator.claim(["0"]) == [Gpu("0", "H100", "")]
