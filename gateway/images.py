@@ -25,6 +25,8 @@ RUNNER_BASE_IMAGE = "wharf-runner-base:latest"
 #: What Wharf's runtime needs in an image that did not start from the runner base.
 RUNTIME_CHECK = "import cloudpickle, httpx, orjson, uvicorn, uvloop, websockets, hypercorn"
 _MAX_DEFINITION_BYTES = 256 * 1024
+#: Most bytes of files (once inflated) one image may add.
+MAX_FILES_BYTES = 1024**3
 _STEP_KEYS = {
     "pip": {"op", "packages", "pre", "index_url", "extra_index_url"},
     "apt": {"op", "packages"},
@@ -73,13 +75,19 @@ def recipe_for(definition: dict[str, Any], bundle: bytes, pip_ca: bytes | None) 
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
         names = set(archive.namelist())
 
+        read: dict[str, bytes] = {}
+
         def file(sha256: object, context_path: str | None = None, mode: int = 0o644) -> str:
             """The file's path in the build context (by hash and mode, by default)."""
             name = f"{IMAGE_FILES_DIR}/{sha256}"
             if not isinstance(sha256, str) or name not in names:
                 raise InvalidRequest(f"the bundle lacks the image file {sha256!r}")
             path = context_path or f"files/{sha256}-{mode:o}"
-            files[path] = archive.read(name)
+            if name not in read:  # each file is inflated once, within a budget
+                if sum(map(len, read.values())) + archive.getinfo(name).file_size > MAX_FILES_BYTES:
+                    raise InvalidRequest(f"an image's files come to over {MAX_FILES_BYTES} bytes")
+                read[name] = archive.read(name)
+            files[path] = read[name]
             if mode != 0o644:
                 modes[path] = mode
             return path
@@ -171,7 +179,12 @@ def recipes_of(
     recipes: dict[str, ImageRecipe] = {}
     for function in functions:
         if function.get("image") is not None:
-            recipe = recipe_for(function["image"], bundle, pip_ca)
+            try:
+                recipe = recipe_for(function["image"], bundle, pip_ca)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise InvalidRequest(
+                    f"the image of function {function['name']!r} is malformed: {exc!r}"
+                ) from exc
             function["image_tag"] = recipe.tag
             recipes[str(function["name"])] = recipe
     return recipes

@@ -12,6 +12,7 @@ reading its output and one waiting for its exit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import logging
@@ -63,6 +64,12 @@ TMP_SIZE = "1g"
 #: The user containers run as (created in the runner base image).
 CONTAINER_USER = "1000:1000"
 NETWORK = "wharf-runners"
+#: Limits of image builds (their steps are user code).
+BUILD_MEMORY_BYTES = 4 * 1024**3
+BUILD_TIMEOUT_S = 1800
+BUILDS_AT_ONCE = 2
+#: Longest log line passed on; a longer one is cut into pieces.
+MAX_LOG_LINE_BYTES = 64 * 1024
 #: What image builds take of the gateway's environment: where pip finds packages.
 _BUILD_ARGS = frozenset({"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"})
 
@@ -107,6 +114,9 @@ class DockerBackend:
         self._runtime: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._running: dict[str, _Running] = {}
+        self._builds = concurrent.futures.ThreadPoolExecutor(
+            BUILDS_AT_ONCE, thread_name_prefix="wharf-build"
+        )
 
     async def _prepare(self) -> None:
         """The first time: the network and its firewall rules."""
@@ -165,6 +175,14 @@ class DockerBackend:
                     decode=True,
                     buildargs=self._build_args,
                     labels={OWNER_LABEL: self._owner},
+                    # Build steps are user code: on the walled-off network, with limits.
+                    network_mode=NETWORK,
+                    container_limits={
+                        "memory": BUILD_MEMORY_BYTES,
+                        "memswap": BUILD_MEMORY_BYTES,
+                        "cpushares": 512,
+                    },
+                    timeout=BUILD_TIMEOUT_S,
                 ):
                     if "stream" in chunk:
                         log(str(chunk["stream"]))
@@ -175,7 +193,9 @@ class DockerBackend:
                 log(str(exc))
                 raise ImageBuildFailed(str(exc)) from exc
 
-        await asyncio.to_thread(build)
+        await self._prepare()  # the network builds run on
+        # Builds have threads of their own: slow ones must not hold up starting containers.
+        await loop.run_in_executor(self._builds, build)
 
     def _prepare_host(self) -> None:
         networks = self._client.networks.list(names=[NETWORK])
@@ -207,7 +227,7 @@ class DockerBackend:
             async with asyncio.timeout(spec.startup_timeout_s):
                 report = await running.ready
         except TimeoutError as exc:
-            await self.stop(spec.container_id, grace_s=0)
+            await self._discard(spec.container_id, running)
             raise ContainerStartFailed(
                 spec.container_id, f"not ready within {spec.startup_timeout_s} s"
             ) from exc
@@ -217,13 +237,23 @@ class DockerBackend:
                 spec.container_id, f"the Docker host is unreachable: {exc}"
             ) from exc
         except docker.errors.DockerException as exc:
-            await self.stop(spec.container_id, grace_s=0)
+            await self._discard(spec.container_id, running)
             raise ContainerStartFailed(spec.container_id, f"Docker refused: {exc}") from exc
+        except BaseException:  # cancelled (the gateway is closing): leave nothing behind
+            await asyncio.shield(self._discard(spec.container_id, running))
+            raise
         if "port" not in report:
-            await self.stop(spec.container_id, grace_s=0)
+            await self._discard(spec.container_id, running)
             raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
         agent_port, web_port = await asyncio.to_thread(self._published_ports, running, report)
         return ContainerAddress(spec.container_id, self._publish_host, agent_port, web_port)
+
+    async def _discard(self, container_id: str, running: _Running) -> None:
+        """A container that did not start: removed, with its volume, and forgotten."""
+        self._running.pop(container_id, None)
+        if running.container is not None:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                await asyncio.to_thread(running.container.remove, force=True, v=True)
 
     def _create(self, spec: ContainerSpec, image: str) -> Any:
         # Each published port costs the start a little (a proxy, firewall rules): only these.
@@ -271,7 +301,12 @@ class DockerBackend:
             init=True,  # a real PID 1 that reaps what the user's code leaves behind
             detach=True,
         )
-        container.put_archive(BUNDLE_DIR, _bundle_archive(spec.bundle_path))
+        try:
+            container.put_archive(BUNDLE_DIR, _bundle_archive(spec.bundle_path))
+        except BaseException:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                container.remove(force=True, v=True)
+            raise
         return container
 
     def _mounts(self) -> list[docker.types.Mount]:
@@ -365,7 +400,7 @@ class DockerBackend:
                 for kind, chunk in ((LogStream.STDOUT, out), (LogStream.STDERR, err)):
                     if not chunk:
                         continue
-                    *lines, partial[kind] = (partial[kind] + chunk).split(b"\n")
+                    lines, partial[kind] = _split_lines(partial[kind] + chunk)
                     for line in lines:
                         emit(kind, line)
         except (docker.errors.DockerException, OSError, ValueError):
@@ -443,7 +478,11 @@ class DockerBackend:
         )
         adopted = []
         for container in owned:
-            candidate = await self._take_on(container, loop)
+            try:
+                candidate = await self._take_on(container, loop)
+            except (KeyError, ValueError, docker.errors.DockerException) as exc:
+                logger.warning("not taking on %s: %s", container.short_id, exc)
+                candidate = None
             if candidate is None:
                 with contextlib.suppress(docker.errors.DockerException):
                     await asyncio.to_thread(container.remove, force=True, v=True)
@@ -499,6 +538,7 @@ class DockerBackend:
         await asyncio.gather(*(self.stop(cid, grace_s=5) for cid in list(self._running)))
         for thread in threads:
             await asyncio.to_thread(thread.join, 5)
+        self._builds.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
 
@@ -542,6 +582,16 @@ def _build_context(recipe: ImageRecipe) -> bytes:
             info.mode = recipe.modes.get(name, 0o644)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def _split_lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """Whole lines, and the rest; a rest over MAX_LOG_LINE_BYTES (no newline in sight) is cut
+    into lines of that length, so a container cannot grow the gateway's memory without bound."""
+    *lines, rest = data.split(b"\n")
+    while len(rest) > MAX_LOG_LINE_BYTES:
+        lines.append(rest[:MAX_LOG_LINE_BYTES])
+        rest = rest[MAX_LOG_LINE_BYTES:]
+    return lines, rest
 
 
 async def _agent_answers(address: ContainerAddress, secret: str) -> bool:

@@ -42,6 +42,8 @@ class _Host:
     #: What its containers asked for, by container id.
     allotted: dict[str, tuple[float, int]] = field(default_factory=dict)
     paused_until: float = 0.0
+    #: Held while the host's backend is being made (one backend per host).
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def load(self, cpu: float, memory_mb: int) -> float:
         """How full the host would be with one more such container (1 is full); a host not
@@ -99,16 +101,21 @@ class DockerFleet:
         Raises:
             HostUnreachable: the host does not answer.
         """
-        if host.backend is None:
-            try:
-                backend = await asyncio.to_thread(
-                    self._make_backend, _Forward(self, host), host.url
-                )
-            except Exception as exc:  # the SDK connects at once, and fails in several ways
-                raise HostUnreachable("-", f"{host.url} does not answer: {exc}") from exc
-            host.cpus, host.memory_mb = await backend.capacity()
-            host.backend = backend
-        return host.backend
+        async with host.connecting:
+            if host.backend is None:
+                try:
+                    backend = await asyncio.to_thread(
+                        self._make_backend, _Forward(self, host), host.url
+                    )
+                except Exception as exc:  # the SDK connects at once, and fails in several ways
+                    raise HostUnreachable("-", f"{host.url} does not answer: {exc}") from exc
+                try:
+                    host.cpus, host.memory_mb = await backend.capacity()
+                except HostUnreachable:
+                    await backend.close()
+                    raise
+                host.backend = backend
+            return host.backend
 
     async def start(self, spec: ContainerSpec) -> ContainerAddress:
         cpu, memory_mb = spec.cpu or DEFAULT_CPUS, spec.memory_mb or DEFAULT_MEMORY_MB
@@ -132,6 +139,13 @@ class DockerFleet:
             self.placed[spec.container_id] = host
             try:
                 backend = await self._backend(host)
+                if spec.image and not await backend.has_image(spec.image):
+                    # It was away when the image was built: another host runs this one.
+                    failure = ContainerStartFailed(
+                        spec.container_id, f"the image {spec.image} is on none of the hosts"
+                    )
+                    self._forget(spec.container_id)
+                    continue
                 return await backend.start(spec)
             except ContainerStartFailed as exc:
                 self._forget(spec.container_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,11 @@ async def deploy(request: Request) -> Response:
         raise InvalidRequest('the body must be {"manifest": {...}, "bundle": "<base64 zip>"}')
     manifest = parse_manifest(data.get("manifest"))
     bundle = decode_bundle(data.get("bundle"), manifest.module)
-    recipes = recipes_of(manifest.functions, bundle, _pip_ca(state["config"]))
+    recipes = await asyncio.to_thread(
+        recipes_of, manifest.functions, bundle, _pip_ca(state["config"])
+    )
     missing = await state["deploys"].missing(recipes)
+    newest = state["deploys"].claim(principal.workspace_id, manifest.app_id or manifest.name)
 
     async def commit() -> tuple[AppRecord, list[FunctionRecord]]:
         return await state["apps"].deploy(principal, manifest, bundle)
@@ -84,7 +88,7 @@ async def deploy(request: Request) -> Response:
         app, functions = await commit()
         return json_response(app_json(request, app, functions), 201)
     # Images to build first: the deploy goes on in the background, its log at status_url.
-    job = state["deploys"].start(principal.workspace_id, missing, commit)
+    job = state["deploys"].start(principal.workspace_id, missing, commit, newest)
     return json_response(deploy_json(request, job, 0), 202)
 
 
@@ -104,8 +108,8 @@ def deploy_json(request: Request, job: DeployJob, after: int) -> dict[str, Any]:
         "deploy_id": job.deploy_id,
         "status": job.status,
         "status_url": str(request.url_for("deploy_status", deploy_id=job.deploy_id)),
-        "log": job.log[after:],
-        "next": len(job.log),
+        "log": job.lines_after(after),
+        "next": job.lines,
     }
     if job.result is not None:
         data["app"] = app_json(request, *job.result)

@@ -118,3 +118,18 @@ def test_each_function_gets_its_image_tag() -> None:
     assert list(recipes) == ["a"]
     assert functions[0]["image_tag"] == recipes["a"].tag
     assert "image_tag" not in functions[1]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"op": "pip", "packages": 7},
+        {"op": "env", "vars": ["A=1"]},
+        {"op": "copy", "files": [{"path": "/x", "sha256": "abc", "mode": "rwx"}]},
+        {"op": "run"},
+    ],
+)
+def test_malformed_steps_are_a_bad_request(step: dict[str, Any]) -> None:
+    functions: list[dict[str, Any]] = [{"name": "f", "image": definition(step)}]
+    with pytest.raises(InvalidRequest, match="malformed"):
+        recipes_of(functions, bundle_with({"abc": b"x"}), None)
