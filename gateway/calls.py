@@ -99,7 +99,7 @@ class CallService:
         parent_call_id: str | None,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
-        self.scheduler.check_backlog(function)
+        self.scheduler.admit(function)
         call_id = new_id("fc")
         inline, sha256 = await self._blobs.offload(payload)
         committed = self._store.insert_call(

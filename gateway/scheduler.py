@@ -190,8 +190,8 @@ class Scheduler:
             pool = self._pools[function.function_id] = Pool(function)
         return pool
 
-    def check_backlog(self, function: FunctionRecord) -> None:
-        """Refuse new work for a function whose queue is full, or that no runner can host.
+    def admit(self, function: FunctionRecord) -> None:
+        """Refuse new work for a function that no runner can host, or whose queue is full.
 
         Raises:
             BacklogFull: `max_backlog` inputs already wait.
@@ -366,7 +366,7 @@ class Scheduler:
         Raises:
             WebUnavailable: no container could be started for it.
         """
-        self.check_backlog(function)
+        self.admit(function)
         slot = WebSlot.new()
         task = Task(new_id("wr"), workspace_id, function, PayloadFormat.JSON, b"", False, False)
         task.web = slot

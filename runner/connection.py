@@ -6,9 +6,10 @@ import asyncio
 
 from runner.envelope import Input, Output, decode_output, encode_input
 from runner.errors import AgentUnreachable, ProtocolError
-from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
+from runner.wire import STREAM_LIMIT_BYTES, Message, encode_message, read_message
 
 _REQUEST_LINE = "POST /inputs HTTP/1.1"
+_HEALTH_LINE = "GET /health HTTP/1.1"
 _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
 
 
@@ -39,9 +40,31 @@ class AgentConnection:
         Raises:
             AgentUnreachable: the agent refused, reset or closed the connection.
         """
+        message = await self._exchange(_REQUEST_LINE, encode_input(item))
+        try:
+            return decode_output(message.body)
+        except ProtocolError as exc:
+            raise AgentUnreachable(self.container_id, str(exc)) from exc
+
+    async def healthy(self, timeout_s: float = 2.0) -> bool:
+        """Whether the agent answers its health check within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._exchange(_HEALTH_LINE, b"")
+        except (AgentUnreachable, TimeoutError):
+            return False
+        return True
+
+    async def _exchange(self, start_line: str, body: bytes) -> Message:
+        """One request on the kept-alive connection, and its 200 answer.
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection, or did not
+                answer 200.
+        """
         try:
             reader, writer = await self._connect()
-            writer.write(encode_message(_REQUEST_LINE, self._headers, encode_input(item)))
+            writer.write(encode_message(start_line, self._headers, body))
             await writer.drain()
             message = await read_message(reader, self._max_body_bytes)
         except (OSError, ProtocolError) as exc:
@@ -58,10 +81,7 @@ class AgentConnection:
         if status != "200":
             self.close()
             raise AgentUnreachable(self.container_id, f"the agent answered {message.start_line}")
-        try:
-            return decode_output(message.body)
-        except ProtocolError as exc:
-            raise AgentUnreachable(self.container_id, str(exc)) from exc
+        return message
 
     def close(self) -> None:
         if self._writer is not None:

@@ -40,9 +40,9 @@ from runner.backend import (
     ImageRecipe,
     LogStream,
 )
-from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed, ProtocolError
+from runner.connection import AgentConnection
+from runner.errors import ContainerStartFailed, HostUnreachable, ImageBuildFailed
 from runner.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
-from runner.wire import encode_message, read_message
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class DockerBackend:
         self._prepared = False
         #: Runtime images (Wharf's code on top) by the image they were made from.
         self._runtime: dict[str, str] = {}
+        #: Images known to be on the host.
+        self._images: set[str] = set()
         self._lock = asyncio.Lock()
         self._running: dict[str, _Running] = {}
         self._builds = concurrent.futures.ThreadPoolExecutor(
@@ -148,6 +150,11 @@ class DockerBackend:
         return True
 
     async def has_image(self, tag: str) -> bool:
+        # Images are named by content and not removed here: one seen is there for good, and
+        # the question (asked before every start on several hosts) costs no more API calls.
+        if tag in self._images:
+            return True
+
         def exists() -> bool:
             try:
                 self._client.images.get(tag)
@@ -155,7 +162,10 @@ class DockerBackend:
                 return False
             return True
 
-        return await asyncio.to_thread(exists)
+        if await asyncio.to_thread(exists):
+            self._images.add(tag)
+            return True
+        return False
 
     async def build_image(self, recipe: ImageRecipe, on_log: Callable[[str], None]) -> None:
         loop = asyncio.get_running_loop()
@@ -196,6 +206,7 @@ class DockerBackend:
         await self._prepare()  # the network builds run on
         # Builds have threads of their own: slow ones must not hold up starting containers.
         await loop.run_in_executor(self._builds, build)
+        self._images.add(recipe.tag)
 
     def _prepare_host(self) -> None:
         networks = self._client.networks.list(names=[NETWORK])
@@ -507,8 +518,12 @@ class DockerBackend:
             self._published_ports, running, {"web_port": web_port}
         )
         address = ContainerAddress(container_id, self._publish_host, agent_port, web)
-        if not await _agent_answers(address, secret):
-            return None
+        agent = AgentConnection(address.host, address.port, container_id, 1 << 16, secret)
+        try:
+            if not await agent.healthy():
+                return None
+        finally:
+            agent.close()
         self._running[container_id] = running
         await asyncio.to_thread(self._follow, container_id, running, loop, from_start=False)
         gpus = tuple(gpu for gpu in labels.get("wharf.gpus", "").split(",") if gpu)
@@ -592,26 +607,6 @@ def _split_lines(data: bytes) -> tuple[list[bytes], bytes]:
         lines.append(rest[:MAX_LOG_LINE_BYTES])
         rest = rest[MAX_LOG_LINE_BYTES:]
     return lines, rest
-
-
-async def _agent_answers(address: ContainerAddress, secret: str) -> bool:
-    """Whether the agent at `address` answers its health check (with its secret)."""
-    try:
-        async with asyncio.timeout(2):
-            reader, writer = await asyncio.open_connection(address.host, address.port)
-            try:
-                writer.write(encode_message("GET /health HTTP/1.1", _health_headers(secret), b""))
-                await writer.drain()
-                message = await read_message(reader, 1 << 16)
-            finally:
-                writer.close()
-    except (OSError, TimeoutError, ProtocolError):
-        return False
-    return message is not None and message.start_line.split(" ")[1:2] == ["200"]
-
-
-def _health_headers(secret: str) -> dict[str, str]:
-    return {"host": "agent", "authorization": f"Bearer {secret}"}
 
 
 def _bundle_archive(bundle_path: Path) -> bytes:

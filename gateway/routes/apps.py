@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,12 @@ async def deploy(request: Request) -> Response:
 
 def _pip_ca(config: Config) -> bytes | None:
     """The CA bundle pip uses on this machine (`PIP_CERT`), for pip inside image builds."""
-    path = config.runner_environment.get("PIP_CERT")
+    return _read_ca(config.runner_environment.get("PIP_CERT") or "")
+
+
+@functools.cache
+def _read_ca(path: str) -> bytes | None:
+    """Read once per gateway (a deploy would otherwise read it again each time)."""
     if not path:
         return None
     try:
