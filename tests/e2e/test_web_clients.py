@@ -218,8 +218,15 @@ def test_java_http_client_follows_to_the_result(clients: RunningGateway, tmp_pat
         pytest.skip("java is not installed")
     source = tmp_path / "Main.java"
     source.write_text(JAVA_CLIENT)
+    # Java follows at most 5 redirects by default; a slow machine can need more
+    # 0.4 s waits than that before the call (cold start included) finishes.
     result = subprocess.run(
-        ["java", str(source), path_url(clients, "slow")],
+        [
+            "java",
+            "-Djdk.httpclient.redirects.retrylimit=50",
+            str(source),
+            path_url(clients, "slow"),
+        ],
         capture_output=True,
         text=True,
         timeout=scaled(120),
