@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/web_overhead.py
 	$(BIN)/python bench/websockets.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/autoscale.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from client import exception
 from client._app import App, LocalEntrypoint
+from client._cls import Cls, Obj
 from client._context import current_function_call_id, current_input_id
 from client._errors import (
     AuthError,
@@ -22,12 +23,16 @@ from client._errors import (
 from client._function import Function, FunctionCall, FunctionStats, gather
 from client._image import Image
 from client._options import FunctionOptions
+from client._partial import concurrent, enter, exit, method, parameter
+from client._retries import Retries
+from client._secret import Secret
 from client._web import asgi_app, fastapi_endpoint, web_endpoint, web_server, wsgi_app
 
 __all__ = [
     "App",
     "AuthError",
     "ClientError",
+    "Cls",
     "Error",
     "ExecutionError",
     "Function",
@@ -39,14 +44,22 @@ __all__ = [
     "InvalidError",
     "LocalEntrypoint",
     "NotFoundError",
+    "Obj",
     "OutputExpiredError",
     "RemoteError",
+    "Retries",
+    "Secret",
     "asgi_app",
+    "concurrent",
     "current_function_call_id",
     "current_input_id",
+    "enter",
     "exception",
+    "exit",
     "fastapi_endpoint",
     "gather",
+    "method",
+    "parameter",
     "web_endpoint",
     "web_server",
     "wsgi_app",

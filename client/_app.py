@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from client._cls import Cls, class_parameters, members, web_methods
 from client._errors import InvalidError
 from client._function import Function
 from client._image import Image
 from client._options import resolve_options
+from client._partial import concurrency_of
+from client._retries import Retries
+from client._secret import Secret, check_secrets
 from client._web import WebFunction
 
 
@@ -42,6 +47,7 @@ class App:
         self._image = image
         self._functions: dict[str, Function] = {}
         self._entrypoints: dict[str, LocalEntrypoint] = {}
+        self._classes: dict[str, Cls] = {}
         self._app_ref: str | None = None
 
     def __repr__(self) -> str:
@@ -61,6 +67,10 @@ class App:
         return dict(self._functions)
 
     @property
+    def registered_classes(self) -> dict[str, Cls]:
+        return dict(self._classes)
+
+    @property
     def registered_entrypoints(self) -> dict[str, LocalEntrypoint]:
         return dict(self._entrypoints)
 
@@ -74,7 +84,8 @@ class App:
         cpu: float | None = None,
         memory: int | None = None,
         timeout: float = 300,
-        retries: int | None = None,
+        startup_timeout: float | None = None,
+        retries: int | Retries | None = None,
         min_containers: int | None = None,
         max_containers: int | None = None,
         buffer_containers: int | None = None,
@@ -83,6 +94,7 @@ class App:
         concurrency_limit: int | None = None,
         container_idle_timeout: float | None = None,
         allow_concurrent_inputs: int | None = None,
+        secrets: Sequence[Secret] = (),
     ) -> Callable[[Callable[..., Any] | WebFunction], Function]:
         """Register a function of this app.
 
@@ -92,20 +104,29 @@ class App:
             gpu: A GPU type (`"A100"`, `"H100:2"`) or a list of them in order of preference.
             cpu: CPU cores reserved for each container.
             memory: Memory reserved for each container, in MiB.
-            timeout: Seconds one input may run (1 s to 24 h).
-            retries: How often a failed input is retried.
+            timeout: Seconds one input may run (1 s to 24 h); past it the input fails with
+                `FunctionTimeoutError` and its container is replaced.
+            startup_timeout: Seconds a container may take to start (its `@enter` methods
+                included); the function's `timeout` by default.
+            retries: Retries of an input whose function raised: a count, or a `Retries`
+                policy with backoff.
             min_containers: Containers kept running when idle (older name `keep_warm`).
             max_containers: Most containers at once (older name `concurrency_limit`).
             buffer_containers: Extra idle containers kept while the function is busy.
             scaledown_window: Seconds an idle container lives (2 to 1,200; older name
                 `container_idle_timeout`).
-            allow_concurrent_inputs: Inputs one container takes at once.
+            allow_concurrent_inputs: Inputs one container takes at once (older form of
+                `@concurrent`).
+            secrets: `Secret`s whose variables its containers get in their environment (later
+                ones win where keys repeat).
 
         Raises:
             InvalidError: an option is out of range, or the decorator lacks its parentheses.
         """
         _refuse_missing_parentheses("@app.function", _warn_parentheses_missing)
-        options = resolve_options(
+        secrets = check_secrets(secrets)
+        options = functools.partial(
+            resolve_options,
             min_containers=min_containers,
             keep_warm=keep_warm,
             max_containers=max_containers,
@@ -114,6 +135,7 @@ class App:
             scaledown_window=scaledown_window,
             container_idle_timeout=container_idle_timeout,
             timeout=timeout,
+            startup_timeout=startup_timeout,
             retries=retries,
             allow_concurrent_inputs=allow_concurrent_inputs,
             gpu=gpu,
@@ -123,20 +145,21 @@ class App:
 
         def register(raw_f: Callable[..., Any] | WebFunction) -> Function:
             web = raw_f.web if isinstance(raw_f, WebFunction) else None
+            resolved = options(concurrency=concurrency_of(raw_f))
             if isinstance(raw_f, WebFunction):
                 raw_f = raw_f.raw_f
             if not callable(raw_f) or inspect.isclass(raw_f):
                 raise InvalidError(f"@app.function() decorates functions, not {raw_f!r}")
             tag = name or raw_f.__name__
-            if tag in self._functions:
-                raise InvalidError(f"app {self._name!r} already has a function named {tag!r}")
+            self._claim_name(tag)
             function = Function(
                 tag,
                 raw_f=raw_f,
-                options=options,
+                options=resolved,
                 app_name=self._name,
                 web=web,
                 image=image or self._image,
+                secrets=secrets,
             )
             if self._app_ref is not None:
                 function._bind(self._app_ref)
@@ -144,6 +167,59 @@ class App:
             return function
 
         return register
+
+    def cls(
+        self,
+        _warn_parentheses_missing: object = None,
+        *,
+        name: str | None = None,
+        image: Image | None = None,
+        secrets: Sequence[Secret] = (),
+        **options: Any,
+    ) -> Callable[[type], Cls]:
+        """Register a class: its `@method()`s are called remotely, each distinct set of its
+        `parameter()` values runs in a pool of its own, and `@enter`/`@exit` methods run when
+        a container starts and stops.
+
+        Takes the same options as `function()` (`gpu`, `timeout`, `max_containers`, ...);
+        put `@concurrent(...)` under it to run several inputs per container.
+
+        Raises:
+            InvalidError: an unknown or out-of-range option, a parameter of a type other than
+                str or int, or a class without methods.
+        """
+        _refuse_missing_parentheses("@app.cls", _warn_parentheses_missing)
+        checked_secrets = check_secrets(secrets)
+
+        def register(user_cls: type) -> Cls:
+            if not inspect.isclass(user_cls):
+                raise InvalidError(f"@app.cls() decorates classes, not {user_cls!r}")
+            try:
+                resolved = resolve_options(**options, concurrency=concurrency_of(user_cls))
+            except TypeError as exc:
+                raise InvalidError(f"@app.cls(): {exc}") from exc
+            class_parameters(user_cls)  # checks the parameter types now
+            if not members(user_cls, "method") and not web_methods(user_cls):
+                raise InvalidError(f"{user_cls.__name__} has no @method() or web endpoint")
+            tag = name or user_cls.__name__
+            self._claim_name(tag)
+            cls = Cls(
+                tag,
+                user_cls=user_cls,
+                options=resolved,
+                app_ref=self._app_ref,
+                app_name=self._name,
+                image=image or self._image,
+                secrets=checked_secrets,
+            )
+            self._classes[tag] = cls
+            return cls
+
+        return register
+
+    def _claim_name(self, tag: str) -> None:
+        if tag in self._functions or tag in self._classes:
+            raise InvalidError(f"app {self._name!r} already has a function or class named {tag!r}")
 
     def local_entrypoint(
         self, _warn_parentheses_missing: object = None, *, name: str | None = None
@@ -166,3 +242,5 @@ class App:
         self._app_ref = app_ref
         for function in self._functions.values():
             function._bind(app_ref)
+        for cls in self._classes.values():
+            cls._bind(app_ref)

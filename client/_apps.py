@@ -56,9 +56,12 @@ def deploy_app(
         manifest["app_id"] = app_id
     image_files = {
         sha: path
-        for function in loaded.app.registered_functions.values()
-        if function.image is not None
-        for sha, path in function.image.local_files().items()
+        for image in [
+            *(function.image for function in loaded.app.registered_functions.values()),
+            *(cls.image for cls in loaded.app.registered_classes.values()),
+        ]
+        if image is not None
+        for sha, path in image.local_files().items()
     }
     bundle = base64.b64encode(build_bundle(loaded.path, image_files)).decode("ascii")
     response = yield ApiRequest("POST", "/v1/apps", json={"manifest": manifest, "bundle": bundle})

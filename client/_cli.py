@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from client._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
 from client._errors import ClientError, InvalidError
 from client._http import run_flow
 from client._loader import LoadedApp, load_app
+from client._secret import create_secret, delete_secret, list_secrets
 from client._serve import serve
 
 #: Commands that run on the server host, inside the gateway package.
@@ -45,7 +47,52 @@ def _parser() -> argparse.ArgumentParser:
     logs = app_commands.add_parser("logs", help="print an app's logs")
     logs.add_argument("app")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    _add_secret_commands(commands)
     return parser
+
+
+def _add_secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    secret = commands.add_parser("secret", help="create, list or delete secrets")
+    secret_commands = secret.add_subparsers(dest="secret_action", required=True)
+    create = secret_commands.add_parser(
+        "create", help="create a secret; its values reach the containers of functions using it"
+    )
+    create.add_argument("name")
+    create.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    create.add_argument("--force", action="store_true", help="replace a secret of that name")
+    secret_commands.add_parser("list", help="list the workspace's secrets (names and keys)")
+    delete = secret_commands.add_parser("delete", help="delete a secret")
+    delete.add_argument("name")
+
+
+def _key_values(pairs: Sequence[str]) -> dict[str, str]:
+    """`KEY=VALUE` arguments as a dict (a value may hold '=' itself)."""
+    values: dict[str, str] = {}
+    for position, pair in enumerate(pairs, 1):
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise InvalidError(f"give KEY=VALUE pairs; argument {position} has no '='")
+        if key in values:
+            raise InvalidError(f"key {key!r} is given twice")
+        values[key] = value
+    return values
+
+
+def _secret(args: argparse.Namespace) -> int:
+    action = str(args.secret_action)
+    if action == "create":
+        values = _key_values(args.pairs)
+        created = run_flow(create_secret(args.name, values, overwrite=args.force))
+        keys = ", ".join(sorted(values))
+        print(f"{'Created' if created else 'Replaced'} secret {args.name!r} with keys {keys}")
+    elif action == "list":
+        for secret in run_flow(list_secrets()):
+            updated = datetime.fromtimestamp(secret["updated_at"]).isoformat(" ", "seconds")
+            print(f"{secret['name']:<30} {updated}  {', '.join(secret['keys'])}")
+    else:
+        run_flow(delete_secret(args.name))
+        print(f"Deleted secret {args.name!r}")
+    return 0
 
 
 def print_build_log(line: str) -> None:
@@ -161,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server side lives in the gateway package, which the client must not import.
         os.execv(sys.executable, [sys.executable, "-m", "gateway", *argv])  # noqa: S606
     args = _parser().parse_args(argv)
-    handlers = {"deploy": _deploy, "run": _run, "app": _app, "serve": _serve}
+    handlers = {"deploy": _deploy, "run": _run, "app": _app, "serve": _serve, "secret": _secret}
     try:
         return handlers[args.command](args)
     except ClientError as exc:

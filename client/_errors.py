@@ -3,7 +3,7 @@
 ClientError (also exported as `Error`)
 ├── AuthError             the gateway refused the token (401)
 ├── NotFoundError         no such app, function or call (404)
-├── InvalidError          a bad request or option: shape, size, value (400, 413)
+├── InvalidError          a bad request or option (400, 413), or a name already in use (409)
 ├── ExecutionError        the call could not run as asked (not deployed, terminated, startup failed)
 │   ├── InputCancellation     the call was cancelled
 │   ├── FunctionTimeoutError  an input ran past the function's timeout (also a TimeoutError)
@@ -93,6 +93,7 @@ ERROR_CODE_CLASSES: dict[str, type[ClientError]] = {
     "startup_failed": ExecutionError,
     "function_timeout": FunctionTimeoutError,
     "method_not_allowed": InvalidError,
+    "conflict": InvalidError,
     "output_expired": OutputExpiredError,
     "rate_limited": RateLimitError,
     "backlog_full": RateLimitError,

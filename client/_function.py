@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -20,16 +20,31 @@ from client._invocation import (
     result_flow,
 )
 from client._options import FunctionOptions
+from client._secret import Secret
+from client._variants import (
+    OPTIONS_HEADER,
+    PARAMETERS_HEADER,
+    option_overrides,
+    options_header,
+    parameters_header,
+)
 from client._web import WebConfig
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionStats:
-    """A function's queue and containers at the moment asked."""
+    """A function's queue and containers at the moment asked (all its pools together)."""
 
+    #: Inputs waiting for a container.
     backlog: int
+    #: Containers running at least one input.
     num_active_runners: int
+    #: Containers running or starting.
     num_total_runners: int
+    #: Inputs running now.
+    num_running_inputs: int = 0
+    #: More inputs the running containers could take at once.
+    headroom: int = 0
 
 
 class FunctionCall:
@@ -106,15 +121,74 @@ class Function:
         app_name: str | None = None,
         web: WebConfig | None = None,
         image: Image | None = None,
+        secrets: Sequence[Secret] = (),
     ) -> None:
         self._name = name
         self._image = image
+        self._secrets = tuple(secrets)
         self._raw_f = raw_f
         self._options = options or FunctionOptions()
         self._app_ref = app_ref
         self._app_name = app_name
         self._info: dict[str, Any] | None = None
         self._web = web
+        #: A class method's `(format, bytes)` parameters; a handle's own option overrides.
+        self._parameters: tuple[str, bytes] | None = None
+        self._overrides: dict[str, Any] = {}
+
+    def _variant_headers(self) -> dict[str, str]:
+        headers = {}
+        if self._parameters is not None:
+            headers[PARAMETERS_HEADER] = parameters_header(self._parameters)
+        if self._overrides:
+            headers[OPTIONS_HEADER] = options_header(self._overrides)
+        return headers
+
+    def with_options(self, **options: Any) -> Function:
+        """A handle on the same function whose calls run in a pool of their own, with these
+        options over the deployed ones: `gpu`, `cpu`, `memory`, `timeout`, `retries`,
+        `min_containers`, `max_containers`, `buffer_containers`, `scaledown_window` (and
+        their older names).
+
+        Raises:
+            InvalidError: an unknown option or a value out of range.
+        """
+        other = Function(
+            self._name,
+            raw_f=self._raw_f,
+            options=self._options,
+            app_ref=self._app_ref,
+            app_name=self._app_name,
+            web=self._web,
+            image=self._image,
+        )
+        other._parameters = self._parameters
+        other._overrides = {**self._overrides, **option_overrides(**options)}
+        return other
+
+    @blocking
+    def update_autoscaler(
+        self,
+        *,
+        min_containers: int | None = None,
+        max_containers: int | None = None,
+        buffer_containers: int | None = None,
+        scaledown_window: float | None = None,
+    ) -> Flow[None]:
+        """Change the deployed function's autoscaling until its app is deployed again.
+
+        Raises:
+            InvalidError: a value out of range (also checked by the gateway).
+        """
+        overrides = option_overrides(
+            min_containers=min_containers,
+            max_containers=max_containers,
+            buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window,
+        )
+        yield ApiRequest(
+            "PATCH", f"{function_path(self._ref, self._name)}/autoscaler", json=overrides
+        )
 
     #: Look up a deployed function now (`NotFoundError` if missing); also `.aio`.
     lookup: ClassVar[Twin[[str, str], Function]]
@@ -134,6 +208,11 @@ class Function:
     def image(self) -> Image | None:
         """The image it runs in, for functions defined here."""
         return self._image
+
+    @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """The secrets its containers get as environment variables, for functions defined here."""
+        return self._secrets
 
     @property
     def web(self) -> WebConfig | None:
@@ -210,7 +289,9 @@ class Function:
             NotFoundError: the app or function does not exist.
             BaseException: the function's own exception, with the remote traceback as a note.
         """
-        return (yield from remote_flow(self._ref, self._name, args, kwargs))
+        return (
+            yield from remote_flow(self._ref, self._name, args, kwargs, self._variant_headers())
+        )
 
     @blocking
     def spawn(self, *args: Any, **kwargs: Any) -> Flow[FunctionCall]:
@@ -219,7 +300,9 @@ class Function:
         Returns:
             A `FunctionCall` to poll, wait for or cancel later, here or in another process.
         """
-        response = yield call_request(self._ref, self._name, args, kwargs, wait=False)
+        response = yield call_request(
+            self._ref, self._name, args, kwargs, wait=False, variant=self._variant_headers()
+        )
         return FunctionCall(call_id_of(response))
 
     def local(self, *args: Any, **kwargs: Any) -> Any:
@@ -250,6 +333,8 @@ class Function:
             backlog=int(data["backlog"]),
             num_active_runners=int(data["num_active_runners"]),
             num_total_runners=int(data["num_total_runners"]),
+            num_running_inputs=int(data["num_running_inputs"]),
+            headroom=int(data["headroom"]),
         )
 
 

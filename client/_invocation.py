@@ -24,10 +24,21 @@ def function_path(app_ref: str, function_name: str) -> str:
 
 
 def call_request(
-    app_ref: str, function_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, wait: bool
+    app_ref: str,
+    function_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    wait: bool,
+    variant: dict[str, str] | None = None,
 ) -> ApiRequest:
-    """The POST of a call; with `wait=False` the gateway answers 202 at once."""
-    headers = {"content-type": PICKLE_CONTENT_TYPE, "accept": PICKLE_CONTENT_TYPE}
+    """The POST of a call; with `wait=False` the gateway answers 202 at once. `variant` holds
+    the headers naming a class's parameters and a handle's option overrides."""
+    headers = {
+        "content-type": PICKLE_CONTENT_TYPE,
+        "accept": PICKLE_CONTENT_TYPE,
+        **(variant or {}),
+    }
     parent_call_id = current_function_call_id()
     if parent_call_id:
         headers[PARENT_CALL_HEADER] = parent_call_id
@@ -77,9 +88,13 @@ def follow_result(response: httpx.Response, timeout_s: float | None) -> Flow[Any
 
 
 def remote_flow(
-    app_ref: str, function_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    app_ref: str,
+    function_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    variant: dict[str, str] | None = None,
 ) -> Flow[Any]:
-    response = yield call_request(app_ref, function_name, args, kwargs, wait=True)
+    response = yield call_request(app_ref, function_name, args, kwargs, wait=True, variant=variant)
     return (yield from follow_result(response, None))
 
 

@@ -35,6 +35,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.responses import error_response
 from gateway.routes import ROUTES
 from gateway.scheduler import LogSink, Scheduler
+from gateway.secrets import SecretBox, SecretService, load_key
 from gateway.state import GatewayState
 from gateway.store import Store
 from gateway.web.router import FrontDoor
@@ -117,6 +118,8 @@ def _log_sink(store: Store) -> LogSink:
 @asynccontextmanager
 async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIterator[GatewayState]:
     make_backend = _backend_factory(config)
+    # First, so a bad key file stops the start before anything else is opened.
+    secrets_key = await asyncio.to_thread(load_key, config.secrets_key_path)
     database = await Database.open(config.database_path)
     store = Store(database)
     blobs = BlobStore(config.blob_dir)
@@ -125,6 +128,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         store, authority, internal_url, config.tls_ca or config.tls_cert
     )
     calls = CallService(store, blobs, config.result_ttl_s)
+    secrets = SecretService(store, SecretBox(secrets_key))
 
     scheduler = Scheduler(
         make_backend,
@@ -137,6 +141,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         config.max_total_containers,
         config.max_backlog,
         GpuAllocator(gpu_inventory(config)),
+        secret_environment=secrets.environment,
     )
     calls.attach(scheduler)
     # Containers an earlier run left (docker): those of current functions are taken on, with
@@ -165,6 +170,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             upstreams=upstreams,
             background=background,
             deploys=deploys,
+            secrets=secrets,
             domain=domain,
         )
     finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 from gateway.blobs import BlobStore
+from gateway.classes import class_shape
 from gateway.errors import Conflict, NotFound
 from gateway.labels import host_label
 from gateway.manifest import Manifest
@@ -154,6 +156,44 @@ class AppService:
                     self._functions[key] = function
                 return function
         raise NotFound(f"app {app.name!r} has no function named {name!r}")
+
+    async def target(
+        self, workspace_id: str, app_ref: str, name: str
+    ) -> tuple[FunctionRecord, str | None]:
+        """What a call of `name` runs: a function, or a class and one of its methods
+        (`Class.method`).
+
+        Raises:
+            NotFound: no such app, function, class or method in this workspace.
+        """
+        try:
+            return await self.function(workspace_id, app_ref, name), None
+        except NotFound:
+            class_name, dot, method = name.rpartition(".")
+            if not dot:
+                raise
+            record = await self.function(workspace_id, app_ref, class_name)
+            shape = class_shape(record)
+            if shape is None or method not in shape["methods"]:
+                known = ", ".join(sorted(shape["methods"])) if shape else ""
+                raise NotFound(
+                    f"{class_name} has no method {method!r}"
+                    + (f" (it has: {known})" if known else "")
+                ) from None
+            return record, method
+
+    async def set_autoscaler(
+        self, function: FunctionRecord, settings: dict[str, Any]
+    ) -> FunctionRecord:
+        """Change a deployed function's autoscaler settings until its app's next deploy."""
+        async with self._locks[function.workspace_id]:
+            await self._store.set_autoscaler(function.function_id, settings)
+            self._forget_lookups()
+            updated = await self._store.function_by_id(function.function_id)
+        if updated is None:
+            raise NotFound(f"function {function.name!r} is gone")
+        self._scheduler.update_options(updated)
+        return updated
 
     async def stop(self, workspace_id: str, app_ref: str) -> AppRecord:
         """Stop an app: its functions take no more calls; waiting and running ones end."""

@@ -20,7 +20,7 @@ from gateway.models import (
 )
 from gateway.scheduler import Scheduler
 from gateway.store import NewCall, Store, StoredOutcome
-from gateway.tasks import Failure, Task
+from gateway.tasks import Failure, Task, Variant
 from runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
 logger = logging.getLogger(__name__)
@@ -97,9 +97,10 @@ class CallService:
         wants_json: bool,
         wants_pickle: bool,
         parent_call_id: str | None,
+        variant: Variant | None = None,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
-        self.scheduler.admit(function)
+        self.scheduler.admit((variant or Variant()).apply(function))
         call_id = new_id("fc")
         inline, sha256 = await self._blobs.offload(payload)
         committed = self._store.insert_call(
@@ -114,10 +115,18 @@ class CallService:
                 wants_json,
                 wants_pickle,
                 time.time(),
+                variant.to_json() if variant is not None else None,
             )
         )
         task = Task(
-            call_id, workspace_id, function, payload_format, payload, wants_json, wants_pickle
+            call_id,
+            workspace_id,
+            function,
+            payload_format,
+            payload,
+            wants_json,
+            wants_pickle,
+            variant=variant or Variant(),
         )
         active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
         self._active[call_id] = active
@@ -292,6 +301,7 @@ class CallService:
                 found.wants_json,
                 found.wants_pickle,
                 attempt=record.attempt,
+                variant=Variant.from_json(found.variant),
             )
             done = asyncio.get_running_loop().create_future()
             committed = asyncio.get_running_loop().create_future()

@@ -59,6 +59,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-timeout-s", help="seconds for a request's head, then 408 (20)")
     parser.add_argument("--body-timeout-s", help="seconds a request body may stall (60)")
     parser.add_argument(
+        "--secrets-key-file", help="key that seals secrets (DATA_DIR/secrets.key, made if absent)"
+    )
+    parser.add_argument(
         "--trust-forwarded-headers",
         action="store_const",
         const="true",

@@ -27,6 +27,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_HEAD_TIMEOUT_S` | `--head-timeout-s` | float | `20` | seconds, request head (uvicorn) |
 | `WHARF_BODY_TIMEOUT_S` | `--body-timeout-s` | float | `60` | seconds, stalled body (uvicorn) |
 | `WHARF_TRUST_FORWARDED_HEADERS` | `--trust-forwarded-headers` | bool | `false` | |
+| `WHARF_SECRETS_KEY_FILE` | `--secrets-key-file` | path | `secrets.key` in the data dir | |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
 """
 
@@ -105,6 +106,9 @@ class Config:
     #: Keep callers' `X-Forwarded-For`/`-Proto` (only behind a proxy of the operator's own).
     trust_forwarded_headers: bool = False
     config_path: Path | None = None
+    #: The key that seals secrets (32 bytes, mode 0600, made on first start); None: the data dir's
+    #: `secrets.key`.
+    secrets_key_file: Path | None = None
     #: Environment the local backend's containers inherit (PATH, the virtualenv, ...).
     runner_environment: Mapping[str, str] = field(default_factory=dict)
     #: How often idle containers are stopped and missing minimum containers started.
@@ -115,6 +119,10 @@ class Config:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "wharf.db"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.secrets_key_file or self.data_dir / "secrets.key"
 
     @property
     def blob_dir(self) -> Path:
@@ -227,4 +235,5 @@ _CONVERTERS: dict[str, Any] = {
     "head_timeout_s": float,
     "body_timeout_s": float,
     "trust_forwarded_headers": _boolean,
+    "secrets_key_file": _path,
 }

@@ -7,7 +7,7 @@ GatewayError
 ├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
 ├── PayloadTooLarge     413 payload_too_large  body over the configured limit
 ├── NotAcceptable       406 not_acceptable     the result has no form the caller accepts
-├── Conflict            409 conflict           a web label or domain another app already uses
+├── Conflict            409 conflict           a name in use: a secret, or a label of another app
 ├── MethodNotAllowed    405 method_not_allowed
 ├── RateLimited         429 rate_limited       the workspace is over its rate limit
 ├── BacklogFull         429 backlog_full       too many inputs of one function already wait

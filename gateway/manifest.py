@@ -15,6 +15,8 @@ from gateway.errors import InvalidRequest
 from gateway.gpus import parse_request
 from gateway.images import check_image
 from gateway.labels import check_label
+from gateway.retries import check_retries
+from gateway.secrets import check_references
 
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
@@ -35,8 +37,10 @@ _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "buffer_containers": (int,),
     "scaledown_window_s": (int, float),
     "timeout_s": (int, float),
-    "retries": (int,),
+    "retries": (int, dict),
     "max_inputs": (int,),
+    "target_inputs": (int, type(None)),
+    "startup_timeout_s": (int, float, type(None)),
     "gpu": (list,),
     "cpu": (int, float, type(None)),
     "memory_mb": (int, type(None)),
@@ -83,13 +87,18 @@ def _check_identifier(value: object, what: str) -> str:
     return value
 
 
-def _check_options(name: str, options: object) -> dict[str, Any]:
+def check_options(name: str, options: object) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise InvalidRequest(f"options of function {name!r} must be an object")
+    options = dict(options)
+    if "retries" in options:
+        options["retries"] = check_retries(name, options["retries"])
     for key, value in options.items():
         allowed = _OPTION_TYPES.get(key)
         if allowed is None:
             raise InvalidRequest(f"function {name!r} has an unknown option {key!r}")
+        if key == "retries":
+            continue
         if not isinstance(value, allowed) or isinstance(value, bool):
             raise InvalidRequest(f"option {key!r} of function {name!r} has a bad value {value!r}")
         bounds = _OPTION_RANGES.get(key)
@@ -102,6 +111,11 @@ def _check_options(name: str, options: object) -> dict[str, Any]:
             raise InvalidRequest(
                 f"option {key!r} of function {name!r} must be between {low} and {high}"
             )
+    _check_option_relations(name, options)
+    return options
+
+
+def _check_option_relations(name: str, options: dict[str, Any]) -> None:
     for gpu in options.get("gpu", []):
         try:
             parse_request(str(gpu))
@@ -110,7 +124,9 @@ def _check_options(name: str, options: object) -> dict[str, Any]:
     maximum = options.get("max_containers")
     if maximum is not None and maximum < options.get("min_containers", 0):
         raise InvalidRequest(f"max_containers of {name!r} is below its min_containers")
-    return options
+    target = options.get("target_inputs")
+    if target is not None and target > options.get("max_inputs", 1):
+        raise InvalidRequest(f"target_inputs of {name!r} is above its max_inputs")
 
 
 #: Inclusive ranges of the numeric options (the client checks the same).
@@ -122,8 +138,11 @@ _OPTION_RANGES: dict[str, tuple[float, float]] = {
     "timeout_s": (1, 24 * 3600),
     "retries": (0, 100),
     "max_inputs": (1, 10_000),
+    "target_inputs": (1, 10_000),
+    "startup_timeout_s": (1, 24 * 3600),
 }
 
+_PARAMETER_TYPES = frozenset({"str", "int"})
 _WEB_KINDS = frozenset({"function", "asgi", "wsgi", "server"})
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
@@ -162,6 +181,45 @@ def _check_web(name: str, web: object) -> dict[str, Any] | None:
     }
 
 
+def check_class(name: str, shape: object) -> dict[str, Any] | None:
+    """A manifest entry's class description, checked.
+
+    Raises:
+        InvalidRequest: naming what is wrong.
+    """
+    if shape is None:
+        return None
+    if not isinstance(shape, dict):
+        raise InvalidRequest(f"the class description of {name!r} must be an object")
+    parameters = shape.get("parameters", [])
+    if not isinstance(parameters, list):
+        raise InvalidRequest(f"parameters of class {name!r} must be a list")
+    for spec in parameters:
+        if (
+            not isinstance(spec, dict)
+            or not str(spec.get("name", "")).isidentifier()
+            or spec.get("type") not in _PARAMETER_TYPES
+        ):
+            raise InvalidRequest(f"class {name!r} has a bad parameter {spec!r} (str or int only)")
+    methods = shape.get("methods", {})
+    if not isinstance(methods, dict) or not all(
+        isinstance(m, str) and m.isidentifier() and isinstance(d, dict) for m, d in methods.items()
+    ):
+        raise InvalidRequest(f"methods of class {name!r} must map names to descriptions")
+    init_params = shape.get("init_params")
+    if init_params is not None and not isinstance(init_params, list):
+        raise InvalidRequest(f"init_params of class {name!r} must be a list")
+    web_method = shape.get("web_method")
+    if web_method is not None and not str(web_method).isidentifier():
+        raise InvalidRequest(f"class {name!r} has a bad web_method {web_method!r}")
+    return {
+        "parameters": parameters,
+        "init_params": init_params,
+        "methods": methods,
+        "web_method": web_method,
+    }
+
+
 def _check_function(entry: object) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise InvalidRequest("each function in the manifest must be an object")
@@ -177,11 +235,14 @@ def _check_function(entry: object) -> dict[str, Any]:
         "is_async": bool(entry.get("is_async", False)),
         "is_generator": bool(entry.get("is_generator", False)),
         "params": params,
-        "options": _check_options(name, entry.get("options", {})),
+        "options": check_options(name, entry.get("options", {})),
         "web": _check_web(name, entry.get("web")),
         "image": None
         if entry.get("image") is None
         else check_image(entry["image"], f"function {name!r}"),
+        # Inline values are sealed and replaced by names before the definition is stored.
+        "secrets": check_references(entry.get("secrets"), name),
+        "class": check_class(name, entry.get("class")),
     }
 
 

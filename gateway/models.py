@@ -176,3 +176,24 @@ class CallRecord:
     created_at: float
     finished_at: float | None
     parent_call_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRecord:
+    """A secret as the store holds it: its values only sealed (see `gateway.secrets`)."""
+
+    workspace_id: str
+    name: str
+    keys: tuple[str, ...]
+    sealed: bytes
+    created_at: float
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """What the API shows of a secret: never its values."""
+        return {
+            "name": self.name,
+            "keys": list(self.keys),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

@@ -6,28 +6,39 @@ One process owns its pools; a second gateway would need a shared queue (DESIGN.m
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from gateway.errors import BacklogFull, NoCapacity
-from gateway.gpus import Gpu, GpuAllocator, GpuRequest, parse_request
+from gateway.errors import BacklogFull, GatewayError, InvalidRequest, NoCapacity
+from gateway.gpus import Gpu, GpuAllocator, GpuRequest
 from gateway.ids import new_id
 from gateway.models import CallStatus, FunctionRecord
+from gateway.pools import (
+    Container,
+    Pool,
+    containers_to_start,
+    gpu_requests,
+    idle_surplus,
+    resources,
+)
+from gateway.retries import RetryPolicy
 from gateway.tasks import (
     Failure,
     Task,
     TaskSink,
+    Variant,
     WebSlot,
     WebUnavailable,
+    default_variant,
     should_retry_after_container_loss,
 )
 from runner import (
+    PARAMETERS_ENV,
+    PARAMETERS_FORMAT_ENV,
     AdoptedContainer,
     AgentConnection,
     AgentUnreachable,
@@ -37,6 +48,7 @@ from runner import (
     ContainerSpec,
     LogStream,
     Output,
+    OutputStatus,
     PayloadFormat,
     RunnerError,
 )
@@ -51,92 +63,25 @@ STOP_GRACE_S = 5.0
 #: Mints the credentials a container's user code calls the gateway with: `(environment, token_id)`.
 CredentialsFactory = Callable[[str], Awaitable[tuple[dict[str, str], str]]]
 LogSink = Callable[[FunctionRecord, str, LogStream, str], None]
+#: The variables of a function's secrets, for a new container of it; raises to refuse the start.
+SecretEnvironment = Callable[[FunctionRecord], Awaitable[dict[str, str]]]
 
 
-@dataclass(slots=True, eq=False)
-class Container:
-    container_id: str
-    address: ContainerAddress
-    token_id: str
-    max_inputs: int
-    agent_secret: str
-    idle_connections: list[AgentConnection] = field(default_factory=list)
-    running: dict[str, Task] = field(default_factory=dict)
-    #: Connections with an input in flight, closed at once if the container dies.
-    busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
-    last_used_s: float = field(default_factory=time.monotonic)
-    stopping: bool = False
-
-    @property
-    def has_room(self) -> bool:
-        return not self.stopping and len(self.running) < self.max_inputs
-
-
-@dataclass(slots=True, eq=False)
-class Pool:
-    function: FunctionRecord
-    containers: dict[str, Container] = field(default_factory=dict)
-    queue: deque[Task] = field(default_factory=deque)
-    starting: int = 0
-    #: No longer the function's current version: drains its queue, then scales to zero.
-    retired: bool = False
-    #: Starts that failed in a row, and when the next may be tried (monotonic seconds).
-    failed_starts: int = 0
-    next_start_s: float = 0.0
-    #: Why a container of the pool last ended, where the backend said (out of memory).
-    exit_reason: str | None = None
-
-    @property
-    def option_min(self) -> int:
-        return 0 if self.retired else int(self.function.options.get("min_containers", 0))
-
-    @property
-    def option_max(self) -> int | None:
-        value = self.function.options.get("max_containers")
-        return None if value is None else int(value)
-
-    @property
-    def max_inputs(self) -> int:
-        return max(1, int(self.function.options.get("max_inputs", 1)))
-
-    @property
-    def scaledown_window_s(self) -> float:
-        return float(self.function.options.get("scaledown_window_s", 60.0))
-
-    @property
-    def timeout_s(self) -> float:
-        return float(self.function.options.get("timeout_s", 300.0))
-
-
-def _resources(function: FunctionRecord) -> dict[str, Any]:
-    """What a function asks of its containers, for the backend: CPU, memory, its own server,
-    its image."""
-    options, web = function.options, function.definition.get("web") or {}
+def _parameter_environment(pool: Pool) -> dict[str, str]:
+    """How a container of a class parameter set's pool learns its parameters."""
+    parameters = pool.variant.parameters
+    if parameters is None:
+        return {}
     return {
-        "cpu": options.get("cpu"),
-        "memory_mb": options.get("memory_mb"),
-        "serves_web": bool(web),
-        "web_server_port": web.get("port") if web.get("kind") == "server" else None,
-        "image": function.definition.get("image_tag"),
+        PARAMETERS_ENV: base64.b64encode(parameters.data).decode(),
+        PARAMETERS_FORMAT_ENV: parameters.format,
     }
 
 
-def gpu_requests(function: FunctionRecord) -> list[GpuRequest]:
-    """What the function asks for, in order of preference (checked at deploy)."""
-    return [parse_request(str(gpu)) for gpu in function.options.get("gpu", [])]
-
-
-def containers_to_start(pool: Pool) -> int:
-    """How many containers to start now for the waiting inputs and the minimum."""
-    slots_coming = pool.starting * pool.max_inputs
-    free_slots = sum(c.max_inputs - len(c.running) for c in pool.containers.values() if c.has_room)
-    waiting = len(pool.queue) - free_slots - slots_coming
-    wanted = max(
-        -(-waiting // pool.max_inputs), pool.option_min - len(pool.containers) - pool.starting, 0
-    )
-    if pool.option_max is not None:
-        wanted = min(wanted, pool.option_max - len(pool.containers) - pool.starting)
-    return max(wanted, 0)
+def _startup_timeout_s(pool: Pool) -> float:
+    """How long a container may take to start, `@enter` methods included."""
+    options = pool.function.options
+    return float(options.get("startup_timeout_s") or options.get("timeout_s", 300.0))
 
 
 class Scheduler:
@@ -154,6 +99,7 @@ class Scheduler:
         max_total_containers: int,
         max_backlog: int = 2000,
         gpus: GpuAllocator | None = None,
+        secret_environment: SecretEnvironment | None = None,
     ) -> None:
         self._backend = backend_factory(self)
         self._gpus = gpus or GpuAllocator([])
@@ -161,6 +107,7 @@ class Scheduler:
         self._gpu_holds: dict[str, list[Gpu]] = {}
         self._sink = sink
         self._credentials = credentials
+        self._secret_environment = secret_environment
         self._revoke_credentials = revoke_credentials
         self._bundle_path = bundle_path
         self._log_sink = log_sink
@@ -184,11 +131,16 @@ class Scheduler:
         task.add_done_callback(self._background.discard)
         return task
 
-    def _pool(self, function: FunctionRecord) -> Pool:
-        pool = self._pools.get(function.function_id)
+    def _pool(self, function: FunctionRecord, variant: Variant | None = None) -> Pool:
+        variant = variant or Variant()
+        key = function.function_id + variant.pool_suffix
+        pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[function.function_id] = Pool(function)
+            pool = self._pools[key] = Pool(key, variant.apply(function), variant)
         return pool
+
+    def _pools_of(self, function_id: str) -> list[Pool]:
+        return [p for p in self._pools.values() if p.function.function_id == function_id]
 
     def admit(self, function: FunctionRecord) -> None:
         """Refuse new work for a function that no runner can host, or whose queue is full.
@@ -204,13 +156,13 @@ class Scheduler:
                 f"{function.name} asks for {asked} GPU(s), and no runner has that "
                 f"(this server has {self._gpus.describe()})"
             )
-        pool = self._pools.get(function.function_id)
-        if pool is not None and len(pool.queue) >= self._max_backlog:
+        backlog = sum(len(pool.queue) for pool in self._pools_of(function.function_id))
+        if backlog >= self._max_backlog:
             raise BacklogFull(function.name, self._max_backlog)
 
     def submit(self, task: Task) -> None:
         """Queue a task; it runs as soon as a container of its function has room."""
-        pool = self._pool(task.function)
+        pool = self._pool(task.function, task.variant)
         pool.queue.append(task)
         self._dispatch(pool)
 
@@ -264,14 +216,14 @@ class Scheduler:
         for _, _, pool, container in idle:
             if count == 0:
                 return
-            if len(pool.containers) > pool.option_min:  # minimums are kept
+            if idle_surplus(pool) > 0:  # minimums and buffers are kept
                 self._stop_container(pool, container)
                 count -= 1
 
     def _evict_gpu_holders(self, requests: list[GpuRequest], keep: Pool) -> None:
         """Stop one idle container of another pool (above its minimum) holding a fitting GPU."""
         for pool in self._pools.values():
-            if pool is keep or len(pool.containers) <= pool.option_min:
+            if pool is keep or idle_surplus(pool) == 0:
                 continue
             for container in list(pool.containers.values()):
                 held = self._gpu_holds.get(container.container_id, [])
@@ -329,7 +281,8 @@ class Scheduler:
             healthy = False
             self._lost_input(pool, task, RunnerError(f"the gateway failed to run it: {exc}"))
         else:
-            self._finish(task, output)
+            if not self._retry_later(pool, task, output):
+                self._finish(task, output)
         finally:
             container.running.pop(task.call_id, None)
             container.busy_connections.pop(task.call_id, None)
@@ -342,6 +295,23 @@ class Scheduler:
                 grace_s = 0 if task.timed_out else STOP_GRACE_S
                 self._stop_container(pool, container, grace_s=grace_s)
         self._dispatch(pool)
+
+    def _retry_later(self, pool: Pool, task: Task, output: Output) -> bool:
+        """Queue a failed input again after its policy's wait, if it has retries left."""
+        policy = RetryPolicy.of(pool.function.options)
+        if output.status is not OutputStatus.FAILURE or task.retries >= policy.max_retries:
+            return False
+        task.retries += 1
+        delay_s = policy.delay_s(task.retries)
+        logger.info("retrying call %s in %g s (retry %d)", task.call_id, delay_s, task.retries)
+
+        def requeue() -> None:
+            if not task.finished and not self._closing:
+                pool.queue.append(task)
+                self._dispatch(pool)
+
+        asyncio.get_running_loop().call_later(delay_s, requeue)
+        return True
 
     def _assign_web(self, pool: Pool, container: Container, slot: WebSlot, task: Task) -> None:
         """Give a waiting web request its container, and arm the function's timeout."""
@@ -359,7 +329,7 @@ class Scheduler:
         self.release(task, healthy=False)
 
     async def lease(
-        self, workspace_id: str, function: FunctionRecord
+        self, workspace_id: str, function: FunctionRecord, variant: Variant | None = None
     ) -> tuple[Task, ContainerAddress]:
         """Hold a container of `function` for one web request; give it back with `release`.
 
@@ -369,6 +339,7 @@ class Scheduler:
         self.admit(function)
         slot = WebSlot.new()
         task = Task(new_id("wr"), workspace_id, function, PayloadFormat.JSON, b"", False, False)
+        task.variant = variant or Variant()
         task.web = slot
         self.submit(task)
         try:
@@ -427,7 +398,14 @@ class Scheduler:
         token_id = None
         self._gpu_holds[container_id] = gpus
         try:
+            secret_environment = (
+                {}
+                if self._secret_environment is None
+                else await self._secret_environment(pool.function)
+            )
             environment, token_id = await self._credentials(pool.function.workspace_id)
+            # The platform's variables (credentials, callback URL) win over a secret's.
+            environment = {**secret_environment, **environment}
             spec = ContainerSpec(
                 container_id=container_id,
                 app_id=pool.function.app_id,
@@ -435,7 +413,7 @@ class Scheduler:
                 bundle_path=self._bundle_path(pool.function.bundle_sha256),
                 module=pool.function.module,
                 app_variable=pool.function.app_variable,
-                environment=environment,
+                environment={**environment, **_parameter_environment(pool)},
                 max_inputs=pool.max_inputs,
                 function_id=pool.function.function_id,
                 token_id=token_id,
@@ -443,13 +421,15 @@ class Scheduler:
                 max_output_bytes=self._max_body_bytes,
                 gpu_ids=tuple(gpu.device_id for gpu in gpus),
                 gpu_host=gpus[0].host if gpus else "",
-                **_resources(pool.function),
+                pool_key=pool.key,
+                startup_timeout_s=_startup_timeout_s(pool),
+                **resources(pool.function),
             )
             self._container_pools[container_id] = pool
             address = await self._backend.start(spec)
         except Exception as exc:
             # Whatever failed (the backend, minting the token), waiting inputs must not hang.
-            if not isinstance(exc, RunnerError):
+            if not isinstance(exc, RunnerError | GatewayError):
                 logger.exception("starting a container of %s failed", pool.function.name)
             pool.starting -= 1
             self._container_pools.pop(container_id, None)
@@ -462,7 +442,7 @@ class Scheduler:
         pool.failed_starts, pool.next_start_s = 0, 0.0
         container = Container(container_id, address, token_id, pool.max_inputs, spec.agent_secret)
         pool.containers[container_id] = container
-        if self._closing or self._pools.get(pool.function.function_id) is not pool:
+        if self._closing or self._pools.get(pool.key) is not pool:
             self._stop_container(pool, container)  # its pool was stopped while it started
             return
         self._dispatch(pool)
@@ -504,7 +484,7 @@ class Scheduler:
 
     def cancel(self, task: Task) -> None:
         """Drop a task the caller has finished (cancelled); stop the container running it."""
-        pool = self._pools.get(task.function.function_id)
+        pool = self._pools.get(task.pool_key)
         if pool is None:
             return
         if task in pool.queue:
@@ -522,7 +502,8 @@ class Scheduler:
         kept = set()
         for adopted in containers:
             function = current.get(adopted.function_id)
-            if function is None:
+            if function is None or adopted.pool_key not in ("", adopted.function_id):
+                # Gone, or a class parameter set's pool: its parameters are not kept.
                 self._spawn(self._backend.stop(adopted.container_id, 0))
                 continue
             pool = self._pool(function)
@@ -544,22 +525,31 @@ class Scheduler:
         """Create the pools of a function version that just became current, so each starts its
         `min_containers` without waiting for a first call."""
         for function in functions:
-            if int(function.options.get("min_containers", 0)) > 0:
-                self._dispatch(self._pool(function))
+            self._warm_up(function)
+
+    def _warm_up(self, function: FunctionRecord) -> None:
+        """Start a function's `min_containers` (for a class: those of its default parameters,
+        when it has defaults for all of them)."""
+        if int(function.options.get("min_containers", 0)) == 0:
+            return
+        try:
+            variant = default_variant(function)
+        except InvalidRequest:
+            return  # a class that needs parameters: its pools start with their calls
+        self._dispatch(self._pool(function, variant))
 
     def retire(self, function_ids: set[str]) -> None:
         """These functions were replaced or stopped: drain their queues, then scale to zero."""
-        for function_id in function_ids:
-            pool = self._pools.get(function_id)
-            if pool is not None:
+        for pool in self._pools.values():
+            if pool.function.function_id in function_ids:
                 pool.retired = True
 
     def terminate_app(self, app_id: str, reason: str) -> None:
         """Stop every pool of an app now: waiting and running calls end as terminated."""
-        for function_id, pool in list(self._pools.items()):
+        for key, pool in list(self._pools.items()):
             if pool.function.app_id != app_id:
                 continue
-            del self._pools[function_id]
+            del self._pools[key]
             pool.retired = True
             tasks = [
                 *pool.queue,
@@ -572,28 +562,41 @@ class Scheduler:
             for container in list(pool.containers.values()):
                 self._stop_container(pool, container, grace_s=0)
 
-    def stats(self, function_id: str) -> tuple[int, int, int]:
-        """`(backlog, active containers, all containers)` of a function, right now."""
-        pool = self._pools.get(function_id)
-        if pool is None:
-            return 0, 0, 0
-        active = sum(1 for c in pool.containers.values() if c.running)
-        return len(pool.queue), active, len(pool.containers) + pool.starting
+    def stats(self, function_id: str) -> dict[str, int]:
+        """A function's backlog, containers, running inputs and headroom right now, over all
+        its pools (`FunctionStats`)."""
+        pools = self._pools_of(function_id)
+        return {
+            "backlog": sum(len(p.queue) for p in pools),
+            "num_active_runners": sum(1 for p in pools for c in p.containers.values() if c.running),
+            "num_total_runners": sum(len(p.containers) + p.starting for p in pools),
+            "num_running_inputs": sum(p.running_inputs for p in pools),
+            "headroom": sum(p.headroom for p in pools),
+        }
+
+    def update_options(self, function: FunctionRecord) -> None:
+        """The function's autoscaler settings changed: its pools follow at once."""
+        for pool in self._pools_of(function.function_id):
+            pool.function = pool.variant.apply(function)
+            self._dispatch(pool)
+        self._warm_up(function)
 
     def sweep(self) -> None:
         """Stop containers idle past their window (down to the minimum); start up to it."""
         now = time.monotonic()
-        for function_id, pool in list(self._pools.items()):
+        for key, pool in list(self._pools.items()):
             idle = sorted(
                 (c for c in pool.containers.values() if not c.running and not c.stopping),
                 key=lambda c: c.last_used_s,
             )
-            surplus = len(pool.containers) - pool.option_min
-            for container in idle[: max(surplus, 0)]:
+            for container in idle[: idle_surplus(pool)]:
                 if pool.retired or now - container.last_used_s >= pool.scaledown_window_s:
                     self._stop_container(pool, container)
-            if pool.retired and not pool.queue and not pool.containers and not pool.starting:
-                del self._pools[function_id]
+            empty = not pool.queue and not pool.containers and not pool.starting
+            # A variant's pool with nothing to keep comes back with its next call.
+            variant_done = pool.key != pool.function.function_id and pool.option_min == 0
+            if empty and (pool.retired or variant_done):
+                del self._pools[key]
             else:
                 self._dispatch(pool)
 

@@ -15,6 +15,7 @@ from gateway.deploys import Deploys
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
 from gateway.scheduler import Scheduler
+from gateway.secrets import SecretService
 from gateway.store import Store
 from gateway.web.upstream import UpstreamPool
 
@@ -30,6 +31,7 @@ class GatewayState(TypedDict):
     upstreams: UpstreamPool
     background: Background
     deploys: Deploys
+    secrets: SecretService
     #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
     domain: str
 

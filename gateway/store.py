@@ -23,6 +23,7 @@ from gateway.models import (
     CallRecord,
     CallStatus,
     FunctionRecord,
+    SecretRecord,
     TokenKind,
     TokenRecord,
 )
@@ -49,6 +50,8 @@ class NewCall:
     wants_json: bool
     wants_pickle: bool
     created_at: float
+    #: The call's method and pool, as JSON (see `gateway.tasks.Variant`); None for plain calls.
+    variant: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class ActiveCall:
     payload_sha256: str | None
     wants_json: bool
     wants_pickle: bool
+    variant: bytes | None = None
 
 
 _CALL_COLUMNS = (
@@ -83,7 +87,8 @@ _CALL_COLUMNS = (
 )
 _FUNCTION_SELECT = (
     "SELECT f.id, f.app_id, a.name, a.workspace_id, f.version, f.name, f.bundle_sha256, "
-    "f.module, f.app_variable, f.definition FROM functions f JOIN apps a ON a.id = f.app_id"
+    "f.module, f.app_variable, f.definition, f.autoscaler "
+    "FROM functions f JOIN apps a ON a.id = f.app_id"
 )
 
 
@@ -101,6 +106,9 @@ def _call_record(row: sqlite3.Row) -> CallRecord:
 
 
 def _function_record(row: sqlite3.Row) -> FunctionRecord:
+    definition = orjson.loads(row[9])
+    if row[10] is not None:  # autoscaler settings changed since the deploy
+        definition["options"] = {**definition.get("options", {}), **orjson.loads(row[10])}
     return FunctionRecord(
         function_id=row[0],
         app_id=row[1],
@@ -111,7 +119,7 @@ def _function_record(row: sqlite3.Row) -> FunctionRecord:
         bundle_sha256=row[6],
         module=row[7],
         app_variable=row[8],
-        definition=orjson.loads(row[9]),
+        definition=definition,
     )
 
 
@@ -133,6 +141,11 @@ def _report_lost_logs(done: asyncio.Future[None]) -> None:
 
 
 _APP_SELECT = "SELECT id, workspace_id, name, state, version, created_at, deployed_at FROM apps"
+_SEALED_SELECT = "SELECT workspace_id, name, keys, sealed, created_at, updated_at FROM secrets"
+
+
+def _secret_record(row: sqlite3.Row) -> SecretRecord:
+    return SecretRecord(row[0], row[1], tuple(orjson.loads(row[2])), bytes(row[3]), row[4], row[5])
 
 
 class Store:
@@ -251,6 +264,77 @@ class Store:
                 )
             ]
         )
+
+    # Secrets.
+
+    async def put_secret(
+        self, record: SecretRecord, *, overwrite: bool, inline: bool = False
+    ) -> bool:
+        """Store a secret; returns whether it is new. With `overwrite`, one of the same name is
+        replaced (keeping its creation time); inline ones are never replaced (same name, same
+        values).
+
+        Raises:
+            Conflict: one of the same name exists and `overwrite` is false (not for inline ones).
+        """
+        keys = orjson.dumps(list(record.keys)).decode()
+        statements: list[Statement] = [
+            (
+                "INSERT INTO secrets (workspace_id, name, inline, keys, sealed, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workspace_id, name) DO NOTHING",
+                (
+                    record.workspace_id,
+                    record.name,
+                    inline,
+                    keys,
+                    record.sealed,
+                    record.created_at,
+                    record.updated_at,
+                ),
+            )
+        ]
+        if overwrite:
+            statements.append(
+                (
+                    "UPDATE secrets SET keys = ?, sealed = ?, updated_at = ? "
+                    "WHERE workspace_id = ? AND name = ? AND inline = 0",
+                    (keys, record.sealed, record.updated_at, record.workspace_id, record.name),
+                )
+            )
+        created = (await self._db.write_counting(statements))[0] == 1
+        if not created and not overwrite and not inline:
+            raise Conflict(
+                f"secret {record.name!r} already exists; replace it with overwrite (--force)"
+            )
+        return created
+
+    async def secret(self, workspace_id: str, name: str) -> SecretRecord | None:
+        """A secret of the workspace by name, inline ones included."""
+        row = await self._db.fetch_one(
+            f"{_SEALED_SELECT} WHERE workspace_id = ? AND name = ?", (workspace_id, name)
+        )
+        return None if row is None else _secret_record(row)
+
+    async def secrets(self, workspace_id: str) -> list[SecretRecord]:
+        """The workspace's named secrets (not the inline ones), by name."""
+        rows = await self._db.fetch_all(
+            f"{_SEALED_SELECT} WHERE workspace_id = ? AND inline = 0 ORDER BY name",
+            (workspace_id,),
+        )
+        return [_secret_record(row) for row in rows]
+
+    async def delete_secret(self, workspace_id: str, name: str) -> bool:
+        """Delete a named secret; returns whether there was one."""
+        counts = await self._db.write_counting(
+            [
+                (
+                    "DELETE FROM secrets WHERE workspace_id = ? AND name = ? AND inline = 0",
+                    (workspace_id, name),
+                )
+            ]
+        )
+        return counts[0] == 1
 
     # Apps and functions.
 
@@ -399,6 +483,18 @@ class Store:
         )
         return [_function_record(row) for row in rows]
 
+    def set_autoscaler(self, function_id: str, settings: dict[str, Any]) -> asyncio.Future[None]:
+        """Merge autoscaler settings into the function's (kept until its app's next deploy)."""
+        return self._db.write(
+            [
+                (
+                    "UPDATE functions SET autoscaler = json_patch(coalesce(autoscaler, '{}'), ?) "
+                    "WHERE id = ?",
+                    (orjson.dumps(settings).decode(), function_id),
+                )
+            ]
+        )
+
     async def function_by_id(self, function_id: str) -> FunctionRecord | None:
         row = await self._db.fetch_one(f"{_FUNCTION_SELECT} WHERE f.id = ?", (function_id,))
         return None if row is None else _function_record(row)
@@ -411,8 +507,8 @@ class Store:
                 (
                     "INSERT INTO calls (id, workspace_id, function_id, parent_call_id, status, "
                     "attempt, payload_format, payload, payload_sha256, wants_json, wants_pickle, "
-                    "created_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)",
+                    "created_at, variant) "
+                    "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         call.call_id,
                         call.workspace_id,
@@ -424,6 +520,7 @@ class Store:
                         call.wants_json,
                         call.wants_pickle,
                         call.created_at,
+                        call.variant,
                     ),
                 )
             ]
@@ -485,10 +582,13 @@ class Store:
     async def active_calls(self) -> list[ActiveCall]:
         rows = await self._db.fetch_all(
             f"SELECT {_CALL_COLUMNS}, payload_format, payload, payload_sha256, wants_json, "
-            "wants_pickle FROM calls WHERE status IN ('pending', 'running') ORDER BY created_at"
+            "wants_pickle, variant FROM calls WHERE status IN ('pending', 'running') "
+            "ORDER BY created_at"
         )
         return [
-            ActiveCall(_call_record(row), row[8], row[9], row[10], bool(row[11]), bool(row[12]))
+            ActiveCall(
+                _call_record(row), row[8], row[9], row[10], bool(row[11]), bool(row[12]), row[13]
+            )
             for row in rows
         ]
 

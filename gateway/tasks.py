@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+import base64
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl
 
+import orjson
+
+from gateway.classes import Parameters, check_parameters, class_shape, parameters_from_query
 from gateway.models import CallStatus, FunctionRecord
 from runner import ContainerAddress, Input, Output, PayloadFormat
 
 if TYPE_CHECKING:
-    from gateway.scheduler import Container, Pool
+    from gateway.pools import Container, Pool
 
 #: How often an input is run again after its container died under it ("retried once").
 MAX_CONTAINER_RETRIES = 1
@@ -40,6 +47,78 @@ class WebSlot:
         return cls(asyncio.get_running_loop().create_future())
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Which method a call runs and in which pool of its function: a class's parameter set
+    and a handle's option overrides (`with_options`) each get pools of their own."""
+
+    method: str | None = None
+    parameters: Parameters | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pool_suffix(self) -> str:
+        """Added to the function id to name the pool; empty for the function's own pool."""
+        if self.parameters is None and not self.options:
+            return ""
+        digest = hashlib.sha256()
+        if self.parameters is not None:
+            digest.update(f"{self.parameters.format}:".encode() + self.parameters.data)
+        digest.update(b"|" + orjson.dumps(self.options, option=orjson.OPT_SORT_KEYS))
+        return "/" + digest.hexdigest()[:24]
+
+    def apply(self, function: FunctionRecord) -> FunctionRecord:
+        """The function as this variant's pool runs it (its options overridden)."""
+        if not self.options:
+            return function
+        options = {**function.options, **self.options}
+        return dataclasses.replace(function, definition={**function.definition, "options": options})
+
+    def to_json(self) -> bytes | None:
+        if self == Variant():
+            return None
+        data: dict[str, Any] = {"method": self.method, "options": self.options}
+        if self.parameters is not None:
+            data["parameters_format"] = self.parameters.format
+            data["parameters"] = base64.b64encode(self.parameters.data).decode()
+        return orjson.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | None) -> Variant:
+        if raw is None:
+            return cls()
+        data = orjson.loads(raw)
+        parameters = None
+        if "parameters" in data:
+            parameters = Parameters(data["parameters_format"], base64.b64decode(data["parameters"]))
+        return cls(data.get("method"), parameters, dict(data.get("options") or {}))
+
+
+def default_variant(function: FunctionRecord) -> Variant:
+    """The pool a function's calls use without parameters: for a class, its defaults.
+
+    Raises:
+        InvalidRequest: a class with parameters that have no default.
+    """
+    if class_shape(function) is None:
+        return Variant()
+    return Variant(parameters=check_parameters(function, "json", b"{}"))
+
+
+def web_variant(function: FunctionRecord, query_string: bytes) -> Variant:
+    """The pool a web request uses: a parameterized class endpoint's parameters come from
+    the query string (`?foo=hedgehog&bar=7`).
+
+    Raises:
+        InvalidRequest: the parameters are missing, unknown or of the wrong type.
+    """
+    if class_shape(function) is None:
+        return Variant()
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    parameters, _ = parameters_from_query(function, query)
+    return Variant(parameters=parameters)
+
+
 @dataclass(slots=True, eq=False)
 class Task:
     """A call on its way through the scheduler; `attempt` counts the inputs sent for it."""
@@ -59,13 +138,26 @@ class Task:
     web: WebSlot | None = None
     #: The function's timeout ended it (and stopped its container).
     timed_out: bool = False
+    variant: Variant = field(default_factory=Variant)
+    #: Retries after the function raised, so far.
+    retries: int = 0
+
+    @property
+    def pool_key(self) -> str:
+        return self.function.function_id + self.variant.pool_suffix
+
+    @property
+    def target_name(self) -> str:
+        """What the container runs: the function, or `Class.method`."""
+        method = self.variant.method
+        return self.function.name if method is None else f"{self.function.name}.{method}"
 
     def next_input(self, input_id: str) -> Input:
         self.attempt += 1
         return Input(
             input_id=input_id,
             call_id=self.call_id,
-            function_name=self.function.name,
+            function_name=self.target_name,
             payload_format=self.payload_format,
             payload=self.payload,
             wants_json=self.wants_json,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from client._cls import PARAMETERS_ENV, PARAMETERS_FORMAT_ENV
 from runner.backend import (
     AdoptedContainer,
     ContainerAddress,
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from runner.web import serve_uvicorn
 
 __all__ = [
+    "PARAMETERS_ENV",
+    "PARAMETERS_FORMAT_ENV",
     "AdoptedContainer",
     "AgentConnection",
     "AgentUnreachable",

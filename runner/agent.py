@@ -28,19 +28,20 @@ import sys
 import tempfile
 import traceback
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from client._function import Function
+from client._app import App
 from client._loader import find_app
 from client.container import hydrate_app
 from runner.envelope import decode_input, encode_output
 from runner.errors import ProtocolError
 from runner.executor import execute, failure_output
+from runner.lifecycle import Served, run_exit_hooks, serve_target
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
 if TYPE_CHECKING:
@@ -96,23 +97,23 @@ class AgentConfig:
         )
 
 
-def load_functions(config: AgentConfig, source_dir: Path) -> dict[str, Function]:
-    """Unpack the bundle, import the module, and return its functions by name."""
+def load_app(config: AgentConfig, source_dir: Path) -> App:
+    """Unpack the bundle, import the module, and return its app, bound to the deployed one."""
     with zipfile.ZipFile(config.bundle_path) as archive:
         archive.extractall(source_dir)
     sys.path.insert(0, str(source_dir))
     module = __import__(config.module)
     _, app = find_app(module, config.app_variable)
     hydrate_app(app, config.app_id)
-    return app.registered_functions
+    return app
 
 
 class Agent:
-    """Serves the input channel for the functions of one loaded app."""
+    """Serves the input channel for the functions (or class methods) a container runs."""
 
-    def __init__(self, config: AgentConfig, functions: dict[str, Function]) -> None:
+    def __init__(self, config: AgentConfig, functions: dict[str, Callable[..., Any]]) -> None:
         self._config = config
-        self._functions = {name: f.get_raw_f() for name, f in functions.items()}
+        self._functions = functions
 
     async def handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -190,15 +191,16 @@ async def serve_agent(config: AgentConfig) -> int:
     web: WebServer | None = None
     with tempfile.TemporaryDirectory(prefix="wharf-app-") as source_dir:
         try:
-            functions = load_functions(config, Path(source_dir))
-            web = await _start_web(config, functions)
+            app = load_app(config, Path(source_dir))
+            served = await serve_target(app, config.function_name, os.environ)
+            web = await _start_web(config, served)
         except BaseException as exc:
             # Any start-up failure (import, the web app) is reported to the gateway, then exit.
             detail = "".join(traceback.format_exception(exc))
             print(detail, file=sys.stderr, flush=True)
             _report_ready(config, {"error": f"{type(exc).__name__}: {exc}", "traceback": detail})
             return STARTUP_FAILED_EXIT_CODE
-        agent = Agent(config, functions)
+        agent = Agent(config, served.callables)
         server = await asyncio.start_server(
             agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
         )
@@ -208,17 +210,17 @@ async def serve_agent(config: AgentConfig) -> int:
             await _until_stopped(config)
         if web is not None:
             await web.close()
+        await run_exit_hooks(served)
     return 0
 
 
-async def _start_web(config: AgentConfig, functions: dict[str, Function]) -> WebServer | None:
+async def _start_web(config: AgentConfig, served: Served) -> WebServer | None:
     """Serve the container's web function, if it has one."""
-    function = functions.get(config.function_name or "")
-    if function is None or function.web is None:
+    if served.web is None:
         return None
     # Imported here: the web servers cost a container that serves no web function ~0.1 s.
     from runner.web import WebServer
 
     web = WebServer(config.host, config.web_port)
-    await web.start(function.get_raw_f(), function.web)
+    await web.start(*served.web)
     return web

@@ -54,6 +54,8 @@ class ContainerSpec:
     gpu_ids: tuple[str, ...] = ()
     #: The host those GPUs are on (one the backend was given; "" for its first).
     gpu_host: str = ""
+    #: The pool it belongs to: the function id, or that plus a class parameter set's suffix.
+    pool_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class AdoptedContainer:
     gpu_ids: tuple[str, ...] = ()
     #: The Docker host it runs on, as the backend was given it.
     host: str = ""
+    #: Its pool (`ContainerSpec.pool_key`).
+    pool_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

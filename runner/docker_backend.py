@@ -283,6 +283,7 @@ class DockerBackend:
                 # What a later run of the gateway needs to take the container on again. (The
                 # secret is seen only by those who can read Docker's state: root, in effect.)
                 "wharf.function_id": spec.function_id,
+                "wharf.pool": spec.pool_key,
                 "wharf.token_id": spec.token_id,
                 "wharf.agent_secret": spec.agent_secret,
                 "wharf.web_port": str(spec.web_server_port or WEB_PORT) if spec.serves_web else "",
@@ -534,6 +535,7 @@ class DockerBackend:
             secret,
             address,
             gpus,
+            pool_key=labels.get("wharf.pool", ""),
         )
 
     async def capacity(self) -> tuple[float, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.routes import apps, calls, health, openapi, tokens
+from gateway.routes import apps, calls, health, openapi, secrets, tokens
 
 ROUTES: list[Route] = [
     *health.ROUTES,
@@ -12,4 +12,5 @@ ROUTES: list[Route] = [
     *apps.ROUTES,
     *calls.ROUTES,
     *tokens.ROUTES,
+    *secrets.ROUTES,
 ]

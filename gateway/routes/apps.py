@@ -12,18 +12,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.classes import class_shape
 from gateway.config import Config
 from gateway.deploys import DeployJob
 from gateway.errors import InvalidRequest
 from gateway.images import recipes_of
-from gateway.manifest import decode_bundle, parse_manifest
+from gateway.manifest import check_options, decode_bundle, parse_manifest
 from gateway.models import AppRecord, AppState, FunctionRecord
 from gateway.responses import json_response
-from gateway.routes.common import path_param, read_body
+from gateway.routes.common import path_param, read_body, read_json_object
 from gateway.state import principal_of, state_of
 
 #: Most log lines one request returns.
 MAX_LOG_LINES = 1000
+
+
+#: What `Function.update_autoscaler` may change.
+AUTOSCALER_OPTIONS = frozenset(
+    {"min_containers", "max_containers", "buffer_containers", "scaledown_window_s"}
+)
 
 
 def web_url(request: Request, function: FunctionRecord) -> str | None:
@@ -52,6 +59,7 @@ def function_json(
         "options": function.options,
         "web_url": web_url(request, function),
         "calls_url": f"{base}/v1/apps/{app_ref}/functions/{function.name}/calls",
+        "class": class_shape(function),
     }
 
 
@@ -64,7 +72,10 @@ def app_json(request: Request, app: AppRecord, functions: list[FunctionRecord]) 
 
 
 async def deploy(request: Request) -> Response:
-    """Deploy an app from `{"manifest": ..., "bundle": base64 zip}`: 201; 400, 401, 413."""
+    """Deploy an app from `{"manifest": ..., "bundle": base64 zip}`: 201; 400, 401, 404, 413.
+
+    404 also names a secret the app uses that does not exist.
+    """
     state = state_of(request)
     principal = await principal_of(request)
     body = await read_body(request, state["config"].max_body_bytes)
@@ -76,6 +87,8 @@ async def deploy(request: Request) -> Response:
         raise InvalidRequest('the body must be {"manifest": {...}, "bundle": "<base64 zip>"}')
     manifest = parse_manifest(data.get("manifest"))
     bundle = decode_bundle(data.get("bundle"), manifest.module)
+    # Before anything keeps the definitions: inline secret values are sealed, names checked.
+    await state["secrets"].resolve(principal.workspace_id, manifest.functions)
     recipes = await asyncio.to_thread(
         recipes_of, manifest.functions, bundle, _pip_ca(state["config"])
     )
@@ -192,10 +205,28 @@ async def function_stats(request: Request) -> Response:
     function = await state["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    backlog, active, total = state["scheduler"].stats(function.function_id)
-    return json_response(
-        {"backlog": backlog, "num_active_runners": active, "num_total_runners": total}
+    return json_response(state["scheduler"].stats(function.function_id))
+
+
+async def update_autoscaler(request: Request) -> Response:
+    """Change `min_containers`, `max_containers`, `buffer_containers` or `scaledown_window_s`
+    of a deployed function until its app's next deploy: 200 with the function; 400, 401, 404.
+    """
+    principal = await principal_of(request)
+    apps = state_of(request)["apps"]
+    function = await apps.function(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
+    settings = await read_json_object(request, 64 * 1024)
+    unknown = sorted(set(settings) - AUTOSCALER_OPTIONS)
+    if unknown:
+        raise InvalidRequest(
+            f"{unknown[0]!r} is not an autoscaler setting "
+            f"(use {', '.join(sorted(AUTOSCALER_OPTIONS))})"
+        )
+    check_options(function.name, {**function.options, **check_options(function.name, settings)})
+    updated = await apps.set_autoscaler(function, settings)
+    return json_response(function_json(request, updated))
 
 
 ROUTES = [
@@ -207,4 +238,5 @@ ROUTES = [
     Route("/v1/apps/{app}/logs", app_logs, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}", show_function, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/stats", function_stats, methods=["GET"]),
+    Route("/v1/apps/{app}/functions/{function}/autoscaler", update_autoscaler, methods=["PATCH"]),
 ]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
+from gateway.classes import check_parameters, method_params, parse_parameters_header
 from gateway.errors import InvalidRequest
+from gateway.manifest import check_options
+from gateway.models import FunctionRecord
 from gateway.responses import (
     CALL_ID_HEADER,
     PICKLE_CONTENT_TYPE,
@@ -20,9 +25,14 @@ from gateway.responses import (
 from gateway.routes.apps import web_url
 from gateway.routes.common import path_param, read_body
 from gateway.state import principal_of, state_of
+from gateway.tasks import Variant
 from runner import PayloadFormat
 
 PARENT_CALL_HEADER = "wharf-parent-call-id"
+PARAMETERS_HEADER = "wharf-parameters"
+OPTIONS_HEADER = "wharf-options"
+#: Options a handle cannot override: they shape the container's code, not its pool.
+_FIXED_OPTIONS = frozenset({"max_inputs", "target_inputs"})
 _CALL_ID = re.compile(r"^fc-[0-9a-f]{32}$")
 
 
@@ -47,7 +57,7 @@ async def create_call(request: Request) -> Response:
     config = state["config"]
     principal = await principal_of(request)
     body = await read_body(request, config.max_body_bytes)
-    function = await state["apps"].function(
+    function, method = await state["apps"].target(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
     if function.definition.get("web"):
@@ -55,8 +65,12 @@ async def create_call(request: Request) -> Response:
             f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
         )
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
-    if not is_pickle:
-        check_json_arguments(body, function)
+    body_parameters = None
+    if is_pickle:
+        method_params(function, method)  # a class needs a method
+    else:
+        body_parameters = check_json_arguments(body, function, method)
+    variant = call_variant(request, function, method, body_parameters)
     wants_pickle = accepts_pickle(request.headers.get("accept"))
     respond_async = "respond-async" in request.headers.get("prefer", "").lower()
     parent_call_id = request.headers.get(PARENT_CALL_HEADER)
@@ -70,6 +84,7 @@ async def create_call(request: Request) -> Response:
         parent_call_id=parent_call_id
         if parent_call_id and _CALL_ID.match(parent_call_id)
         else None,
+        variant=variant,
     )
     call_id = active.task.call_id
     await active.committed
@@ -79,6 +94,38 @@ async def create_call(request: Request) -> Response:
     if outcome is None:
         return pending_response(request, call_id, 302)
     return outcome_response(outcome, wants_pickle)
+
+
+def call_variant(
+    request: Request,
+    function: FunctionRecord,
+    method: str | None,
+    body_parameters: dict[str, Any] | None,
+) -> Variant:
+    """The method, class parameters (header or JSON body) and option overrides of a call.
+
+    Raises:
+        InvalidRequest: bad parameters (see `check_parameters`) or bad option overrides.
+    """
+    header = request.headers.get(PARAMETERS_HEADER)
+    if header is not None:
+        kind, data = parse_parameters_header(header)
+    else:
+        kind, data = "json", orjson.dumps(body_parameters or {})
+    parameters = check_parameters(function, kind, data)
+    options: dict[str, Any] = {}
+    raw_options = request.headers.get(OPTIONS_HEADER)
+    if raw_options is not None:
+        try:
+            decoded = orjson.loads(raw_options)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"the {OPTIONS_HEADER} header is not JSON: {exc}") from exc
+        options = check_options(function.name, decoded)
+        bad = sorted(set(options) & _FIXED_OPTIONS)
+        if bad:
+            raise InvalidRequest(f"{bad[0]} cannot be changed per call")
+        check_options(function.name, {**function.options, **options})
+    return Variant(method, parameters, options)
 
 
 def _wait_s(request: Request, request_timeout_s: float) -> float | None:

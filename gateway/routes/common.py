@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from starlette.requests import Request
 
-from gateway.errors import PayloadTooLarge
+from gateway.errors import InvalidRequest, PayloadTooLarge
 
 
 async def read_body(request: Request, limit_bytes: int) -> bytes:
@@ -24,3 +27,20 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
 
 def path_param(request: Request, name: str) -> str:
     return str(request.path_params[name])
+
+
+async def read_json_object(request: Request, limit_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body is `{}`).
+
+    Raises:
+        InvalidRequest: not JSON, or not an object.
+        PayloadTooLarge: over `limit_bytes`.
+    """
+    body = await read_body(request, limit_bytes)
+    try:
+        data = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,21 +13,14 @@ from gateway.bootstrap import check_workspace_name, parse_duration
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.models import Principal, TokenKind
 from gateway.responses import json_response
-from gateway.routes.common import path_param, read_body
+from gateway.routes.common import path_param, read_json_object
 from gateway.state import principal_of, state_of
 
 _SMALL_BODY_BYTES = 4096
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    body = await read_body(request, _SMALL_BODY_BYTES)
-    try:
-        data = orjson.loads(body) if body.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return data
+    return await read_json_object(request, _SMALL_BODY_BYTES)
 
 
 async def _workspace_for(request: Request, principal: Principal, name: object) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.models import FunctionRecord
 from gateway.state import GatewayState
-from gateway.tasks import Task
+from gateway.tasks import Task, web_variant
 from gateway.web.upstream import ResponseHead, UpstreamConnection, forwardable
 
 #: Header telling the container's web app the path prefix it is mounted under.
@@ -84,7 +84,9 @@ class Exchange:
             UpstreamError: the container refused, reset or sent nonsense.
         """
         self._task, address = await self._state["scheduler"].lease(
-            self._function.workspace_id, self._function
+            self._function.workspace_id,
+            self._function,
+            web_variant(self._function, scope.get("query_string", b"")),
         )
         self._address = (address.host, int(address.web_port or 0))
         self._connection = await self._state["upstreams"].connection(*self._address)

@@ -20,7 +20,7 @@ from gateway.calls import ActiveCall
 from gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
 from gateway.models import CallStatus, FunctionRecord, WebResponse
 from gateway.state import GatewayState
-from gateway.tasks import WebUnavailable
+from gateway.tasks import WebUnavailable, web_variant
 from gateway.web.exchange import Exchange
 from gateway.web.upstream import ResponseHead, UpstreamError, forwardable
 
@@ -121,6 +121,7 @@ async def serve_endpoint(
             await _serve_result(scope, send, state, function, call_id)
             return
         state["rate_limiter"].take(function.workspace_id)
+        web_variant(function, scope.get("query_string", b""))  # bad class parameters: 400
         length = declared_length(scope)
         limit = state["config"].max_web_body_bytes
         if length is not None and length > limit:

@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from gateway.errors import GatewayError
 from gateway.state import GatewayState
-from gateway.tasks import WebUnavailable
+from gateway.tasks import WebUnavailable, web_variant
 from gateway.web.container_socket import INTERNAL_ERROR, ContainerSocket
 from gateway.web.exchange import upstream_headers, upstream_target
 from gateway.web.proxy import admit
@@ -55,7 +55,8 @@ async def serve_websocket(
         state["rate_limiter"].take(function.workspace_id)
         # A handshake cannot be redirected to a result URL: it waits for a container (the
         # caller's own timeout, or a failed start, ends the wait).
-        task, address = await state["scheduler"].lease(function.workspace_id, function)
+        variant = web_variant(function, scope.get("query_string", b""))
+        task, address = await state["scheduler"].lease(function.workspace_id, function, variant)
     except (GatewayError, WebUnavailable):
         await _refuse(send)
         return

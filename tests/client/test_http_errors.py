@@ -60,6 +60,7 @@ STATUS_OF_CODE = {
     "function_timeout": 504,
     "backlog_full": 429,
     "method_not_allowed": 405,
+    "conflict": 409,
 }
 
 

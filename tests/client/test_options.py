@@ -8,6 +8,7 @@ import pytest
 
 from client._errors import InvalidError
 from client._options import FunctionOptions, resolve_options
+from client._retries import Retries
 
 
 def test_defaults_are_safe_and_finite() -> None:
@@ -17,7 +18,7 @@ def test_defaults_are_safe_and_finite() -> None:
         buffer_containers=0,
         scaledown_window_s=60.0,
         timeout_s=300.0,
-        retries=0,
+        retries=Retries(0),
         max_inputs=1,
         gpu=(),
         cpu=None,
@@ -98,10 +99,15 @@ def test_max_containers_of_zero_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "keywords", [{"min_containers": -1}, {"buffer_containers": -1}, {"retries": -1}]
+    ("keywords", "message"),
+    [
+        ({"min_containers": -1}, "cannot be negative"),
+        ({"buffer_containers": -1}, "cannot be negative"),
+        ({"retries": -1}, "max_retries must be between 0 and 10"),
+    ],
 )
-def test_negative_counts_are_refused(keywords: dict[str, Any]) -> None:
-    with pytest.raises(InvalidError, match="cannot be negative"):
+def test_negative_counts_are_refused(keywords: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidError, match=message):
         resolve_options(**keywords)
 
 
@@ -121,8 +127,15 @@ def test_options_serialise_for_the_manifest() -> None:
         "buffer_containers": 0,
         "scaledown_window_s": 60.0,
         "timeout_s": 300.0,
-        "retries": 0,
+        "startup_timeout_s": None,
+        "retries": {
+            "max_retries": 0,
+            "backoff_coefficient": 2.0,
+            "initial_delay_s": 1.0,
+            "max_delay_s": 60.0,
+        },
         "max_inputs": 1,
+        "target_inputs": None,
         "gpu": ["T4"],
         "cpu": 0.5,
         "memory_mb": None,

@@ -122,6 +122,11 @@ DOCKER_APP = """
         return x * x
 
 
+    @app.function(secrets=[modal.Secret.from_dict({"BOXED_SECRET": "sealed-for-docker"})])
+    def secret_value() -> str:
+        return os.environ.get("BOXED_SECRET", "missing")
+
+
     @app.function()
     @modal.asgi_app()
     def web():
@@ -181,6 +186,10 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
 
 def test_a_function_calls_another_from_its_container(docker_gateway: RunningGateway) -> None:
     assert modal.Function.from_name("boxed", "calls_another").remote(6) == 37
+
+
+def test_a_secret_reaches_the_container_environment(docker_gateway: RunningGateway) -> None:
+    assert modal.Function.from_name("boxed", "secret_value").remote() == "sealed-for-docker"
 
 
 def test_a_fork_bomb_hits_the_process_limit(docker_gateway: RunningGateway) -> None:

@@ -197,7 +197,13 @@ def test_apps_list_show_stats_logs_and_stop(http: httpx.Client, gateway: Running
     shown = http.get(f"{gateway.url}/v1/apps/http-app").json()
     assert {f["name"] for f in shown["functions"]} >= {"square", "sleepy"}
     stats = http.get(f"{gateway.url}/v1/apps/http-app/functions/square/stats").json()
-    assert stats == {"backlog": 0, "num_active_runners": 0, "num_total_runners": 0}
+    assert stats == {
+        "backlog": 0,
+        "num_active_runners": 0,
+        "num_total_runners": 0,
+        "num_running_inputs": 0,
+        "headroom": 0,
+    }
 
     def logged() -> bool:
         lines = http.get(f"{gateway.url}/v1/apps/http-app/logs").json()["logs"]

@@ -1,0 +1,206 @@
+"""Pools under load: concurrency, queueing past `max_containers`, buffers, targets, stats,
+`update_autoscaler`, `with_options`, retries with backoff, and timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import client as modal
+from tests.helpers import scaled, serving_app, wait_until
+
+AUTOSCALE_APP = """
+    import asyncio
+    import os
+    import time
+    from pathlib import Path
+
+    import client as modal
+
+    app = modal.App("autoscale")
+    GATE = Path("@GATE@")
+
+
+    def wait_for_gate():
+        while not GATE.exists():
+            time.sleep(0.01)
+
+
+    @app.function(max_containers=1)
+    @modal.concurrent(max_inputs=4)
+    def held(i: int):
+        wait_for_gate()
+        return (i, os.getpid())
+
+
+    @app.function(max_containers=1)
+    @modal.concurrent(max_inputs=3)
+    async def held_async(i: int):
+        while not GATE.exists():
+            await asyncio.sleep(0.01)
+        return (i, os.getpid())
+
+
+    @app.function(max_containers=4)
+    @modal.concurrent(max_inputs=4, target_inputs=2)
+    def targeted(i: int):
+        wait_for_gate()
+        return i
+
+
+    @app.function(buffer_containers=1, scaledown_window=2)
+    def buffered():
+        wait_for_gate()
+        return "done"
+
+
+    @app.function(scaledown_window=2)
+    def scaled_by_hand():
+        return os.getpid()
+
+
+    @app.function(scaledown_window=2)
+    def outlives_the_window():
+        time.sleep(4)
+        return "finished"
+
+
+    @app.function(timeout=1)
+    def too_slow(seconds: float):
+        time.sleep(seconds)
+        return "in time"
+
+
+    def count_attempt(marker: str) -> int:
+        with open(marker, "a") as attempts:
+            ids = (modal.current_input_id(), modal.current_function_call_id())
+            attempts.write(" ".join(ids) + "\\n")
+        return len(Path(marker).read_text().splitlines())
+
+
+    @app.function(retries=modal.Retries(max_retries=3, initial_delay=0.1, backoff_coefficient=2))
+    def flaky(marker: str, failures: int):
+        attempt = count_attempt(marker)
+        if attempt <= failures:
+            raise ValueError(f"attempt {attempt} failed")
+        return attempt
+
+
+    @app.function(retries=1)
+    def always_fails(marker: str):
+        raise ValueError(f"attempt {count_attempt(marker)} failed")
+"""
+
+
+@pytest.fixture
+def autoscale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    gate = tmp_path / "gate"
+    source = AUTOSCALE_APP.replace("@GATE@", str(gate))
+    with serving_app(tmp_path, monkeypatch, source):
+        yield gate
+
+
+def stats(name: str) -> modal.FunctionStats:
+    return modal.Function.from_name("autoscale", name).get_current_stats()
+
+
+@pytest.mark.parametrize("name", ["held", "held_async"])
+def test_a_container_runs_max_inputs_at_once_and_the_rest_queue(autoscale: Path, name: str) -> None:
+    function = modal.Function.from_name("autoscale", name)
+    max_inputs = 4 if name == "held" else 3
+    calls = [function.spawn(i) for i in range(max_inputs + 3)]
+    # Past max_containers=1 the burst queues instead of failing.
+    wait_until(
+        lambda: (
+            stats(name)
+            == modal.FunctionStats(
+                backlog=3,
+                num_active_runners=1,
+                num_total_runners=1,
+                num_running_inputs=max_inputs,
+                headroom=0,
+            )
+        ),
+        timeout_s=20,
+    )
+    autoscale.touch()
+    results = [call.get(timeout=scaled(20)) for call in calls]
+    assert [i for i, _ in results] == list(range(max_inputs + 3))
+    assert len({pid for _, pid in results}) == 1
+
+
+def test_target_inputs_decides_how_many_containers_start(autoscale: Path) -> None:
+    targeted = modal.Function.from_name("autoscale", "targeted")
+    calls = [targeted.spawn(i) for i in range(4)]
+    # Four inputs at a target of two per container: two containers, though one could hold all.
+    wait_until(lambda: stats("targeted").num_total_runners == 2, timeout_s=20)
+    wait_until(lambda: stats("targeted").num_running_inputs == 4, timeout_s=20)
+    assert stats("targeted").num_total_runners == 2
+    autoscale.touch()
+    assert [call.get(timeout=scaled(20)) for call in calls] == [0, 1, 2, 3]
+
+
+def test_buffer_containers_wait_idle_while_the_function_is_busy(autoscale: Path) -> None:
+    call = modal.Function.from_name("autoscale", "buffered").spawn()
+    wait_until(
+        lambda: (s := stats("buffered")).num_running_inputs == 1 and s.num_total_runners == 2,
+        timeout_s=20,
+    )
+    autoscale.touch()
+    assert call.get(timeout=scaled(20)) == "done"
+    # Once idle, the buffer goes too: down to zero after the window.
+    wait_until(lambda: stats("buffered").num_total_runners == 0, timeout_s=20)
+
+
+def test_update_autoscaler_changes_the_deployed_pool(autoscale: Path) -> None:
+    function = modal.Function.from_name("autoscale", "scaled_by_hand")
+    function.update_autoscaler(min_containers=2)
+    wait_until(lambda: stats("scaled_by_hand").headroom == 2, timeout_s=20)
+    assert modal.Function.lookup("autoscale", "scaled_by_hand").hydrate() is not None
+    function.update_autoscaler(min_containers=0, scaledown_window=2)
+    wait_until(lambda: stats("scaled_by_hand").num_total_runners == 0, timeout_s=20)
+    with pytest.raises(modal.InvalidError, match="scaledown_window"):
+        function.update_autoscaler(scaledown_window=1)
+
+
+def test_scale_down_never_stops_a_container_with_an_input_running(autoscale: Path) -> None:
+    # The call runs twice as long as the window; the sweep passes it over until it is done.
+    assert modal.Function.from_name("autoscale", "outlives_the_window").remote() == "finished"
+
+
+def test_timeout_fails_the_input_and_the_next_call_gets_a_fresh_container(
+    autoscale: Path,
+) -> None:
+    too_slow = modal.Function.from_name("autoscale", "too_slow")
+    with pytest.raises(modal.exception.FunctionTimeoutError, match="timeout of 1 s"):
+        too_slow.remote(30)
+    assert too_slow.remote(0) == "in time"
+
+
+def test_with_options_gets_its_own_pool_with_its_own_timeout(autoscale: Path) -> None:
+    too_slow = modal.Function.from_name("autoscale", "too_slow")
+    patient = too_slow.with_options(timeout=20)
+    assert patient.remote(1.5) == "in time"
+    with pytest.raises(modal.exception.FunctionTimeoutError):
+        too_slow.remote(1.5)
+    with pytest.raises(modal.InvalidError, match="unknown option"):
+        too_slow.with_options(colour="blue")
+
+
+def test_retries_back_off_and_keep_the_call_id(autoscale: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "attempts.txt"
+    assert modal.Function.from_name("autoscale", "flaky").remote(str(marker), 2) == 3
+    attempts = [line.split() for line in marker.read_text().splitlines()]
+    assert len({input_id for input_id, _ in attempts}) == 3  # a new input each time
+    assert len({call_id for _, call_id in attempts}) == 1  # one call
+
+
+def test_retries_run_out_and_the_last_exception_is_the_result(
+    autoscale: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "attempts.txt"
+    with pytest.raises(ValueError, match="attempt 2 failed"):
+        modal.Function.from_name("autoscale", "always_fails").remote(str(marker))
+    assert len(marker.read_text().splitlines()) == 2
