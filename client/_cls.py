@@ -15,11 +15,12 @@ from typing import Any, ClassVar
 import orjson
 
 from client._aio import Twin
-from client._errors import InvalidError
+from client._errors import InvalidError, NotFoundError
 from client._function import Function
 from client._http import ApiRequest, Flow
 from client._image import Image
 from client._invocation import function_path
+from client._object import Deployable
 from client._options import FunctionOptions
 from client._partial import PARAMETER_TYPES, ROLE_ATTRIBUTE, Parameter
 from client._secret import Secret
@@ -203,7 +204,7 @@ class Obj:
         return function
 
 
-class Cls:
+class Cls(Deployable):
     """A class of a Wharf app; call it with its parameters to get an `Obj`."""
 
     #: Look up a deployed class now (`NotFoundError` if missing); also `.aio`.
@@ -220,49 +221,23 @@ class Cls:
         image: Image | None = None,
         secrets: Sequence[Secret] = (),
     ) -> None:
-        self._name = name
-        self._secrets = tuple(secrets)
+        super().__init__(
+            name,
+            options=options,
+            app_ref=app_ref,
+            app_name=app_name,
+            image=image,
+            secrets=secrets,
+        )
         self._user_cls = user_cls
-        self._options = options or FunctionOptions()
-        self._app_ref = app_ref
-        self._app_name = app_name
-        self._image = image
-        self._overrides: dict[str, Any] = {}
-        self._info: dict[str, Any] | None = None
-
-    def __repr__(self) -> str:
-        return f"Cls({self._app_name or self._app_ref!r}, {self._name!r})"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Obj:
         return Obj(self, args, kwargs)
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def options(self) -> FunctionOptions:
-        return self._options
-
-    @property
-    def image(self) -> Image | None:
-        return self._image
-
-    @property
-    def secrets(self) -> tuple[Secret, ...]:
-        """The secrets its containers get as environment variables, for classes defined here."""
-        return self._secrets
-
-    @property
     def user_cls(self) -> type | None:
         """The Python class this wraps (None for a handle from `from_name`)."""
         return self._user_cls
-
-    @classmethod
-    def from_name(cls, app_name: str, name: str, *, environment_name: str | None = None) -> Cls:
-        """A lazy handle on a deployed class; nothing is looked up until a method is called."""
-        del environment_name
-        return cls(name, app_ref=app_name, app_name=app_name)
 
     def with_options(self, **options: Any) -> Cls:
         """A handle whose calls run in a pool of their own with these options (see
@@ -287,9 +262,6 @@ class Cls:
             name: (value.raw_f, value.web) for name, value in web_methods(self._user_cls).items()
         }
 
-    def _bind(self, app_ref: str) -> None:
-        self._app_ref = app_ref
-
 
 def _lookup(app_name: str, name: str) -> Flow[Cls]:
     """Look up a deployed class now.
@@ -300,6 +272,9 @@ def _lookup(app_name: str, name: str) -> Flow[Cls]:
     found = Cls.from_name(app_name, name)
     response = yield ApiRequest("GET", function_path(app_name, name))
     found._info = response.json()
+    shape = found._info.get("class")
+    if not shape or shape.get("web_method"):
+        raise NotFoundError(f"{name!r} of app {app_name!r} is a function, not a class")
     return found
 
 

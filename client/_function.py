@@ -19,6 +19,7 @@ from client._invocation import (
     remote_flow,
     result_flow,
 )
+from client._object import Deployable
 from client._options import FunctionOptions
 from client._secret import Secret
 from client._variants import (
@@ -108,7 +109,7 @@ class _Gather:
 gather = _Gather()
 
 
-class Function:
+class Function(Deployable):
     """A function of a Wharf app: call it remotely, spawn it, or run it here with `.local()`."""
 
     def __init__(
@@ -123,18 +124,18 @@ class Function:
         image: Image | None = None,
         secrets: Sequence[Secret] = (),
     ) -> None:
-        self._name = name
-        self._image = image
-        self._secrets = tuple(secrets)
+        super().__init__(
+            name,
+            options=options,
+            app_ref=app_ref,
+            app_name=app_name,
+            image=image,
+            secrets=secrets,
+        )
         self._raw_f = raw_f
-        self._options = options or FunctionOptions()
-        self._app_ref = app_ref
-        self._app_name = app_name
-        self._info: dict[str, Any] | None = None
         self._web = web
-        #: A class method's `(format, bytes)` parameters; a handle's own option overrides.
+        #: A class method's `(format, bytes)` parameters.
         self._parameters: tuple[str, bytes] | None = None
-        self._overrides: dict[str, Any] = {}
 
     def _variant_headers(self) -> dict[str, str]:
         headers = {}
@@ -193,27 +194,6 @@ class Function:
     #: Look up a deployed function now (`NotFoundError` if missing); also `.aio`.
     lookup: ClassVar[Twin[[str, str], Function]]
 
-    def __repr__(self) -> str:
-        return f"Function({self._app_name or self._app_ref!r}, {self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def options(self) -> FunctionOptions:
-        return self._options
-
-    @property
-    def image(self) -> Image | None:
-        """The image it runs in, for functions defined here."""
-        return self._image
-
-    @property
-    def secrets(self) -> tuple[Secret, ...]:
-        """The secrets its containers get as environment variables, for functions defined here."""
-        return self._secrets
-
     @property
     def web(self) -> WebConfig | None:
         """How the function is served over HTTP, for functions defined here."""
@@ -228,20 +208,6 @@ class Function:
     def get_web_url(self) -> str | None:
         """The URL of a web endpoint function (None for other functions)."""
         return self.web_url
-
-    @classmethod
-    def from_name(
-        cls, app_name: str, name: str, *, environment_name: str | None = None
-    ) -> Function:
-        """A lazy handle on a deployed function; it is looked up at its first use.
-
-        Args:
-            app_name: The deployed app's name.
-            name: The function's name in that app.
-            environment_name: Accepted for compatibility; Wharf has one environment per workspace.
-        """
-        del environment_name
-        return cls(name, app_ref=app_name, app_name=app_name)
 
     @blocking
     def hydrate(self) -> Flow[Function]:
@@ -258,10 +224,6 @@ class Function:
                 "`wharf deploy` and use Function.from_name, or call it under `wharf run`"
             )
         return self._app_ref
-
-    def _bind(self, app_ref: str) -> None:
-        self._app_ref = app_ref
-        self._info = None
 
     def _definition(self) -> dict[str, Any]:
         if self._info is None:

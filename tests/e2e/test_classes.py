@@ -115,6 +115,13 @@ def test_class_secrets_are_in_the_environment_of_enter(
     assert modal.Cls.from_name("classes", "MyClass")(foo="you").greet.remote() == "hello, you"
 
 
+def test_lookup_finds_classes_only(classes: tuple[RunningGateway, Path]) -> None:
+    with pytest.raises(modal.NotFoundError):
+        modal.Cls.lookup("classes", "NoSuchClass")
+    with pytest.raises(modal.NotFoundError, match="not a class"):
+        modal.Cls.lookup("classes", "MyClass.web")
+
+
 def test_spawn_of_a_method(classes: tuple[RunningGateway, Path]) -> None:
     call = modal.Cls.from_name("classes", "MyClass")(foo="s").baz.spawn(qux="later")
     assert call.get(timeout=scaled(30)) == "pool (s, 10) loaded s-10, qux=later"

@@ -127,6 +127,23 @@ DOCKER_APP = """
         return os.environ.get("BOXED_SECRET", "missing")
 
 
+    @app.cls(scaledown_window=2)
+    class Boxed:
+        tag: str = modal.parameter()
+
+        @modal.enter()
+        def start(self):
+            self.greeting = f"hello {self.tag} from uid {os.getuid()}"
+
+        @modal.method()
+        def greet(self) -> str:
+            return self.greeting
+
+        @modal.exit()
+        def stop(self):
+            print(f"exit hook of {self.tag}", flush=True)
+
+
     @app.function()
     @modal.asgi_app()
     def web():
@@ -190,6 +207,22 @@ def test_a_function_calls_another_from_its_container(docker_gateway: RunningGate
 
 def test_a_secret_reaches_the_container_environment(docker_gateway: RunningGateway) -> None:
     assert modal.Function.from_name("boxed", "secret_value").remote() == "sealed-for-docker"
+
+
+def test_a_class_enters_with_its_parameters_and_exits_on_scale_down(
+    docker_gateway: RunningGateway,
+) -> None:
+    from client._apps import app_logs
+    from client._http import run_flow
+
+    greeting = modal.Cls.from_name("boxed", "Boxed")(tag="docker").greet.remote()
+    assert greeting.startswith("hello docker from uid ")
+    assert not greeting.endswith(" 0")
+
+    def exited() -> bool:
+        return any("exit hook of docker" in line["line"] for line in run_flow(app_logs("boxed")))
+
+    wait_until(exited, timeout_s=25)
 
 
 def test_a_fork_bomb_hits_the_process_limit(docker_gateway: RunningGateway) -> None:
