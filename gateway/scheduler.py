@@ -388,7 +388,7 @@ class Scheduler:
             Failure(
                 CallStatus.TERMINATED,
                 "call_terminated",
-                f"the call's container stopped unexpectedly on each of {task.attempt} attempts"
+                f"the call's container stopped unexpectedly on each of {task.losses} attempts"
                 + (f" ({pool.exit_reason})" if pool.exit_reason else ""),
             ),
         )

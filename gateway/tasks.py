@@ -139,8 +139,9 @@ class Task:
     #: The function's timeout ended it (and stopped its container).
     timed_out: bool = False
     variant: Variant = field(default_factory=Variant)
-    #: Retries after the function raised, so far.
+    #: Retries after the function raised, and inputs lost with their container, so far.
     retries: int = 0
+    losses: int = 0
 
     @property
     def pool_key(self) -> str:
@@ -186,5 +187,7 @@ class TaskSink(Protocol):
 
 
 def should_retry_after_container_loss(task: Task) -> bool:
-    """A container that died mid-input gets its input run again, once."""
-    return not task.finished and task.attempt <= MAX_CONTAINER_RETRIES
+    """A container that died mid-input gets its input run again, once (whatever retries
+    after the function's own exceptions came before)."""
+    task.losses += 1
+    return not task.finished and task.losses <= MAX_CONTAINER_RETRIES

@@ -88,6 +88,16 @@ AUTOSCALE_APP = """
         return attempt
 
 
+    @app.function(retries=modal.Retries(max_retries=1, initial_delay=0))
+    def raises_then_dies(marker: str):
+        attempt = count_attempt(marker)
+        if attempt == 1:
+            raise ValueError("the function's own failure")
+        if attempt == 2:
+            os._exit(1)  # the container dies mid-input
+        return attempt
+
+
     @app.function(retries=1)
     def always_fails(marker: str):
         raise ValueError(f"attempt {count_attempt(marker)} failed")
@@ -195,6 +205,13 @@ def test_retries_back_off_and_keep_the_call_id(autoscale: Path, tmp_path: Path) 
     attempts = [line.split() for line in marker.read_text().splitlines()]
     assert len({input_id for input_id, _ in attempts}) == 3  # a new input each time
     assert len({call_id for _, call_id in attempts}) == 1  # one call
+
+
+def test_a_container_death_is_retried_even_after_the_retries_are_used(
+    autoscale: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "attempts.txt"
+    assert modal.Function.from_name("autoscale", "raises_then_dies").remote(str(marker)) == 3
 
 
 def test_retries_run_out_and_the_last_exception_is_the_result(
