@@ -51,6 +51,21 @@ class ParameterSpec:
         }
 
 
+def _namespace(user_cls: type) -> dict[str, Any]:
+    """The class's attributes with those it inherits (a subclass's own win), bases first."""
+    merged: dict[str, Any] = {}
+    for klass in reversed(user_cls.__mro__[:-1]):  # without `object`
+        merged.update(vars(klass))
+    return merged
+
+
+def _annotations(user_cls: type) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for klass in reversed(user_cls.__mro__[:-1]):
+        merged.update(inspect.get_annotations(klass, eval_str=True))
+    return merged
+
+
 def class_parameters(user_cls: type) -> list[ParameterSpec]:
     """The `parameter()` fields of a class, in declaration order.
 
@@ -58,8 +73,8 @@ def class_parameters(user_cls: type) -> list[ParameterSpec]:
         InvalidError: a parameter has a type other than str or int, or a bad default.
     """
     specs = []
-    annotations = inspect.get_annotations(user_cls, eval_str=True)
-    for name, value in vars(user_cls).items():
+    annotations = _annotations(user_cls)
+    for name, value in _namespace(user_cls).items():
         if not isinstance(value, Parameter) or not value.init:
             continue
         kind = PARAMETER_TYPES.get(annotations.get(name))  # type: ignore[arg-type]
@@ -81,14 +96,14 @@ def _has_type(value: object, kind: str) -> bool:
 
 
 def has_legacy_init(user_cls: type) -> bool:
-    """Whether the class takes its parameters through an `__init__` of its own."""
-    return "__init__" in vars(user_cls)
+    """Whether the class (or a base) takes its parameters through an `__init__` of its own."""
+    return "__init__" in _namespace(user_cls)
 
 
 def members(user_cls: type, role: str) -> dict[str, Any]:
     """The class's members marked with `role` ("method", "enter", "exit"), by name."""
     found = {}
-    for name, value in vars(user_cls).items():
+    for name, value in _namespace(user_cls).items():
         target = value.raw_f if isinstance(value, WebFunction) else value
         if getattr(target, ROLE_ATTRIBUTE, None) == role:
             found[name] = value
@@ -96,7 +111,8 @@ def members(user_cls: type, role: str) -> dict[str, Any]:
 
 
 def web_methods(user_cls: type) -> dict[str, WebFunction]:
-    return {name: value for name, value in vars(user_cls).items() if isinstance(value, WebFunction)}
+    namespace = _namespace(user_cls)
+    return {name: value for name, value in namespace.items() if isinstance(value, WebFunction)}
 
 
 def encode_parameters(

@@ -53,7 +53,7 @@ def describe_class(cls: Cls) -> list[dict[str, Any]]:
     legacy = has_legacy_init(user_cls)
     shape = {
         "parameters": [spec.to_json() for spec in class_parameters(user_cls)],
-        "init_params": describe_parameters(vars(user_cls)["__init__"])[1:] if legacy else None,
+        "init_params": describe_parameters(user_cls) if legacy else None,
         "methods": {
             name: _describe_callable(method, is_method=True)
             for name, method in members(user_cls, "method").items()

@@ -142,6 +142,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         config.max_backlog,
         GpuAllocator(gpu_inventory(config)),
         secret_environment=secrets.environment,
+        max_variant_pools=config.max_variant_pools,
     )
     calls.attach(scheduler)
     # Containers an earlier run left (docker): those of current functions are taken on, with

@@ -187,6 +187,9 @@ class AppService:
     ) -> FunctionRecord:
         """Change a deployed function's autoscaler settings until its app's next deploy."""
         async with self._locks[function.workspace_id]:
+            app = await self.app(function.workspace_id, function.app_id)
+            if app.version != function.version:
+                raise Conflict(f"{app.name!r} was deployed again meanwhile; try again")
             await self._store.set_autoscaler(function.function_id, settings)
             self._forget_lookups()
             updated = await self._store.function_by_id(function.function_id)

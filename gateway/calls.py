@@ -100,7 +100,8 @@ class CallService:
         variant: Variant | None = None,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
-        self.scheduler.admit((variant or Variant()).apply(function))
+        variant = variant or Variant()
+        self.scheduler.admit(variant.apply(function), variant)
         call_id = new_id("fc")
         inline, sha256 = await self._blobs.offload(payload)
         committed = self._store.insert_call(

@@ -64,12 +64,12 @@ def parse_parameters_header(value: str) -> tuple[str, bytes]:
         InvalidRequest: any other shape.
     """
     kind, _, encoded = value.partition(" ")
-    try:
-        data = base64.urlsafe_b64decode(encoded.encode("ascii"))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidRequest(f"the wharf-parameters header is not base64: {exc}") from exc
     if kind not in ("json", "pickle"):
         raise InvalidRequest('the wharf-parameters header must start with "json" or "pickle"')
+    try:
+        data = base64.b64decode(encoded.encode("ascii"), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidRequest(f"the wharf-parameters header is not base64: {exc}") from exc
     return kind, data
 
 

@@ -55,6 +55,10 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
     parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")
+    parser.add_argument(
+        "--max-variant-pools",
+        help="pools per function for class parameter sets and with_options, before 429 (100)",
+    )
     parser.add_argument("--max-connections", help="client connections at once, then 503 (10000)")
     parser.add_argument("--head-timeout-s", help="seconds for a request's head, then 408 (20)")
     parser.add_argument("--body-timeout-s", help="seconds a request body may stall (60)")

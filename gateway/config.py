@@ -97,6 +97,8 @@ class Config:
     max_total_containers: int = 32
     #: Inputs that may wait for one function before new ones get 429.
     max_backlog: int = 2000
+    #: Pools one function may have besides its own (class parameter sets, `with_options`).
+    max_variant_pools: int = 100
     #: Client connections open at once (WebSockets included); past it new ones get 503.
     max_connections: int = 10_000
     #: Seconds a request's head may take to arrive; a slower one gets 408.
@@ -231,6 +233,7 @@ _CONVERTERS: dict[str, Any] = {
     "result_ttl_s": float,
     "max_total_containers": int,
     "max_backlog": int,
+    "max_variant_pools": int,
     "max_connections": int,
     "head_timeout_s": float,
     "body_timeout_s": float,

@@ -90,6 +90,17 @@ class BacklogFull(GatewayError):
         self.function_name = function_name
 
 
+class TooManyPools(GatewayError):
+    status, code = 429, "too_many_pools"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
+
+    def __init__(self, function_name: str, limit: int) -> None:
+        super().__init__(
+            f"{function_name!r} already runs {limit} parameter sets or option variants at once; "
+            "retry when some are idle, or use fewer distinct parameter values"
+        )
+
+
 class OutputExpired(GatewayError):
     status, code = 410, "output_expired"
 

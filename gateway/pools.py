@@ -7,6 +7,7 @@ Each function has a pool, and so has each class parameter set and each `with_opt
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class Pool:
     variant: Variant = field(default_factory=Variant)
     containers: dict[str, Container] = field(default_factory=dict)
     queue: deque[Task] = field(default_factory=deque)
+    #: Tasks waiting out a retry's delay, with the timer that queues them again.
+    delayed: dict[Task, asyncio.TimerHandle] = field(default_factory=dict)
     starting: int = 0
     #: No longer the function's current version: drains its queue, then scales to zero.
     retired: bool = False
@@ -83,6 +86,15 @@ class Pool:
     @property
     def timeout_s(self) -> float:
         return float(self.function.options.get("timeout_s", 300.0))
+
+    @property
+    def backlog(self) -> int:
+        """Inputs waiting: for a container, or out a retry's delay."""
+        return sum(1 for task in self.queue if not task.finished) + len(self.delayed)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.queue or self.delayed or self.containers or self.starting)
 
     @property
     def running_inputs(self) -> int:

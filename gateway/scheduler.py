@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from gateway.errors import BacklogFull, GatewayError, InvalidRequest, NoCapacity
+from gateway.errors import BacklogFull, GatewayError, InvalidRequest, NoCapacity, TooManyPools
 from gateway.gpus import Gpu, GpuAllocator, GpuRequest
 from gateway.ids import new_id
 from gateway.models import CallStatus, FunctionRecord
@@ -100,6 +100,7 @@ class Scheduler:
         max_backlog: int = 2000,
         gpus: GpuAllocator | None = None,
         secret_environment: SecretEnvironment | None = None,
+        max_variant_pools: int = 100,
     ) -> None:
         self._backend = backend_factory(self)
         self._gpus = gpus or GpuAllocator([])
@@ -114,6 +115,7 @@ class Scheduler:
         self._max_body_bytes = max_body_bytes
         self._max_total_containers = max_total_containers
         self._max_backlog = max_backlog
+        self._max_variant_pools = max_variant_pools
         self._pools: dict[str, Pool] = {}
         self._container_pools: dict[str, Pool] = {}
         self._background: set[asyncio.Future[None]] = set()
@@ -142,7 +144,7 @@ class Scheduler:
     def _pools_of(self, function_id: str) -> list[Pool]:
         return [p for p in self._pools.values() if p.function.function_id == function_id]
 
-    def admit(self, function: FunctionRecord) -> None:
+    def admit(self, function: FunctionRecord, variant: Variant | None = None) -> None:
         """Refuse new work for a function that no runner can host, or whose queue is full.
 
         Raises:
@@ -156,9 +158,16 @@ class Scheduler:
                 f"{function.name} asks for {asked} GPU(s), and no runner has that "
                 f"(this server has {self._gpus.describe()})"
             )
-        backlog = sum(len(pool.queue) for pool in self._pools_of(function.function_id))
-        if backlog >= self._max_backlog:
+        pools = self._pools_of(function.function_id)
+        if sum(pool.backlog for pool in pools) >= self._max_backlog:
             raise BacklogFull(function.name, self._max_backlog)
+        key = function.function_id + (variant or Variant()).pool_suffix
+        variants = sum(1 for pool in pools if pool.key != function.function_id)
+        if key not in self._pools and key != function.function_id:
+            # Each class parameter set (from anyone who can reach a public endpoint) would
+            # start containers of its own: a bound, until idle ones scale to zero.
+            if variants >= self._max_variant_pools:
+                raise TooManyPools(function.name, self._max_variant_pools)
 
     def submit(self, task: Task) -> None:
         """Queue a task; it runs as soon as a container of its function has room."""
@@ -306,11 +315,13 @@ class Scheduler:
         logger.info("retrying call %s in %g s (retry %d)", task.call_id, delay_s, task.retries)
 
         def requeue() -> None:
+            # The pool is kept while tasks wait in it (a stop ends them and cancels this).
+            pool.delayed.pop(task, None)
             if not task.finished and not self._closing:
                 pool.queue.append(task)
                 self._dispatch(pool)
 
-        asyncio.get_running_loop().call_later(delay_s, requeue)
+        pool.delayed[task] = asyncio.get_running_loop().call_later(delay_s, requeue)
         return True
 
     def _assign_web(self, pool: Pool, container: Container, slot: WebSlot, task: Task) -> None:
@@ -336,7 +347,7 @@ class Scheduler:
         Raises:
             WebUnavailable: no container could be started for it.
         """
-        self.admit(function)
+        self.admit(function, variant)
         slot = WebSlot.new()
         task = Task(new_id("wr"), workspace_id, function, PayloadFormat.JSON, b"", False, False)
         task.variant = variant or Variant()
@@ -553,9 +564,13 @@ class Scheduler:
             pool.retired = True
             tasks = [
                 *pool.queue,
+                *pool.delayed,
                 *(t for c in pool.containers.values() for t in c.running.values()),
             ]
             pool.queue.clear()
+            for timer in pool.delayed.values():
+                timer.cancel()
+            pool.delayed.clear()
             for task in tasks:
                 if not task.finished:
                     self._finish(task, Failure(CallStatus.TERMINATED, "call_terminated", reason))
@@ -567,7 +582,7 @@ class Scheduler:
         its pools (`FunctionStats`)."""
         pools = self._pools_of(function_id)
         return {
-            "backlog": sum(len(p.queue) for p in pools),
+            "backlog": sum(p.backlog for p in pools),
             "num_active_runners": sum(1 for p in pools for c in p.containers.values() if c.running),
             "num_total_runners": sum(len(p.containers) + p.starting for p in pools),
             "num_running_inputs": sum(p.running_inputs for p in pools),
@@ -592,10 +607,9 @@ class Scheduler:
             for container in idle[: idle_surplus(pool)]:
                 if pool.retired or now - container.last_used_s >= pool.scaledown_window_s:
                     self._stop_container(pool, container)
-            empty = not pool.queue and not pool.containers and not pool.starting
             # A variant's pool with nothing to keep comes back with its next call.
             variant_done = pool.key != pool.function.function_id and pool.option_min == 0
-            if empty and (pool.retired or variant_done):
+            if pool.is_empty and (pool.retired or variant_done):
                 del self._pools[key]
             else:
                 self._dispatch(pool)
@@ -643,6 +657,8 @@ class Scheduler:
             start.cancel()
         for pool in self._pools.values():
             pool.retired = True
+            for timer in pool.delayed.values():
+                timer.cancel()  # those calls stay pending in the store and run again
             for container in list(pool.containers.values()):
                 self._stop_container(pool, container)
         while self._background:

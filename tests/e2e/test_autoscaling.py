@@ -3,13 +3,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import client as modal
-from tests.helpers import scaled, serving_app, wait_until
+from client._apps import stop_app
+from client._http import run_flow
+from tests.helpers import (
+    RunningGateway,
+    deploy_file,
+    scaled,
+    serving_app,
+    wait_until,
+    write_app,
+)
 
 AUTOSCALE_APP = """
     import asyncio
@@ -98,6 +109,26 @@ AUTOSCALE_APP = """
         return attempt
 
 
+    @app.function(retries=modal.Retries(max_retries=1, initial_delay=3))
+    def slow_retry(marker: str):
+        attempt = count_attempt(marker)
+        if attempt == 1:
+            raise ValueError("first attempt")
+        return attempt
+
+
+    @app.cls(scaledown_window=2, retries=modal.Retries(max_retries=1, initial_delay=3))
+    class Retried:
+        tag: str = modal.parameter()
+
+        @modal.method()
+        def attempt(self, marker: str):
+            attempt = count_attempt(marker)
+            if attempt == 1:
+                raise ValueError("first attempt")
+            return f"{self.tag}: {attempt}"
+
+
     @app.function(retries=1)
     def always_fails(marker: str):
         raise ValueError(f"attempt {count_attempt(marker)} failed")
@@ -105,11 +136,18 @@ AUTOSCALE_APP = """
 
 
 @pytest.fixture
-def autoscale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningGateway, Path, str]]:
     gate = tmp_path / "gate"
     source = AUTOSCALE_APP.replace("@GATE@", str(gate))
-    with serving_app(tmp_path, monkeypatch, source):
-        yield gate
+    with serving_app(tmp_path, monkeypatch, source) as gateway:
+        yield gateway, gate, source
+
+
+@pytest.fixture
+def autoscale(served: tuple[RunningGateway, Path, str]) -> Path:
+    return served[1]
 
 
 def stats(name: str) -> modal.FunctionStats:
@@ -168,7 +206,6 @@ def test_update_autoscaler_changes_the_deployed_pool(autoscale: Path) -> None:
     function = modal.Function.from_name("autoscale", "scaled_by_hand")
     function.update_autoscaler(min_containers=2)
     wait_until(lambda: stats("scaled_by_hand").headroom == 2, timeout_s=20)
-    assert modal.Function.lookup("autoscale", "scaled_by_hand").hydrate() is not None
     function.update_autoscaler(min_containers=0, scaledown_window=2)
     wait_until(lambda: stats("scaled_by_hand").num_total_runners == 0, timeout_s=20)
     with pytest.raises(modal.InvalidError, match="scaledown_window"):
@@ -201,7 +238,9 @@ def test_with_options_gets_its_own_pool_with_its_own_timeout(autoscale: Path) ->
 
 def test_retries_back_off_and_keep_the_call_id(autoscale: Path, tmp_path: Path) -> None:
     marker = tmp_path / "attempts.txt"
+    started = time.monotonic()
     assert modal.Function.from_name("autoscale", "flaky").remote(str(marker), 2) == 3
+    assert time.monotonic() - started >= 0.1 + 0.2  # the two waits, the second one doubled
     attempts = [line.split() for line in marker.read_text().splitlines()]
     assert len({input_id for input_id, _ in attempts}) == 3  # a new input each time
     assert len({call_id for _, call_id in attempts}) == 1  # one call
@@ -221,3 +260,57 @@ def test_retries_run_out_and_the_last_exception_is_the_result(
     with pytest.raises(ValueError, match="attempt 2 failed"):
         modal.Function.from_name("autoscale", "always_fails").remote(str(marker))
     assert len(marker.read_text().splitlines()) == 2
+
+
+def attempts(marker: Path) -> int:
+    return len(marker.read_text().splitlines()) if marker.exists() else 0
+
+
+def test_a_retry_outlasts_its_pools_scale_down(autoscale: Path, tmp_path: Path) -> None:
+    # The wait (3 s) is longer than the window (2 s): the parameter set's pool is empty meanwhile.
+    marker = tmp_path / "attempts.txt"
+    retried = modal.Cls.from_name("autoscale", "Retried")(tag="kept")
+    assert retried.attempt.remote(str(marker)) == "kept: 2"
+
+
+def test_a_retry_waiting_through_a_redeploy_still_finishes(
+    served: tuple[RunningGateway, Path, str], tmp_path: Path
+) -> None:
+    marker = tmp_path / "attempts.txt"
+    call = modal.Function.from_name("autoscale", "slow_retry").spawn(str(marker))
+    wait_until(lambda: attempts(marker) == 1, timeout_s=20)
+    deploy_file(write_app(tmp_path, served[2], "again"))
+    assert call.get(timeout=scaled(30)) == 2
+
+
+def test_stopping_the_app_ends_a_call_waiting_to_retry(autoscale: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "attempts.txt"
+    call = modal.Function.from_name("autoscale", "slow_retry").spawn(str(marker))
+    wait_until(lambda: attempts(marker) == 1, timeout_s=20)
+    run_flow(stop_app("autoscale"))
+    with pytest.raises(modal.Error, match="was stopped"):
+        call.get(timeout=scaled(2))
+    assert attempts(marker) == 1
+
+
+def test_bad_variant_headers_are_400_and_impossible_overrides_are_refused(
+    served: tuple[RunningGateway, Path, str],
+) -> None:
+    gateway = served[0]
+    url = f"{gateway.url}/v1/apps/autoscale/functions/scaled_by_hand/calls"
+    auth = {"authorization": gateway.authorization}
+    cases = [
+        ({"wharf-parameters": "yaml abc"}, "must start with"),
+        ({"wharf-parameters": "json %%%"}, "not base64"),
+        ({"wharf-options": "{not json"}, "not JSON"),
+        ({"wharf-options": '{"max_inputs": 4}'}, "cannot be changed per call"),
+        ({"wharf-options": '{"timeout_s": 0}'}, "between 1"),
+        ({"wharf-options": '{"colour": "blue"}'}, "unknown option"),
+    ]
+    for headers, message in cases:
+        response = httpx.post(url, json={}, headers={**auth, **headers})
+        assert response.status_code == 400, (headers, response.text)
+        assert message in response.json()["error"]["message"]
+    scaled_by_hand = modal.Function.from_name("autoscale", "scaled_by_hand")
+    with pytest.raises(modal.exception.NoCapacityError, match="H100"):
+        scaled_by_hand.with_options(gpu="H100").remote()

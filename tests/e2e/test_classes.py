@@ -65,6 +65,23 @@ CLASS_APP = """
             return f"{self.label}:{x * self.scale}"
 
 
+    class Base:
+        @modal.enter()
+        def base_load(self):
+            self.base = "from the base"
+
+        @modal.method()
+        def inherited(self):
+            return self.base
+
+
+    @app.cls()
+    class Child(Base):
+        @modal.method()
+        def own(self):
+            return self.base + " and the child"
+
+
     @app.cls()
     class Broken:
         @modal.enter()
@@ -83,7 +100,7 @@ def classes(
 ) -> Iterator[tuple[RunningGateway, Path]]:
     marker = tmp_path / "exits.txt"
     source = CLASS_APP.replace("@MARKER@", str(marker))
-    with serving_app(tmp_path, monkeypatch, source) as gateway:
+    with serving_app(tmp_path, monkeypatch, source, max_variant_pools=3) as gateway:
         yield gateway, marker
 
 
@@ -136,7 +153,7 @@ def test_legacy_init_takes_any_picklable_arguments(classes: tuple[RunningGateway
 def test_exit_runs_when_the_container_scales_down(classes: tuple[RunningGateway, Path]) -> None:
     _, marker = classes
     modal.Cls.from_name("classes", "MyClass")(foo="leaving").baz.remote()
-    wait_until(lambda: marker.exists() and "leaving" in marker.read_text(), timeout_s=scaled(20))
+    wait_until(lambda: marker.exists() and "leaving" in marker.read_text(), timeout_s=20)
 
 
 def test_failing_enter_fails_the_call_instead_of_hanging(
@@ -211,3 +228,26 @@ def test_parameterized_web_endpoint_reads_the_query_string(
     assert bad.status_code == 400
     assert "must be an int" in bad.json()["error"]["message"]
     assert httpx.get(url, timeout=30).status_code == 400  # foo is required
+
+
+def test_enter_and_methods_are_inherited(classes: tuple[RunningGateway, Path]) -> None:
+    child = modal.Cls.from_name("classes", "Child")()
+    assert child.inherited.remote() == "from the base"
+    assert child.own.remote() == "from the base and the child"
+
+
+def test_a_function_holds_a_bounded_number_of_parameter_sets(
+    classes: tuple[RunningGateway, Path],
+) -> None:
+    gateway, _ = classes
+    Legacy = modal.Cls.from_name("classes", "Legacy")
+    for scale in (1, 2, 3):
+        assert Legacy(scale).times.remote(1) == f"x:{scale}"
+    refused = httpx.post(
+        f"{gateway.url}/v1/apps/classes/functions/Legacy.times/calls",
+        json={"parameters": {"scale": 4}, "args": [1]},
+        headers={"authorization": gateway.authorization},
+    )
+    assert refused.status_code == 429
+    assert "3 parameter sets" in refused.json()["error"]["message"]
+    assert Legacy(2).times.remote(2) == "x:4"  # the sets it holds still run
