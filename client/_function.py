@@ -19,6 +19,7 @@ from client._invocation import (
     remote_flow,
     result_flow,
 )
+from client._map import Mapper
 from client._object import Deployable
 from client._options import FunctionOptions
 from client._secret import Secret
@@ -254,6 +255,44 @@ class Function(Deployable):
         return (
             yield from remote_flow(self._ref, self._name, args, kwargs, self._variant_headers())
         )
+
+    @property
+    def map(self) -> Mapper:
+        """`f.map(*iterables, kwargs={}, order_outputs=True, return_exceptions=False)`: one
+        output per input, as they finish (in input order by default). Inputs are read from the
+        iterators as room frees up, so an endless generator works; leaving the loop early
+        ends the map. `async for x in f.map.aio(...)` on an event loop."""
+        return Mapper(function_path(self._ref, self._name), self._variant_headers(), "map")
+
+    @property
+    def starmap(self) -> Mapper:
+        """`f.starmap(iterable_of_arg_tuples, kwargs={}, ...)`: `map` with each input's
+        positional arguments given as one tuple."""
+        return Mapper(function_path(self._ref, self._name), self._variant_headers(), "starmap")
+
+    @property
+    def for_each(self) -> Mapper:
+        """`f.for_each(*iterables, kwargs={}, ignore_exceptions=False)`: run every input,
+        keep no outputs; raises the first failure unless `ignore_exceptions`."""
+        return Mapper(function_path(self._ref, self._name), self._variant_headers(), "for_each")
+
+    @blocking
+    def spawn_map(
+        self, *iterables: Any, kwargs: dict[str, Any] | None = None
+    ) -> Flow[list[FunctionCall]]:
+        """Start a call for each input without waiting for any; returns their handles."""
+        calls = []
+        for args in zip(*iterables, strict=False):
+            response = yield call_request(
+                self._ref,
+                self._name,
+                args,
+                kwargs or {},
+                wait=False,
+                variant=self._variant_headers(),
+            )
+            calls.append(FunctionCall(call_id_of(response)))
+        return calls
 
     @blocking
     def spawn(self, *args: Any, **kwargs: Any) -> Flow[FunctionCall]:

@@ -30,6 +30,7 @@ from gateway.deploys import Deploys
 from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
 from gateway.gpus import Gpu, GpuAllocator, read_inventory
 from gateway.ids import new_id
+from gateway.maps import MapService
 from gateway.models import FunctionRecord, TokenKind
 from gateway.ratelimit import RateLimiter
 from gateway.responses import error_response
@@ -86,13 +87,14 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
 
 
 async def _sweep_forever(
-    config: Config, store: Store, scheduler: Scheduler, rate_limiter: RateLimiter
+    config: Config, store: Store, scheduler: Scheduler, maps: MapService, rate_limiter: RateLimiter
 ) -> None:
     last_expiry_s = last_limits_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         try:
             scheduler.sweep()
+            maps.sweep(time.monotonic())
             if time.monotonic() - last_limits_s >= LIMITS_REFRESH_S:
                 # Limits set by `wharf workspace limits` (another process) apply within seconds.
                 last_limits_s = time.monotonic()
@@ -156,7 +158,8 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         logger.info("recovered %d unfinished calls", recovered)
     rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
     rate_limiter.configure(await store.workspace_limits())
-    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler, rate_limiter))
+    maps = MapService(scheduler)
+    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler, maps, rate_limiter))
     upstreams = UpstreamPool()
     background = Background()
     try:
@@ -166,6 +169,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             auth=authority,
             apps=AppService(store, blobs, scheduler),
             calls=calls,
+            maps=maps,
             scheduler=scheduler,
             rate_limiter=rate_limiter,
             upstreams=upstreams,

@@ -8,6 +8,7 @@ Each function has a pool, and so has each class parameter set and each `with_opt
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,6 +18,16 @@ from gateway.gpus import GpuRequest, parse_request
 from gateway.models import FunctionRecord
 from gateway.tasks import Task, Variant
 from runner import AgentConnection, ContainerAddress
+
+#: Work one batched request to a container should carry, and the most inputs it may hold.
+BATCH_S = 0.005
+MAX_BATCH = 512
+#: The autoscaler plans for the waiting work to be done within this many seconds, counting
+#: what passing an input to a container costs besides running it.
+SCALE_HORIZON_S = 2.0
+INPUT_OVERHEAD_S = 20e-6
+#: Containers a pool starts at once before any of its inputs has run.
+SLOW_START = 2
 
 
 @dataclass(slots=True, eq=False)
@@ -32,10 +43,12 @@ class Container:
     busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
     last_used_s: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    #: Slots in use: a web request or a batch of inputs (run in turn) holds one.
+    busy: int = 0
 
     @property
     def has_room(self) -> bool:
-        return not self.stopping and len(self.running) < self.max_inputs
+        return not self.stopping and self.busy < self.max_inputs
 
 
 @dataclass(slots=True, eq=False)
@@ -55,6 +68,23 @@ class Pool:
     next_start_s: float = 0.0
     #: Why a container of the pool last ended, where the backend said (out of memory).
     exit_reason: str | None = None
+    #: Seconds an input takes, averaged over recent runs (None until one has run).
+    input_s: float | None = None
+
+    def record_duration(self, seconds: float) -> None:
+        self.input_s = seconds if self.input_s is None else 0.8 * self.input_s + 0.2 * seconds
+
+    def forget_durations(self) -> None:
+        """Run inputs one at a time again, until new runs say they are fast."""
+        self.input_s = None
+
+    @property
+    def batch_size(self) -> int:
+        """Inputs to send a container in one request: enough for about `BATCH_S` of work
+        when inputs are fast, else one (a slow input must not hold others behind it)."""
+        if self.input_s is None:
+            return 1
+        return max(1, min(MAX_BATCH, int(BATCH_S / max(self.input_s, 1e-6))))
 
     @property
     def option_min(self) -> int:
@@ -90,7 +120,8 @@ class Pool:
     @property
     def backlog(self) -> int:
         """Inputs waiting: for a container, or out a retry's delay."""
-        return sum(1 for task in self.queue if not task.finished) + len(self.delayed)
+        # Finished tasks (a released web request) leave the queue when their turn comes.
+        return len(self.queue) + len(self.delayed)
 
     @property
     def is_empty(self) -> bool:
@@ -103,15 +134,21 @@ class Pool:
     @property
     def headroom(self) -> int:
         """More inputs the pool's live containers could take right now."""
-        return sum(c.max_inputs - len(c.running) for c in self.containers.values() if c.has_room)
+        return sum(c.max_inputs - c.busy for c in self.containers.values() if c.has_room)
 
     @property
     def wanted_containers(self) -> int:
         """Containers the pool should have (running or starting) for its work right now:
         enough for every running and waiting input at `target_inputs` each, plus
         `buffer_containers` while busy, at least `min_containers`, at most `max_containers`."""
-        work = self.running_inputs + sum(1 for task in self.queue if not task.finished)
-        wanted = -(-work // self.target_inputs) + (self.buffer if work else 0)
+        work = self.running_inputs + len(self.queue)
+        if self.input_s is None:
+            needed = -(-work // self.target_inputs)
+        else:
+            # Inputs of known length: enough containers to do the work within the horizon.
+            seconds = work * (self.input_s + INPUT_OVERHEAD_S) / self.target_inputs
+            needed = min(-(-work // self.target_inputs), math.ceil(seconds / SCALE_HORIZON_S))
+        wanted = needed + (self.buffer if work else 0)
         wanted = max(wanted, self.option_min)
         if self.option_max is not None:
             wanted = min(wanted, self.option_max)
@@ -137,9 +174,16 @@ def gpu_requests(function: FunctionRecord) -> list[GpuRequest]:
 
 
 def containers_to_start(pool: Pool) -> int:
-    """How many containers to start now: what the pool wants, less what it has."""
+    """How many containers to start now: what the pool wants, less what it has.
+
+    Until one of its inputs has run, nobody knows whether they take microseconds or minutes,
+    so a pool grows by doubling (`SLOW_START`, then as many as are up) rather than all at once.
+    """
     live = sum(1 for c in pool.containers.values() if not c.stopping)
-    return max(pool.wanted_containers - live - pool.starting, 0)
+    missing = pool.wanted_containers - live - pool.starting
+    if pool.input_s is None:
+        missing = min(missing, max(SLOW_START, live) - pool.starting)
+    return max(missing, 0)
 
 
 def idle_surplus(pool: Pool) -> int:

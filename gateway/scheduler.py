@@ -10,6 +10,7 @@ import base64
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -65,6 +66,20 @@ CredentialsFactory = Callable[[str], Awaitable[tuple[dict[str, str], str]]]
 LogSink = Callable[[FunctionRecord, str, LogStream, str], None]
 #: The variables of a function's secrets, for a new container of it; raises to refuse the start.
 SecretEnvironment = Callable[[FunctionRecord], Awaitable[dict[str, str]]]
+
+
+def _more_for_batch(pool: Pool) -> list[Task]:
+    """More waiting inputs to send with the first, for a function fast enough that one
+    request per input would cost more than the inputs themselves (`Pool.batch_size`)."""
+    more: list[Task] = []
+    while len(more) + 1 < pool.batch_size and pool.queue:
+        task = pool.queue[0]
+        if task.web is not None:
+            break
+        pool.queue.popleft()
+        if not task.finished:
+            more.append(task)
+    return more
 
 
 def _parameter_environment(pool: Pool) -> dict[str, str]:
@@ -144,7 +159,9 @@ class Scheduler:
     def _pools_of(self, function_id: str) -> list[Pool]:
         return [p for p in self._pools.values() if p.function.function_id == function_id]
 
-    def admit(self, function: FunctionRecord, variant: Variant | None = None) -> None:
+    def admit(
+        self, function: FunctionRecord, variant: Variant | None = None, *, backlog: bool = True
+    ) -> None:
         """Refuse new work for a function that no runner can host, or whose queue is full.
 
         Raises:
@@ -159,7 +176,7 @@ class Scheduler:
                 f"(this server has {self._gpus.describe()})"
             )
         pools = self._pools_of(function.function_id)
-        if sum(pool.backlog for pool in pools) >= self._max_backlog:
+        if backlog and sum(pool.backlog for pool in pools) >= self._max_backlog:
             raise BacklogFull(function.name, self._max_backlog)
         key = function.function_id + (variant or Variant()).pool_suffix
         variants = sum(1 for pool in pools if pool.key != function.function_id)
@@ -169,10 +186,23 @@ class Scheduler:
             if variants >= self._max_variant_pools:
                 raise TooManyPools(function.name, self._max_variant_pools)
 
+    def drop_finished(self, function: FunctionRecord, variant: Variant) -> None:
+        """Take finished tasks (a cancelled map's) out of the pool's queue now, rather than
+        when their turn comes, so they start no containers."""
+        pool = self._pools.get(function.function_id + variant.pool_suffix)
+        if pool is not None:
+            pool.queue = deque(task for task in pool.queue if not task.finished)
+
     def submit(self, task: Task) -> None:
         """Queue a task; it runs as soon as a container of its function has room."""
-        pool = self._pool(task.function, task.variant)
-        pool.queue.append(task)
+        self.submit_many([task])
+
+    def submit_many(self, tasks: list[Task]) -> None:
+        """Queue tasks of one function and variant (a map's batch of inputs) at once."""
+        if not tasks:
+            return
+        pool = self._pool(tasks[0].function, tasks[0].variant)
+        pool.queue.extend(tasks)
         self._dispatch(pool)
 
     def _dispatch(self, pool: Pool) -> None:
@@ -185,12 +215,19 @@ class Scheduler:
             task = pool.queue.popleft()
             if task.finished:
                 continue
-            task.container_id = container.container_id
-            container.running[task.call_id] = task
+            batch = [task] if task.web is not None else [task, *_more_for_batch(pool)]
+            container.busy += 1
+            for member in batch:
+                member.container_id = container.container_id
+                container.running[member.call_id] = member
             if task.web is not None:
                 self._assign_web(pool, container, task.web, task)
             else:
-                self._spawn(self._run(pool, container, task))
+                self._spawn(self._run(pool, container, batch))
+        self._scale_up(pool)
+
+    def _scale_up(self, pool: Pool) -> None:
+        """Start the containers the pool wants, within the server's total and its GPUs."""
         wanted = containers_to_start(pool)
         if wanted and time.monotonic() >= pool.next_start_s:
             free = self._max_total_containers - self._total_containers()
@@ -253,57 +290,81 @@ class Scheduler:
         candidates = [c for c in pool.containers.values() if c.has_room]
         return max(candidates, key=lambda c: c.last_used_s, default=None)
 
-    async def _run(self, pool: Pool, container: Container, task: Task) -> None:
-        connection = (
-            container.idle_connections.pop()
-            if container.idle_connections
-            else AgentConnection(
-                container.address.host,
-                container.address.port,
-                container.container_id,
-                self._max_body_bytes,
-                container.agent_secret,
-            )
-        )
-        item = task.next_input(new_id("in"))
-        container.busy_connections[task.call_id] = connection
-        healthy = True
+    async def _run(self, pool: Pool, container: Container, batch: list[Task]) -> None:
+        """Run one input on the container, or a batch of a fast function's inputs in turn."""
+        connection = self._connection(container)
+        items = [task.next_input(new_id("in")) for task in batch]
+        for task in batch:
+            container.busy_connections[task.call_id] = connection
+        healthy, timed_out = True, False
         try:
             async with asyncio.timeout(pool.timeout_s):
-                output = await connection.run(item)
+                outputs, busy_s = await connection.run_batch(items)
         except AgentUnreachable as exc:
             healthy = False
-            self._lost_input(pool, task, exc)
+            self._lost_inputs(pool, batch, exc)
         except TimeoutError:
-            healthy = False
-            task.timed_out = True
-            self._finish(
-                task,
-                Failure(
-                    CallStatus.FAILURE,
-                    "function_timeout",
-                    f"the function ran longer than its timeout of {pool.timeout_s:g} s",
-                ),
-            )
+            healthy, timed_out = False, True
+            self._timed_out(pool, batch)
         except Exception as exc:
-            logger.exception("running call %s failed in the gateway", task.call_id)
+            logger.exception("running %s failed in the gateway", batch[0].call_id)
             healthy = False
-            self._lost_input(pool, task, RunnerError(f"the gateway failed to run it: {exc}"))
+            self._lost_inputs(pool, batch, RunnerError(f"the gateway failed to run it: {exc}"))
         else:
-            if not self._retry_later(pool, task, output):
-                self._finish(task, output)
+            pool.record_duration(busy_s / len(outputs))
+            self._outputs_arrived(pool, batch, outputs)
         finally:
-            container.running.pop(task.call_id, None)
-            container.busy_connections.pop(task.call_id, None)
+            container.busy -= 1
+            for task in batch:
+                container.running.pop(task.call_id, None)
+                container.busy_connections.pop(task.call_id, None)
             container.last_used_s = time.monotonic()
         if healthy and not container.stopping:
             container.idle_connections.append(connection)
         else:
             connection.close()  # a stopping container's idle connections are already closed
             if not healthy and not container.stopping:
-                grace_s = 0 if task.timed_out else STOP_GRACE_S
+                grace_s = 0 if timed_out else STOP_GRACE_S
                 self._stop_container(pool, container, grace_s=grace_s)
         self._dispatch(pool)
+
+    def _connection(self, container: Container) -> AgentConnection:
+        """A kept-alive connection to the container's agent (a new one if none is idle)."""
+        if container.idle_connections:
+            return container.idle_connections.pop()
+        return AgentConnection(
+            container.address.host,
+            container.address.port,
+            container.container_id,
+            self._max_body_bytes,
+            container.agent_secret,
+        )
+
+    def _outputs_arrived(self, pool: Pool, batch: list[Task], outputs: list[Output]) -> None:
+        for task, output in zip(batch, outputs, strict=False):
+            if not self._retry_later(pool, task, output):
+                self._finish(task, output)
+        # Inputs whose outputs would not fit in the answer go first next time.
+        pool.queue.extendleft(reversed(batch[len(outputs) :]))
+
+    def _timed_out(self, pool: Pool, batch: list[Task]) -> None:
+        """An input ran past the function's timeout: alone, it fails with
+        `FunctionTimeoutError`; in a batch, which one is not known, so the batch runs again
+        one input at a time (its container is stopped either way)."""
+        if len(batch) > 1:
+            pool.forget_durations()
+            pool.queue.extendleft(reversed([task for task in batch if not task.finished]))
+            return
+        task = batch[0]
+        task.timed_out = True
+        self._finish(
+            task,
+            Failure(
+                CallStatus.FAILURE,
+                "function_timeout",
+                f"the function ran longer than its timeout of {pool.timeout_s:g} s",
+            ),
+        )
 
     def _retry_later(self, pool: Pool, task: Task, output: Output) -> bool:
         """Queue a failed input again after its policy's wait, if it has retries left."""
@@ -371,7 +432,8 @@ class Scheduler:
         if slot.holder is None:
             return  # still queued: the dispatcher skips finished tasks
         pool, container = slot.holder
-        container.running.pop(task.call_id, None)
+        if container.running.pop(task.call_id, None) is not None:
+            container.busy -= 1
         container.last_used_s = time.monotonic()
         if not healthy and not container.stopping:
             # A request past its timeout is stuck: kill at once, so no late answer slips out.
@@ -381,10 +443,14 @@ class Scheduler:
     def _finish(self, task: Task, result: Output | Failure) -> None:
         """Report how a task ended: to the call service, or to a waiting web request."""
         if task.web is None:
-            self._sink.task_finished(task, result)
+            (task.sink or self._sink).task_finished(task, result)
         elif not task.web.container.done() and isinstance(result, Failure):
             task.finished = True
             task.web.container.set_exception(WebUnavailable(result))
+
+    def _lost_inputs(self, pool: Pool, batch: list[Task], exc: RunnerError) -> None:
+        for task in batch:
+            self._lost_input(pool, task, exc)
 
     def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
         if task.finished or self._closing:

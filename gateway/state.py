@@ -12,6 +12,7 @@ from gateway.background import Background
 from gateway.calls import CallService
 from gateway.config import Config
 from gateway.deploys import Deploys
+from gateway.maps import MapService
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
 from gateway.scheduler import Scheduler
@@ -26,6 +27,7 @@ class GatewayState(TypedDict):
     auth: TokenAuthority
     apps: AppService
     calls: CallService
+    maps: MapService
     scheduler: Scheduler
     rate_limiter: RateLimiter
     upstreams: UpstreamPool

@@ -139,6 +139,10 @@ class Task:
     #: The function's timeout ended it (and stopped its container).
     timed_out: bool = False
     variant: Variant = field(default_factory=Variant)
+    #: Where its outcome goes, when not to the call service (a map's inputs).
+    sink: TaskSink | None = None
+    #: Its place in its map.
+    index: int = 0
     #: Retries after the function raised, and inputs lost with their container, so far.
     retries: int = 0
     losses: int = 0

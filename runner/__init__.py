@@ -24,6 +24,7 @@ from runner.errors import (
     RunnerError,
 )
 from runner.local import LocalBackend
+from runner.wire import decode_frame, encode_frame, split_frame_parts
 
 if TYPE_CHECKING:
     from runner.web import serve_uvicorn
@@ -50,7 +51,10 @@ __all__ = [
     "PayloadFormat",
     "ProtocolError",
     "RunnerError",
+    "decode_frame",
+    "encode_frame",
     "serve_uvicorn",
+    "split_frame_parts",
 ]
 
 

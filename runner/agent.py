@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 import zipfile
 from collections.abc import Callable, Mapping
@@ -38,7 +39,14 @@ import orjson
 from client._app import App
 from client._loader import find_app
 from client.container import hydrate_app
-from runner.envelope import decode_input, encode_output
+from runner.envelope import (
+    Input,
+    Output,
+    decode_input,
+    decode_inputs,
+    encode_output,
+    encode_outputs,
+)
 from runner.errors import ProtocolError
 from runner.executor import execute, failure_output
 from runner.lifecycle import Served, run_exit_hooks, serve_target
@@ -140,22 +148,38 @@ class Agent:
         path = rest.partition(" ")[0]
         if method == "GET" and path == "/health":
             return "200 OK", b""
-        if method != "POST" or path != "/inputs":
+        if method != "POST" or path not in ("/inputs", "/batch"):
             return "404 Not Found", b""
-        item = decode_input(body)
-        function = self._functions.get(item.function_name)
-        if function is None:
+        items = decode_inputs(body) if path == "/batch" else [decode_input(body)]
+        if any(item.function_name not in self._functions for item in items):
             return "404 Not Found", b""
+        if path == "/inputs":
+            return "200 OK", encode_output(await self._run(items[0]))
+        # A batch runs its inputs one after another (it holds one of the container's slots),
+        # and stops early when its answer would grow too big: the gateway sends the rest again.
+        outputs: list[Output] = []
+        size = 0
+        started = time.perf_counter()
+        for item in items:
+            if outputs and size > self._config.max_body_bytes // 2:
+                break
+            outputs.append(await self._run(item))
+            size += len(outputs[-1].pickled or b"") + len(outputs[-1].json or b"")
+        return "200 OK", encode_outputs(outputs, time.perf_counter() - started)
+
+    async def _run(self, item: Input) -> Output:
+        function = self._functions[item.function_name]
         # One input at a time: nothing else needs the loop, so skip the hop to a thread.
         inline = self._config.max_inputs == 1
-        output = encode_output(await execute(function, item, inline=inline))
-        if len(output) > self._config.max_body_bytes:
+        output = await execute(function, item, inline=inline)
+        size = len(output.pickled or b"") + len(output.json or b"")
+        if size > self._config.max_body_bytes:
             too_large = ValueError(
-                f"the result is {len(output)} bytes, over the gateway's limit of "
+                f"the result is {size} bytes, over the gateway's limit of "
                 f"{self._config.max_body_bytes} bytes; store it elsewhere and return a reference"
             )
-            output = encode_output(failure_output(too_large, item))
-        return "200 OK", output
+            output = failure_output(too_large, item)
+        return output
 
 
 def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from runner.envelope import Input, Output, decode_output, encode_input
+from runner.envelope import (
+    Input,
+    Output,
+    decode_output,
+    decode_outputs,
+    encode_input,
+    encode_inputs,
+)
 from runner.errors import AgentUnreachable, ProtocolError
 from runner.wire import STREAM_LIMIT_BYTES, Message, encode_message, read_message
 
 _REQUEST_LINE = "POST /inputs HTTP/1.1"
+_BATCH_LINE = "POST /batch HTTP/1.1"
 _HEALTH_LINE = "GET /health HTTP/1.1"
 _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
 
@@ -45,6 +53,23 @@ class AgentConnection:
             return decode_output(message.body)
         except ProtocolError as exc:
             raise AgentUnreachable(self.container_id, str(exc)) from exc
+
+    async def run_batch(self, items: list[Input]) -> tuple[list[Output], float]:
+        """Send several inputs in one request (the agent runs them in turn) and wait for
+        their outputs: those of the first inputs, at least one, when the rest would not fit
+        in one answer; and the seconds the function ran for them.
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection.
+        """
+        message = await self._exchange(_BATCH_LINE, encode_inputs(items))
+        try:
+            outputs, busy_s = decode_outputs(message.body)
+        except ProtocolError as exc:
+            raise AgentUnreachable(self.container_id, str(exc)) from exc
+        if not 0 < len(outputs) <= len(items):
+            raise AgentUnreachable(self.container_id, "the agent answered a batch wrongly")
+        return outputs, busy_s
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         """Whether the agent answers its health check within `timeout_s`."""

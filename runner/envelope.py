@@ -142,3 +142,74 @@ def decode_output(body: bytes) -> Output:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError(f"output frame is missing or has a bad field: {exc}") from exc
+
+
+def encode_inputs(items: list[Input]) -> bytes:
+    """Several inputs in one frame: each one's head, then all their payloads in order."""
+    heads = [
+        {
+            "input_id": item.input_id,
+            "call_id": item.call_id,
+            "function": item.function_name,
+            "format": item.payload_format.value,
+            "wants_json": item.wants_json,
+            "wants_pickle": item.wants_pickle,
+            "size": len(item.payload),
+        }
+        for item in items
+    ]
+    return encode_frame({"inputs": heads}, [item.payload for item in items])
+
+
+def decode_inputs(body: bytes) -> list[Input]:
+    head, rest = decode_frame(body)
+    heads = head.get("inputs")
+    if not isinstance(heads, list):
+        raise ProtocolError("batch frame has no input list")
+    items, offset = [], 0
+    try:
+        for item in heads:
+            size = _part_length(item["size"], "size") or 0
+            items.append(
+                Input(
+                    input_id=str(item["input_id"]),
+                    call_id=str(item["call_id"]),
+                    function_name=str(item["function"]),
+                    payload_format=PayloadFormat(str(item["format"])),
+                    payload=bytes(rest[offset : offset + size]),
+                    wants_json=bool(item["wants_json"]),
+                    wants_pickle=bool(item["wants_pickle"]),
+                )
+            )
+            offset += size
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"batch frame has a bad input: {exc}") from exc
+    if offset != len(rest):
+        raise ProtocolError("batch frame payloads do not add up to its body")
+    return items
+
+
+def encode_outputs(outputs: list[Output], busy_s: float) -> bytes:
+    """Several outputs in one frame, in the order of their inputs, with the seconds the
+    function ran for them in all."""
+    parts = [encode_output(output) for output in outputs]
+    return encode_frame({"outputs": [len(part) for part in parts], "busy_s": busy_s}, parts)
+
+
+def decode_outputs(body: bytes) -> tuple[list[Output], float]:
+    """The outputs of a batch, and the seconds the function ran for them."""
+    head, rest = decode_frame(body)
+    sizes = head.get("outputs")
+    if not isinstance(sizes, list):
+        raise ProtocolError("batch frame has no output list")
+    outputs, offset = [], 0
+    for size in sizes:
+        length = _part_length(size, "output size") or 0
+        outputs.append(decode_output(bytes(rest[offset : offset + length])))
+        offset += length
+    if offset != len(rest):
+        raise ProtocolError("batch frame outputs do not add up to its body")
+    busy_s = head.get("busy_s")
+    if not isinstance(busy_s, int | float) or busy_s < 0:
+        raise ProtocolError(f"batch frame has a bad busy_s {busy_s!r}")
+    return outputs, float(busy_s)

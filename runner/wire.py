@@ -12,8 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
-
+from client._frames import pack_frame, split_parts, unpack_frame
 from runner.errors import ProtocolError
 
 #: Largest request or status line plus headers we accept.
@@ -21,7 +20,6 @@ MAX_HEAD_BYTES = 64 * 1024
 #: The StreamReader limit for both ends; `readuntil` fails past it.
 STREAM_LIMIT_BYTES = MAX_HEAD_BYTES + 1024
 _HEAD_END = b"\r\n\r\n"
-_FRAME_PREFIX_BYTES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +73,20 @@ def encode_message(start_line: str, headers: dict[str, str], body: bytes) -> byt
 
 def encode_frame(head: object, parts: Sequence[bytes] = ()) -> bytes:
     """A body made of a JSON head (length-prefixed) followed by raw parts."""
-    head_bytes = orjson.dumps(head)
-    return b"".join((len(head_bytes).to_bytes(_FRAME_PREFIX_BYTES, "big"), head_bytes, *parts))
+    return pack_frame(head, parts)
+
+
+def split_frame_parts(rest: memoryview, sizes: Sequence[int]) -> list[bytes]:
+    """A frame's parts by their sizes, which must add up to what follows its head."""
+    try:
+        return split_parts(rest, sizes)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from exc
 
 
 def decode_frame(body: bytes) -> tuple[dict[str, object], memoryview]:
     """Split a frame into its JSON head and the bytes that follow it."""
-    if len(body) < _FRAME_PREFIX_BYTES:
-        raise ProtocolError("frame is shorter than its length prefix")
-    head_length = int.from_bytes(body[:_FRAME_PREFIX_BYTES], "big")
-    end = _FRAME_PREFIX_BYTES + head_length
-    if end > len(body):
-        raise ProtocolError("frame head runs past the end of the body")
     try:
-        head = orjson.loads(body[_FRAME_PREFIX_BYTES:end])
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError("frame head is not JSON") from exc
-    if not isinstance(head, dict):
-        raise ProtocolError("frame head is not a JSON object")
-    return head, memoryview(body)[end:]
+        return unpack_frame(body)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from exc

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.routes import apps, calls, health, openapi, secrets, tokens
+from gateway.routes import apps, calls, health, maps, openapi, secrets, tokens
 
 ROUTES: list[Route] = [
     *health.ROUTES,
     *openapi.ROUTES,
     *apps.ROUTES,
     *calls.ROUTES,
+    *maps.ROUTES,
     *tokens.ROUTES,
     *secrets.ROUTES,
 ]

@@ -128,7 +128,7 @@ def call_variant(
     return Variant(method, parameters, options)
 
 
-def _wait_s(request: Request, request_timeout_s: float) -> float | None:
+def wait_s_of(request: Request, request_timeout_s: float) -> float | None:
     raw = request.query_params.get("timeout_s")
     if raw is None:
         return None
@@ -148,7 +148,7 @@ async def get_call(request: Request) -> Response:
     state = state_of(request)
     principal = await principal_of(request)
     call_id = path_param(request, "call_id")
-    wait_s = _wait_s(request, state["config"].request_timeout_s)
+    wait_s = wait_s_of(request, state["config"].request_timeout_s)
     wait_for_s = state["config"].request_timeout_s if wait_s is None else wait_s
     outcome = await state["calls"].wait(principal.workspace_id, call_id, wait_for_s)
     if outcome is None:

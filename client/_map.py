@@ -1,0 +1,251 @@
+"""`Function.map` and friends: inputs go to the gateway in batches as the caller's iterators
+yield them, with a bounded number in flight, and outputs come back in batches as they finish.
+
+The protocol is written once, as a generator (`_map_protocol`) that yields the requests it
+needs sent and the results to hand out; `iterate` drives it with blocking requests and
+`iterate_async` on an event loop. Leaving the loop early ends the map on the gateway, so
+nothing keeps running for nobody.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from client._errors import error_from_code
+from client._frames import pack_frame, split_parts, unpack_frame
+from client._http import ApiRequest, send, send_async
+from client._serialization import deserialize, rebuild_exception, serialize_arguments
+
+#: Inputs sent in one request, and most held by the gateway at once (sent, not yet read).
+BATCH = 2_000
+WINDOW = 10_000
+#: Longest wait of one read for outputs, when nothing else is to be done.
+READ_WAIT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Emit:
+    index: int
+    value: Any
+    failed: bool
+
+
+@dataclass(slots=True)
+class _MapState:
+    map_id: str | None = None
+    done: bool = False
+
+
+#: Yields requests (and is sent their responses) and outputs to hand out (sent nothing).
+_Step = Generator["ApiRequest | _Emit", Any, None]
+
+
+def _outputs(response: httpx.Response) -> tuple[list[_Emit], int]:
+    """The outputs of one read, and the sequence number of the last."""
+    head, rest = unpack_frame(response.content)
+    heads = head.get("outputs")
+    if not isinstance(heads, list):
+        raise ValueError("the gateway's output frame has no output list")
+    values = split_parts(rest, [int(item["size"]) for item in heads])
+    emits, last = [], 0
+    for item, value in zip(heads, values, strict=True):
+        last = int(item["seq"])
+        if item["status"] == "success":
+            emits.append(_Emit(int(item["index"]), deserialize(value), False))
+            continue
+        error = dict(item.get("error") or {})
+        if error.get("code") == "function_failed":
+            if value:
+                error["exception_pickle"] = base64.b64encode(value).decode("ascii")
+            exception = rebuild_exception(error)
+        else:
+            exception = error_from_code(str(error.get("code")), str(error.get("message", "")))
+        emits.append(_Emit(int(item["index"]), exception, True))
+    return emits, last
+
+
+def _map_protocol(
+    path: str,
+    headers: dict[str, str],
+    inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
+    order_outputs: bool,
+    state: _MapState,
+) -> _Step:
+    response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
+    state.map_id = str(response.json()["map_id"])
+    base = f"/v1/maps/{quote(state.map_id, safe='')}"
+    sent = received = after = next_index = 0
+    exhausted = False
+    waiting: dict[int, _Emit] = {}
+    while not exhausted or received < sent:
+        room = WINDOW - (sent - received)
+        if not exhausted and room > 0:
+            batch = [
+                serialize_arguments(*item) for item in itertools.islice(inputs, min(room, BATCH))
+            ]
+            exhausted = len(batch) < min(room, BATCH)
+            if batch:
+                frame = pack_frame({"sizes": [len(payload) for payload in batch]}, batch)
+                yield ApiRequest("POST", f"{base}/inputs", content=frame)
+                sent += len(batch)
+            continue_sending = not exhausted and sent - received < WINDOW
+        else:
+            continue_sending = False
+        if received == sent:
+            continue
+        wait_s = 0.0 if continue_sending else READ_WAIT_S
+        response = yield ApiRequest(
+            "GET",
+            f"{base}/outputs",
+            params={"after": after, "timeout_s": wait_s},
+            wait_s=wait_s,
+        )
+        emits, last = _outputs(response)
+        if emits:
+            after = last
+        received += len(emits)
+        for emit in emits:
+            if not order_outputs:
+                yield emit
+                continue
+            waiting[emit.index] = emit
+            while next_index in waiting:
+                yield waiting.pop(next_index)
+                next_index += 1
+    state.done = True
+    yield ApiRequest("DELETE", base)
+
+
+def _close_request(state: _MapState) -> ApiRequest | None:
+    if state.map_id is None or state.done:
+        return None
+    return ApiRequest("DELETE", f"/v1/maps/{quote(state.map_id, safe='')}")
+
+
+def _value(emit: _Emit, return_exceptions: bool) -> Any:
+    if emit.failed and not return_exceptions:
+        raise emit.value
+    return emit.value
+
+
+def iterate(
+    path: str,
+    headers: dict[str, str],
+    inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+    *,
+    order_outputs: bool = True,
+    return_exceptions: bool = False,
+) -> Iterator[Any]:
+    """Run a map with blocking requests, yielding each output as it may be handed out."""
+    state = _MapState()
+    protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
+    try:
+        step = next(protocol)
+        while True:
+            if isinstance(step, ApiRequest):
+                step = protocol.send(send(step))
+            else:
+                yield _value(step, return_exceptions)
+                step = next(protocol)
+    except StopIteration:
+        return
+    finally:
+        close = _close_request(state)
+        if close is not None:
+            send(close)
+
+
+async def iterate_async(
+    path: str,
+    headers: dict[str, str],
+    inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
+    *,
+    order_outputs: bool = True,
+    return_exceptions: bool = False,
+) -> AsyncIterator[Any]:
+    """`iterate` on the running event loop."""
+    state = _MapState()
+    protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
+    try:
+        step = next(protocol)
+        while True:
+            if isinstance(step, ApiRequest):
+                step = protocol.send(await send_async(step))
+            else:
+                yield _value(step, return_exceptions)
+                step = next(protocol)
+    except StopIteration:
+        return
+    finally:
+        close = _close_request(state)
+        if close is not None:
+            await send_async(close)
+
+
+class Mapper:
+    """`f.map(...)` (also `starmap`, `for_each`) with its `.aio` twin."""
+
+    def __init__(self, path: str, headers: dict[str, str], kind: str) -> None:
+        self._path = path
+        self._headers = headers
+        self._kind = kind
+
+    def _inputs(
+        self, iterables: tuple[Iterable[Any], ...], kwargs: dict[str, Any]
+    ) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+        if self._kind == "starmap":
+            (tuples,) = iterables
+            return ((tuple(args), kwargs) for args in tuples)
+        return ((args, kwargs) for args in zip(*iterables, strict=False))
+
+    def __call__(
+        self,
+        *iterables: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        ignore_exceptions: bool = False,
+    ) -> Any:
+        outputs = iterate(
+            self._path,
+            self._headers,
+            self._inputs(iterables, kwargs or {}),
+            order_outputs=order_outputs and self._kind != "for_each",
+            return_exceptions=return_exceptions or ignore_exceptions,
+        )
+        if self._kind != "for_each":
+            return outputs
+        for _ in outputs:
+            pass
+        return None
+
+    def aio(
+        self,
+        *iterables: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        order_outputs: bool = True,
+        return_exceptions: bool = False,
+        ignore_exceptions: bool = False,
+    ) -> Any:
+        outputs = iterate_async(
+            self._path,
+            self._headers,
+            self._inputs(iterables, kwargs or {}),
+            order_outputs=order_outputs and self._kind != "for_each",
+            return_exceptions=return_exceptions or ignore_exceptions,
+        )
+        if self._kind != "for_each":
+            return outputs
+
+        async def drain() -> None:
+            async for _ in outputs:
+                pass
+
+        return drain()

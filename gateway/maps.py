@@ -1,0 +1,182 @@
+"""Maps: many inputs of one function, sent in batches and answered as they finish.
+
+A map lives as long as its caller reads from it: its inputs run like calls (retries, pools,
+timeouts) but are kept in memory only, and a map nobody has read for `idle_timeout_s` is
+cancelled, so nothing keeps running for nobody. The caller's window bounds what a map holds:
+inputs not yet finished plus outputs not yet read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from gateway.calls import outcome_of
+from gateway.errors import GatewayError, NotFound
+from gateway.ids import new_id
+from gateway.models import CallOutcome, FunctionRecord
+from gateway.scheduler import Scheduler
+from gateway.tasks import Failure, Task, Variant
+from runner import Output, PayloadFormat
+
+#: Most inputs a map holds at once (running, waiting, or answered and not yet read).
+MAX_WINDOW = 20_000
+#: Most outputs one read returns.
+MAX_READ = 10_000
+
+
+class WindowFull(GatewayError):
+    status, code = 429, "map_window_full"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this map already holds {limit} inputs that are running or unread; read its "
+            "outputs before sending more"
+        )
+
+
+@dataclass(slots=True, eq=False)
+class MapSession:
+    map_id: str
+    workspace_id: str
+    function: FunctionRecord
+    variant: Variant
+    payload_format: PayloadFormat
+    wants_json: bool
+    wants_pickle: bool
+    #: Inputs accepted so far (the next input's index).
+    accepted: int = 0
+    running: set[Task] = field(default_factory=set)
+    #: `(sequence number, index, outcome)` of finished inputs not yet acknowledged.
+    outputs: deque[tuple[int, int, CallOutcome]] = field(default_factory=deque)
+    sequence: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    last_read_s: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    @property
+    def held(self) -> int:
+        return len(self.running) + len(self.outputs)
+
+    # TaskSink: the scheduler reports each input's outcome here.
+    def task_finished(self, task: Task, result: Output | Failure) -> None:
+        if task.finished:
+            return
+        task.finished = True
+        self.running.discard(task)
+        if self.closed:
+            return
+        self.sequence += 1
+        self.outputs.append((self.sequence, task.index, outcome_of(task.call_id, result)))
+        self.changed.set()
+
+
+class MapService:
+    """The maps of all workspaces, by id."""
+
+    def __init__(self, scheduler: Scheduler, idle_timeout_s: float = 60.0) -> None:
+        self._scheduler = scheduler
+        self._idle_timeout_s = idle_timeout_s
+        self._maps: dict[str, MapSession] = {}
+
+    def open(
+        self,
+        workspace_id: str,
+        function: FunctionRecord,
+        variant: Variant,
+        payload_format: PayloadFormat,
+        *,
+        wants_pickle: bool,
+    ) -> MapSession:
+        """Start a map (checked like a call: GPUs, pools).
+
+        Raises:
+            NoCapacity, TooManyPools: as for a call.
+        """
+        self._scheduler.admit(variant.apply(function), variant, backlog=False)
+        session = MapSession(
+            new_id("map"),
+            workspace_id,
+            function,
+            variant,
+            payload_format,
+            wants_json=not wants_pickle,
+            wants_pickle=wants_pickle,
+        )
+        self._maps[session.map_id] = session
+        return session
+
+    def get(self, workspace_id: str, map_id: str) -> MapSession:
+        """A live map of this workspace.
+
+        Raises:
+            NotFound: no such map here (or it ended, or belongs to another workspace).
+        """
+        session = self._maps.get(map_id)
+        if session is None or session.workspace_id != workspace_id or session.closed:
+            raise NotFound(f"no map with id {map_id!r} (maps end when nobody reads them)")
+        session.last_read_s = time.monotonic()
+        return session
+
+    def add_inputs(self, session: MapSession, payloads: list[bytes]) -> None:
+        """Queue inputs, numbered after those already sent.
+
+        Raises:
+            WindowFull: the map would hold more than `MAX_WINDOW` inputs.
+        """
+        if session.held + len(payloads) > MAX_WINDOW:
+            raise WindowFull(MAX_WINDOW)
+        tasks = []
+        for payload in payloads:
+            task = Task(
+                f"{session.map_id}-{session.accepted}",
+                session.workspace_id,
+                session.function,
+                session.payload_format,
+                payload,
+                session.wants_json,
+                session.wants_pickle,
+                variant=session.variant,
+                sink=session,
+                index=session.accepted,
+            )
+            session.accepted += 1
+            tasks.append(task)
+        session.running.update(tasks)
+        self._scheduler.submit_many(tasks)
+
+    async def read(
+        self, session: MapSession, after: int, wait_s: float
+    ) -> list[tuple[int, int, CallOutcome]]:
+        """Outputs after sequence number `after` (those up to it were received and are
+        dropped), waiting up to `wait_s` for a first one."""
+        while session.outputs and session.outputs[0][0] <= after:
+            session.outputs.popleft()
+        if not session.outputs and wait_s > 0 and session.running:
+            session.changed.clear()
+            try:
+                async with asyncio.timeout(wait_s):
+                    await session.changed.wait()
+            except TimeoutError:
+                pass
+        session.last_read_s = time.monotonic()
+        return [output for _, output in zip(range(MAX_READ), session.outputs, strict=False)]
+
+    def close(self, session: MapSession) -> None:
+        """End a map: inputs still waiting are dropped, running ones' outputs are ignored."""
+        session.closed = True
+        self._maps.pop(session.map_id, None)
+        for task in session.running:
+            task.finished = True  # a late output is dropped
+        session.running.clear()
+        self._scheduler.drop_finished(session.function, session.variant)
+        session.outputs.clear()
+        session.changed.set()
+
+    def sweep(self, now: float) -> None:
+        """Cancel maps nobody has read for the idle timeout (their caller is gone)."""
+        for session in list(self._maps.values()):
+            if now - session.last_read_s > self._idle_timeout_s:
+                self.close(session)

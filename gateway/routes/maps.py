@@ -1,0 +1,133 @@
+"""Maps: start one, send it batches of inputs, read its outputs as they finish, end it.
+
+Inputs and outputs travel as frames (`runner.wire`): a length-prefixed JSON head, then the
+payloads one after another, so a batch of thousands costs one request.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.arguments import check_json_arguments
+from gateway.classes import method_params
+from gateway.errors import InvalidRequest
+from gateway.maps import MapSession
+from gateway.responses import json_response
+from gateway.routes.apps import web_url
+from gateway.routes.calls import call_variant, wait_s_of
+from gateway.routes.common import path_param, read_body, read_json_object
+from gateway.state import principal_of, state_of
+from runner import PayloadFormat, ProtocolError, decode_frame, encode_frame, split_frame_parts
+
+FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
+#: Most inputs one request may carry.
+MAX_BATCH = 10_000
+
+
+async def open_map(request: Request) -> Response:
+    """Start a map of a function (`{"format": "pickle"|"json", "parameters": {...}}`):
+    201 `{"map_id"}`; 400, 401, 404, 429, 503."""
+    principal = await principal_of(request)
+    state = state_of(request)
+    function, method = await state["apps"].target(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    if function.definition.get("web"):
+        raise InvalidRequest(f"{function.name} is a web endpoint: {web_url(request, function)}")
+    method_params(function, method)
+    body = await read_json_object(request, 64 * 1024)
+    kind = body.get("format", "pickle")
+    if kind not in ("pickle", "json"):
+        raise InvalidRequest('"format" must be "pickle" or "json"')
+    parameters = body.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise InvalidRequest('"parameters" must be a JSON object')
+    session = state["maps"].open(
+        principal.workspace_id,
+        function,
+        call_variant(request, function, method, parameters),
+        PayloadFormat(kind),
+        wants_pickle=kind == "pickle",
+    )
+    return json_response({"map_id": session.map_id}, 201)
+
+
+async def _session(request: Request) -> MapSession:
+    principal = await principal_of(request)
+    return state_of(request)["maps"].get(principal.workspace_id, path_param(request, "map_id"))
+
+
+async def send_inputs(request: Request) -> Response:
+    """Queue a batch of inputs: a frame whose head is `{"sizes": [...]}`, then each input's
+    payload (pickled `(args, kwargs)`, or `{"args", "kwargs"}` JSON): 200 `{"accepted"}` (the
+    inputs sent so far); 400, 401, 404, 413, 429 (the map holds too many)."""
+    session = await _session(request)
+    body = await read_body(request, state_of(request)["config"].max_body_bytes)
+    try:
+        head, rest = decode_frame(body)
+    except ProtocolError as exc:
+        raise InvalidRequest(f"the body is not an input frame: {exc}") from exc
+    sizes = head.get("sizes")
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) > MAX_BATCH
+        or not all(isinstance(size, int) and size >= 0 for size in sizes)
+        or sum(sizes) != len(rest)
+    ):
+        raise InvalidRequest(
+            f'the frame head must be {{"sizes": [...]}}: up to {MAX_BATCH} byte counts that '
+            "add up to the payloads that follow"
+        )
+    payloads = split_frame_parts(rest, sizes)
+    if session.payload_format is PayloadFormat.JSON:
+        for payload in payloads:
+            check_json_arguments(payload, session.function, session.variant.method)
+    state_of(request)["maps"].add_inputs(session, payloads)
+    return json_response({"accepted": session.accepted})
+
+
+async def read_outputs(request: Request) -> Response:
+    """Outputs after sequence number `?after=` (those are dropped: received), waiting up to
+    `?timeout_s=` for one: a frame whose head lists `{"seq", "index", "status", "size",
+    "error"}` and `"running"`, then each value (pickled, or JSON); 200; 400, 401, 404."""
+    session = await _session(request)
+    state = state_of(request)
+    raw_after = request.query_params.get("after", "0")
+    if not raw_after.isdigit():
+        raise InvalidRequest(f"after must be a sequence number, not {raw_after!r}")
+    wait_s = wait_s_of(request, state["config"].request_timeout_s) or 0.0
+    outputs = await state["maps"].read(session, int(raw_after), wait_s)
+    heads, parts = [], []
+    for seq, index, outcome in outputs:
+        value = outcome.pickled if session.wants_pickle else outcome.json
+        part = value or b""
+        heads.append(
+            {
+                "seq": seq,
+                "index": index,
+                "status": outcome.status.value,
+                "size": len(part),
+                "error": outcome.error,
+                "json_error": outcome.json_error,
+            }
+        )
+        parts.append(part)
+    frame = encode_frame({"outputs": heads, "running": len(session.running)}, parts)
+    return Response(frame, media_type=FRAME_CONTENT_TYPE)
+
+
+async def close_map(request: Request) -> Response:
+    """End a map: waiting inputs are dropped, running ones' outputs ignored: 200; 401, 404."""
+    session = await _session(request)
+    state_of(request)["maps"].close(session)
+    return json_response({"map_id": session.map_id, "closed": True})
+
+
+ROUTES = [
+    Route("/v1/apps/{app}/functions/{function}/maps", open_map, methods=["POST"]),
+    Route("/v1/maps/{map_id}/inputs", send_inputs, methods=["POST"]),
+    Route("/v1/maps/{map_id}/outputs", read_outputs, methods=["GET"]),
+    Route("/v1/maps/{map_id}", close_map, methods=["DELETE"]),
+]
