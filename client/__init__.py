@@ -20,7 +20,7 @@ from client._errors import (
     OutputExpiredError,
     RemoteError,
 )
-from client._function import Function, FunctionCall, FunctionStats, gather
+from client._function import Function, FunctionCall, FunctionStats, InputInfo, gather
 from client._image import Image
 from client._options import FunctionOptions
 from client._partial import concurrent, enter, exit, method, parameter
@@ -41,6 +41,7 @@ __all__ = [
     "FunctionStats",
     "Image",
     "InputCancellation",
+    "InputInfo",
     "InvalidError",
     "LocalEntrypoint",
     "NotFoundError",

@@ -49,6 +49,26 @@ class FunctionStats:
     headroom: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class InputInfo:
+    """One call in a call graph, with the calls made from it."""
+
+    function_call_id: str
+    function_name: str
+    #: pending, success, failure, cancelled or terminated.
+    status: str
+    children: list[InputInfo]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InputInfo:
+        return cls(
+            str(data["call_id"]),
+            str(data["function_name"]),
+            str(data["status"]),
+            [cls.from_json(child) for child in data.get("children", [])],
+        )
+
+
 class FunctionCall:
     """A call started with `Function.spawn`: poll it, wait for it or cancel it, from any process."""
 
@@ -90,6 +110,13 @@ class FunctionCall:
     def cancel(self) -> Flow[None]:
         """Cancel the call; a running input is stopped and the call ends as cancelled."""
         yield ApiRequest("DELETE", f"/v1/calls/{quote(self._call_id, safe='')}")
+
+    @blocking
+    def get_call_graph(self) -> Flow[list[InputInfo]]:
+        """The tree of calls made from this call (functions calling functions, at any depth),
+        as a list holding its root."""
+        response = yield ApiRequest("GET", f"/v1/calls/{quote(self._call_id, safe='')}/graph")
+        return [InputInfo.from_json(response.json())]
 
 
 class _Gather:

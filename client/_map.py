@@ -10,6 +10,7 @@ nothing keeps running for nobody.
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from client._errors import error_from_code
+from client._errors import InvalidError, error_from_code
 from client._frames import pack_frame, split_parts, unpack_frame
 from client._http import ApiRequest, send, send_async
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
@@ -71,6 +72,41 @@ def _outputs(response: httpx.Response) -> tuple[list[_Emit], int]:
     return emits, last
 
 
+class _Order:
+    """Hands outputs out in input order (or as they come), numbering them as the caller did:
+    inputs that could not be serialized were never sent, so the gateway's numbers skip them."""
+
+    def __init__(self, ordered: bool) -> None:
+        self._ordered = ordered
+        self._next = 0
+        self._waiting: dict[int, _Emit] = {}
+        self._skips: list[int] = []
+
+    @property
+    def skipped(self) -> int:
+        return len(self._skips)
+
+    def skip(self, index: int) -> None:
+        self._skips.append(index)
+
+    def _caller_index(self, gateway_index: int) -> int:
+        index = gateway_index
+        while (moved := gateway_index + bisect.bisect_right(self._skips, index)) != index:
+            index = moved
+        return index
+
+    def hand_out(self, emit: _Emit, *, gateway_index: bool = False) -> Iterator[_Emit]:
+        if gateway_index:
+            emit = _Emit(self._caller_index(emit.index), emit.value, emit.failed)
+        if not self._ordered:
+            yield emit
+            return
+        self._waiting[emit.index] = emit
+        while self._next in self._waiting:
+            yield self._waiting.pop(self._next)
+            self._next += 1
+
+
 def _map_protocol(
     path: str,
     headers: dict[str, str],
@@ -81,23 +117,31 @@ def _map_protocol(
     response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
     state.map_id = str(response.json()["map_id"])
     base = f"/v1/maps/{quote(state.map_id, safe='')}"
-    sent = received = after = next_index = 0
+    order = _Order(order_outputs)
+    taken = sent = received = after = 0
     exhausted = False
-    waiting: dict[int, _Emit] = {}
     while not exhausted or received < sent:
         room = WINDOW - (sent - received)
+        continue_sending = False
         if not exhausted and room > 0:
-            batch = [
-                serialize_arguments(*item) for item in itertools.islice(inputs, min(room, BATCH))
-            ]
-            exhausted = len(batch) < min(room, BATCH)
+            batch: list[bytes] = []
+            wanted, first = min(room, BATCH), taken
+            for item in itertools.islice(inputs, wanted):
+                try:
+                    batch.append(serialize_arguments(*item))
+                except Exception as exc:
+                    # That input fails alone; it is never sent, so the gateway's numbering of
+                    # the inputs it gets skips it.
+                    order.skip(taken)
+                    failure = InvalidError(f"input {taken} could not be serialized: {exc!r}")
+                    yield from order.hand_out(_Emit(taken, failure, True))
+                taken += 1
+            exhausted = taken - first < wanted
             if batch:
                 frame = pack_frame({"sizes": [len(payload) for payload in batch]}, batch)
                 yield ApiRequest("POST", f"{base}/inputs", content=frame)
                 sent += len(batch)
             continue_sending = not exhausted and sent - received < WINDOW
-        else:
-            continue_sending = False
         if received == sent:
             continue
         wait_s = 0.0 if continue_sending else READ_WAIT_S
@@ -112,13 +156,7 @@ def _map_protocol(
             after = last
         received += len(emits)
         for emit in emits:
-            if not order_outputs:
-                yield emit
-                continue
-            waiting[emit.index] = emit
-            while next_index in waiting:
-                yield waiting.pop(next_index)
-                next_index += 1
+            yield from order.hand_out(emit, gateway_index=True)
     state.done = True
     yield ApiRequest("DELETE", base)
 

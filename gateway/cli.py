@@ -56,6 +56,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
     parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")
     parser.add_argument(
+        "--map-idle-timeout-s", help="seconds a map may go unread before it is ended (60)"
+    )
+    parser.add_argument(
         "--max-variant-pools",
         help="pools per function for class parameter sets and with_options, before 429 (100)",
     )

@@ -99,6 +99,8 @@ class Config:
     max_backlog: int = 2000
     #: Pools one function may have besides its own (class parameter sets, `with_options`).
     max_variant_pools: int = 100
+    #: Seconds a map may go unread before it is ended (its caller is taken to be gone).
+    map_idle_timeout_s: float = 60.0
     #: Client connections open at once (WebSockets included); past it new ones get 503.
     max_connections: int = 10_000
     #: Seconds a request's head may take to arrive; a slower one gets 408.
@@ -234,6 +236,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_total_containers": int,
     "max_backlog": int,
     "max_variant_pools": int,
+    "map_idle_timeout_s": float,
     "max_connections": int,
     "head_timeout_s": float,
     "body_timeout_s": float,

@@ -9,6 +9,7 @@ inputs not yet finished plus outputs not yet read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from gateway.calls import outcome_of
 from gateway.errors import GatewayError, NotFound
 from gateway.ids import new_id
-from gateway.models import CallOutcome, FunctionRecord
+from gateway.models import CallOutcome, CallStatus, FunctionRecord
 from gateway.scheduler import Scheduler
 from gateway.tasks import Failure, Task, Variant
 from runner import Output, PayloadFormat
@@ -147,6 +148,26 @@ class MapService:
         session.running.update(tasks)
         self._scheduler.submit_many(tasks)
 
+    def reject(self, session: MapSession, code: str, message: str) -> None:
+        """Answer the next input with an error at once, without running it (a bad line)."""
+        index = session.accepted
+        session.accepted += 1
+        failure = Failure(CallStatus.FAILURE, code, message)
+        session.sequence += 1
+        session.outputs.append(
+            (session.sequence, index, outcome_of(f"{session.map_id}-{index}", failure))
+        )
+        session.changed.set()
+
+    async def room(self, session: MapSession, wanted: int) -> int:
+        """Wait until the map can take more inputs; how many (at most `wanted`)."""
+        while not session.closed and session.held >= MAX_WINDOW:
+            session.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await session.changed.wait()
+        return min(wanted, MAX_WINDOW - session.held)
+
     async def read(
         self, session: MapSession, after: int, wait_s: float
     ) -> list[tuple[int, int, CallOutcome]]:
@@ -154,7 +175,7 @@ class MapService:
         dropped), waiting up to `wait_s` for a first one."""
         while session.outputs and session.outputs[0][0] <= after:
             session.outputs.popleft()
-        if not session.outputs and wait_s > 0 and session.running:
+        if not session.outputs and wait_s > 0 and not session.closed:
             session.changed.clear()
             try:
                 async with asyncio.timeout(wait_s):

@@ -562,6 +562,26 @@ class Store:
         )
         return None if row is None else _call_record(row)
 
+    async def call_tree(
+        self, workspace_id: str, call_id: str, limit: int
+    ) -> list[tuple[str, str | None, str, str]]:
+        """A call and the calls made from it, at any depth (within its workspace), as
+        `(call id, parent call id, function name, status)`; the call first, then at most
+        `limit` more."""
+        return [
+            (row[0], row[1], row[2], row[3])
+            for row in await self._db.fetch_all(
+                "WITH RECURSIVE tree(id, depth) AS ("
+                "  SELECT id, 0 FROM calls WHERE id = ? AND workspace_id = ?"
+                "  UNION ALL SELECT c.id, t.depth + 1 FROM calls c JOIN tree t"
+                "  ON c.parent_call_id = t.id AND c.workspace_id = ? LIMIT ?"
+                ") SELECT c.id, c.parent_call_id, f.name, c.status FROM tree t"
+                " JOIN calls c ON c.id = t.id JOIN functions f ON f.id = c.function_id"
+                " ORDER BY t.depth, c.created_at",
+                (call_id, workspace_id, workspace_id, limit + 1),
+            )
+        ]
+
     async def stored_outcome(self, call_id: str) -> tuple[StoredOutcome, bool] | None:
         """The outcome of a finished call and whether it has expired."""
         row = await self._db.fetch_one(

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
 from gateway.classes import check_parameters, method_params, parse_parameters_header
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, NotFound
 from gateway.manifest import check_options
 from gateway.models import FunctionRecord
 from gateway.responses import (
@@ -29,6 +29,8 @@ from gateway.tasks import Variant
 from runner import PayloadFormat
 
 PARENT_CALL_HEADER = "wharf-parent-call-id"
+#: Most calls a call graph shows.
+MAX_GRAPH_NODES = 10_000
 PARAMETERS_HEADER = "wharf-parameters"
 OPTIONS_HEADER = "wharf-options"
 #: Options a handle cannot override: they shape the container's code, not its pool.
@@ -164,8 +166,29 @@ async def cancel_call(request: Request) -> Response:
     return json_response({"call_id": call_id, "status": status.value})
 
 
+async def call_graph(request: Request) -> Response:
+    """The tree of calls made from a call (and from those, at any depth): each node has
+    `call_id`, `function_name`, `status` and `children`: 200; 401, 404."""
+    principal = await principal_of(request)
+    rows = await state_of(request)["store"].call_tree(
+        principal.workspace_id, path_param(request, "call_id"), MAX_GRAPH_NODES
+    )
+    if not rows:
+        raise NotFound(f"no call with id {path_param(request, 'call_id')!r}")
+    nodes: dict[str, dict[str, Any]] = {
+        call_id: {"call_id": call_id, "function_name": name, "status": status, "children": []}
+        for call_id, _, name, status in rows[: MAX_GRAPH_NODES + 1]
+    }
+    for call_id, parent, _, _ in rows[1:]:
+        if parent in nodes and call_id in nodes:
+            nodes[parent]["children"].append(nodes[call_id])
+    root = nodes[rows[0][0]]
+    return json_response({**root, "truncated": len(rows) > MAX_GRAPH_NODES})
+
+
 ROUTES = [
     Route("/v1/apps/{app}/functions/{function}/calls", create_call, methods=["POST"]),
+    Route("/v1/calls/{call_id}/graph", call_graph, methods=["GET"]),
     Route("/v1/calls/{call_id}", get_call, methods=["GET"]),
     Route("/v1/calls/{call_id}", cancel_call, methods=["DELETE"]),
 ]

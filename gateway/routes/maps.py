@@ -6,14 +6,19 @@ payloads one after another, so a batch of thousands costs one request.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
 from gateway.classes import method_params
 from gateway.errors import InvalidRequest
-from gateway.maps import MapSession
+from gateway.maps import MapService, MapSession
+from gateway.models import CallOutcome
 from gateway.responses import json_response
 from gateway.routes.apps import web_url
 from gateway.routes.calls import call_variant, wait_s_of
@@ -22,6 +27,7 @@ from gateway.state import principal_of, state_of
 from runner import PayloadFormat, ProtocolError, decode_frame, encode_frame, split_frame_parts
 
 FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
 #: Most inputs one request may carry.
 MAX_BATCH = 10_000
 
@@ -131,3 +137,81 @@ ROUTES = [
     Route("/v1/maps/{map_id}/outputs", read_outputs, methods=["GET"]),
     Route("/v1/maps/{map_id}", close_map, methods=["DELETE"]),
 ]
+
+
+async def map_ndjson(request: Request) -> Response:
+    """Map over newline-delimited JSON inputs, one `{"args": [...], "kwargs": {...}}` per
+    line, streaming newline-delimited JSON results as they finish: `{"index", "result"}` or
+    `{"index", "error"}` (a bad line gets its error in place): 200; 400, 401, 404, 413."""
+    principal = await principal_of(request)
+    state = state_of(request)
+    function, method = await state["apps"].target(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    if function.definition.get("web"):
+        raise InvalidRequest(f"{function.name} is a web endpoint: {web_url(request, function)}")
+    method_params(function, method)
+    # The whole body first: a streaming answer may not read the request any more.
+    body = await read_body(request, state["config"].max_body_bytes)
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    maps = state["maps"]
+    session = maps.open(
+        principal.workspace_id,
+        function,
+        call_variant(request, function, method, None),
+        PayloadFormat.JSON,
+        wants_pickle=False,
+    )
+
+    async def results() -> AsyncIterator[bytes]:
+        feeder = asyncio.create_task(_feed(maps, session, lines, method))
+        after = answered = 0
+        try:
+            while answered < len(lines):
+                outputs = await maps.read(session, after, 1.0)
+                for seq, index, outcome in outputs:
+                    after, answered = seq, answered + 1
+                    yield _ndjson_line(index, outcome)
+            await feeder
+        finally:
+            feeder.cancel()
+            maps.close(session)
+
+    return StreamingResponse(results(), media_type=NDJSON_CONTENT_TYPE)
+
+
+async def _feed(
+    maps: MapService, session: MapSession, lines: list[bytes], method: str | None
+) -> None:
+    """Send an NDJSON map's lines as the window lets them in; a bad line is answered with
+    its error in its place."""
+    position = 0
+    while position < len(lines):
+        count = await maps.room(session, min(len(lines) - position, MAX_BATCH))
+        payloads: list[bytes] = []
+        for line in lines[position : position + count]:
+            try:
+                check_json_arguments(line, session.function, method)
+            except InvalidRequest as exc:
+                if payloads:
+                    maps.add_inputs(session, payloads)
+                    payloads = []
+                maps.reject(session, exc.code, exc.message)
+                continue
+            payloads.append(line)
+        if payloads:
+            maps.add_inputs(session, payloads)
+        position += count
+
+
+def _ndjson_line(index: int, outcome: CallOutcome) -> bytes:
+    if outcome.status.value == "success" and outcome.json is not None:
+        return b'{"index":%d,"result":%s}\n' % (index, outcome.json)
+    error = outcome.error or {
+        "code": "result_not_json",
+        "message": outcome.json_error or "the result has no JSON form",
+    }
+    return orjson.dumps({"index": index, "error": error}) + b"\n"
+
+
+ROUTES.append(Route("/v1/apps/{app}/functions/{function}/map", map_ndjson, methods=["POST"]))

@@ -86,6 +86,7 @@ def test_another_workspace_sees_an_unknown_id_for_everything(
         ("GET", "/v1/apps/pool-app/functions/pid"),
         ("POST", "/v1/apps/pool-app/functions/pid/calls"),
         ("GET", f"/v1/calls/{call.object_id}"),
+        ("GET", f"/v1/calls/{call.object_id}/graph"),
         ("DELETE", f"/v1/calls/{call.object_id}"),
         ("GET", "/v1/apps/pool-app/logs"),
         ("DELETE", "/v1/apps/pool-app"),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 import client as modal
@@ -41,12 +45,29 @@ MAP_APP = """
     @app.function()
     def touch(path: str) -> None:
         open(path, "a").close()
+
+
+    @app.function()
+    def crash_once(x: int, marker: str) -> int:
+        import os
+        from pathlib import Path
+
+        if x == 7 and not Path(marker).exists():
+            Path(marker).write_text("crashed")
+            os._exit(1)
+        return x
+
+
+    @app.function(max_containers=1)
+    def slow(x: int) -> int:
+        time.sleep(0.2)
+        return x
 """
 
 
 @pytest.fixture
 def mapper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
-    with serving_app(tmp_path, monkeypatch, MAP_APP) as gateway:
+    with serving_app(tmp_path, monkeypatch, MAP_APP, map_idle_timeout_s=1.0) as gateway:
         yield gateway
 
 
@@ -137,3 +158,82 @@ def test_bad_map_requests_are_clear(mapper: RunningGateway) -> None:
     assert unknown.status_code == 404
     assert httpx.delete(f"{mapper.url}/v1/maps/{map_id}", headers=headers).status_code == 200
     assert httpx.delete(f"{mapper.url}/v1/maps/{map_id}", headers=headers).status_code == 404
+
+
+def test_an_input_that_cannot_be_serialized_fails_alone(mapper: RunningGateway) -> None:
+    square = modal.Function.from_name("mapper", "square")
+    # A lambda pickles (cloudpickle); a generator object does not.
+    inputs: list[object] = [1, (x for x in range(0)), 3]
+    results = list(square.map(inputs, return_exceptions=True))
+    assert results[0] == 1
+    assert results[2] == 9
+    assert isinstance(results[1], modal.InvalidError)
+    assert "input 1 could not be serialized" in str(results[1])
+
+
+def test_an_input_that_crashes_its_container_is_retried(
+    mapper: RunningGateway, tmp_path: Path
+) -> None:
+    crash_once = modal.Function.from_name("mapper", "crash_once")
+    marker = str(tmp_path / "crashed")
+    assert list(crash_once.map(range(20), kwargs={"marker": marker})) == list(range(20))
+    assert Path(marker).exists()
+
+
+def test_a_caller_that_goes_away_frees_its_inputs(mapper: RunningGateway, tmp_path: Path) -> None:
+    script = tmp_path / "leaves.py"
+    script.write_text(
+        "import os, client as modal\n"
+        "for x in modal.Function.from_name('mapper', 'slow').map(range(500)):\n"
+        "    os._exit(0)  # gone without a word\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, **mapper.client_environment},
+        capture_output=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    slow = modal.Function.from_name("mapper", "slow")
+    assert slow.get_current_stats().backlog > 0
+    # Unread for a second (this gateway's map idle timeout), the map ends: nothing waits.
+    wait_until(lambda: slow.get_current_stats().backlog == 0, timeout_s=10)
+
+
+def test_ndjson_map_streams_results_for_curl(mapper: RunningGateway) -> None:
+    lines = b"\n".join(
+        [
+            b'{"args": [3]}',
+            b'{"kwargs": {"x": 4}}',
+            b"not json",
+            b'{"args": [1, 2]}',
+            b'{"args": [5]}',
+        ]
+    )
+    response = httpx.post(
+        f"{mapper.url}/v1/apps/mapper/functions/square/map",
+        content=lines + b"\n",
+        headers={"authorization": mapper.authorization, "content-type": "application/x-ndjson"},
+        timeout=scaled(30),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    by_index = {item["index"]: item for item in map(orjson.loads, response.content.splitlines())}
+    assert sorted(by_index) == [0, 1, 2, 3, 4]
+    assert [by_index[i].get("result") for i in (0, 1, 4)] == [9, 16, 25]
+    assert "not valid JSON" in by_index[2]["error"]["message"]
+    assert "too many positional arguments" in by_index[3]["error"]["message"]
+
+
+def test_ndjson_map_of_a_failing_function_reports_each_error(mapper: RunningGateway) -> None:
+    response = httpx.post(
+        f"{mapper.url}/v1/apps/mapper/functions/slow_inverse/map",
+        content=b'{"args": [2]}\n{"args": [0]}\n',
+        headers={"authorization": mapper.authorization},
+        timeout=scaled(30),
+    )
+    items = sorted(map(orjson.loads, response.content.splitlines()), key=lambda i: i["index"])
+    assert items[0] == {"index": 0, "result": 0.5}
+    assert items[1]["error"]["code"] == "function_failed"
+    assert "ZeroDivisionError" in items[1]["error"]["message"]
