@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from client._aio import Twin, blocking
 from client._errors import ExecutionError
+from client._generators import GeneratorCall
 from client._http import ApiRequest, Flow, run_flow_async
 from client._image import Image
 from client._invocation import (
@@ -282,6 +283,13 @@ class Function(Deployable):
         return (
             yield from remote_flow(self._ref, self._name, args, kwargs, self._variant_headers())
         )
+
+    @property
+    def remote_gen(self) -> GeneratorCall:
+        """`for value in f.remote_gen(*args, **kwargs)`: call a generator function and get
+        its values as it yields them (`async for` with `.remote_gen.aio(...)`). Leaving the
+        loop early cancels the call."""
+        return GeneratorCall(self._ref, self._name, self._variant_headers())
 
     @property
     def map(self) -> Mapper:

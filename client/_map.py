@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -21,8 +22,9 @@ import httpx
 
 from client._errors import InvalidError, error_from_code
 from client._frames import pack_frame, split_parts, unpack_frame
-from client._http import ApiRequest, send, send_async
+from client._http import ApiRequest
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
+from client._streaming import Closer, Emit, Protocol, drive, drive_async
 
 #: Inputs sent in one request, and most held by the gateway at once (sent, not yet read).
 BATCH = 2_000
@@ -31,35 +33,25 @@ WINDOW = 10_000
 READ_WAIT_S = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Emit:
-    index: int
-    value: Any
-    failed: bool
-
-
 @dataclass(slots=True)
 class _MapState:
     map_id: str | None = None
     done: bool = False
 
 
-#: Yields requests (and is sent their responses) and outputs to hand out (sent nothing).
-_Step = Generator["ApiRequest | _Emit", Any, None]
-
-
-def _outputs(response: httpx.Response) -> tuple[list[_Emit], int]:
+def _outputs(response: httpx.Response) -> tuple[list[Emit], int]:
     """The outputs of one read, and the sequence number of the last."""
     head, rest = unpack_frame(response.content)
     heads = head.get("outputs")
     if not isinstance(heads, list):
         raise ValueError("the gateway's output frame has no output list")
     values = split_parts(rest, [int(item["size"]) for item in heads])
+    flatten = bool(head.get("flatten"))
     emits, last = [], 0
     for item, value in zip(heads, values, strict=True):
         last = int(item["seq"])
         if item["status"] == "success":
-            emits.append(_Emit(int(item["index"]), deserialize(value), False))
+            emits.append(Emit(int(item["index"]), deserialize(value), many=flatten))
             continue
         error = dict(item.get("error") or {})
         if error.get("code") == "function_failed":
@@ -68,7 +60,7 @@ def _outputs(response: httpx.Response) -> tuple[list[_Emit], int]:
             exception = rebuild_exception(error)
         else:
             exception = error_from_code(str(error.get("code")), str(error.get("message", "")))
-        emits.append(_Emit(int(item["index"]), exception, True))
+        emits.append(Emit(int(item["index"]), exception, True))
     return emits, last
 
 
@@ -79,7 +71,7 @@ class _Order:
     def __init__(self, ordered: bool) -> None:
         self._ordered = ordered
         self._next = 0
-        self._waiting: dict[int, _Emit] = {}
+        self._waiting: dict[int, Emit] = {}
         self._skips: list[int] = []
 
     @property
@@ -95,9 +87,9 @@ class _Order:
             index = moved
         return index
 
-    def hand_out(self, emit: _Emit, *, gateway_index: bool = False) -> Iterator[_Emit]:
+    def hand_out(self, emit: Emit, *, gateway_index: bool = False) -> Iterator[Emit]:
         if gateway_index:
-            emit = _Emit(self._caller_index(emit.index), emit.value, emit.failed)
+            emit = dataclasses.replace(emit, index=self._caller_index(emit.index))
         if not self._ordered:
             yield emit
             return
@@ -113,7 +105,7 @@ def _map_protocol(
     inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
     order_outputs: bool,
     state: _MapState,
-) -> _Step:
+) -> Protocol:
     response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
     state.map_id = str(response.json()["map_id"])
     base = f"/v1/maps/{quote(state.map_id, safe='')}"
@@ -134,7 +126,7 @@ def _map_protocol(
                     # the inputs it gets skips it.
                     order.skip(taken)
                     failure = InvalidError(f"input {taken} could not be serialized: {exc!r}")
-                    yield from order.hand_out(_Emit(taken, failure, True))
+                    yield from order.hand_out(Emit(taken, failure, True))
                 taken += 1
             exhausted = taken - first < wanted
             if batch:
@@ -161,16 +153,13 @@ def _map_protocol(
     yield ApiRequest("DELETE", base)
 
 
-def _close_request(state: _MapState) -> ApiRequest | None:
-    if state.map_id is None or state.done:
-        return None
-    return ApiRequest("DELETE", f"/v1/maps/{quote(state.map_id, safe='')}")
+def _closer(state: _MapState) -> Closer:
+    def close() -> ApiRequest | None:
+        if state.map_id is None or state.done:
+            return None
+        return ApiRequest("DELETE", f"/v1/maps/{quote(state.map_id, safe='')}")
 
-
-def _value(emit: _Emit, return_exceptions: bool) -> Any:
-    if emit.failed and not return_exceptions:
-        raise emit.value
-    return emit.value
+    return close
 
 
 def iterate(
@@ -184,23 +173,10 @@ def iterate(
     """Run a map with blocking requests, yielding each output as it may be handed out."""
     state = _MapState()
     protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
-    try:
-        step = next(protocol)
-        while True:
-            if isinstance(step, ApiRequest):
-                step = protocol.send(send(step))
-            else:
-                yield _value(step, return_exceptions)
-                step = next(protocol)
-    except StopIteration:
-        return
-    finally:
-        close = _close_request(state)
-        if close is not None:
-            send(close)
+    return drive(protocol, _closer(state), return_exceptions)
 
 
-async def iterate_async(
+def iterate_async(
     path: str,
     headers: dict[str, str],
     inputs: Iterable[tuple[tuple[Any, ...], dict[str, Any]]],
@@ -211,20 +187,7 @@ async def iterate_async(
     """`iterate` on the running event loop."""
     state = _MapState()
     protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
-    try:
-        step = next(protocol)
-        while True:
-            if isinstance(step, ApiRequest):
-                step = protocol.send(await send_async(step))
-            else:
-                yield _value(step, return_exceptions)
-                step = next(protocol)
-    except StopIteration:
-        return
-    finally:
-        close = _close_request(state)
-        if close is not None:
-            await send_async(close)
+    return drive_async(protocol, _closer(state), return_exceptions)
 
 
 class Mapper:

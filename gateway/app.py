@@ -87,14 +87,19 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
 
 
 async def _sweep_forever(
-    config: Config, store: Store, scheduler: Scheduler, maps: MapService, rate_limiter: RateLimiter
+    config: Config,
+    store: Store,
+    calls: CallService,
+    maps: MapService,
+    rate_limiter: RateLimiter,
 ) -> None:
     last_expiry_s = last_limits_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         try:
-            scheduler.sweep()
+            calls.scheduler.sweep()
             maps.sweep(time.monotonic())
+            await calls.sweep_streams(time.monotonic())
             if time.monotonic() - last_limits_s >= LIMITS_REFRESH_S:
                 # Limits set by `wharf workspace limits` (another process) apply within seconds.
                 last_limits_s = time.monotonic()
@@ -159,7 +164,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
     rate_limiter.configure(await store.workspace_limits())
     maps = MapService(scheduler, config.map_idle_timeout_s)
-    sweeper = asyncio.create_task(_sweep_forever(config, store, scheduler, maps, rate_limiter))
+    sweeper = asyncio.create_task(_sweep_forever(config, store, calls, maps, rate_limiter))
     upstreams = UpstreamPool()
     background = Background()
     try:

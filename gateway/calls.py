@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from gateway.blobs import BlobStore
+from gateway.classes import is_generator_call
 from gateway.database import StoreError
 from gateway.errors import NotFound, OutputExpired
 from gateway.ids import new_id
@@ -20,6 +21,7 @@ from gateway.models import (
 )
 from gateway.scheduler import Scheduler
 from gateway.store import NewCall, Store, StoredOutcome
+from gateway.streams import StreamService
 from gateway.tasks import Failure, Task, Variant
 from runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
@@ -73,6 +75,7 @@ class CallService:
         self._active: dict[str, ActiveCall] = {}
         self._persisting: set[asyncio.Task[None]] = set()
         self._scheduler: Scheduler | None = None
+        self.streams = StreamService()
 
     def attach(self, scheduler: Scheduler) -> None:
         """Set the scheduler, which needs this service as its sink, so comes second."""
@@ -98,6 +101,7 @@ class CallService:
         wants_pickle: bool,
         parent_call_id: str | None,
         variant: Variant | None = None,
+        streamed: bool = False,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
         variant = variant or Variant()
@@ -129,6 +133,8 @@ class CallService:
             wants_pickle,
             variant=variant or Variant(),
         )
+        if streamed:
+            task.stream = self.streams.open(call_id, workspace_id)
         active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
         self._active[call_id] = active
         self._schedule(task)
@@ -140,6 +146,8 @@ class CallService:
         if task.finished:
             return
         task.finished = True
+        if task.stream is not None:
+            task.stream.end()
         persist = asyncio.create_task(self._persist(outcome_of(task.call_id, result)))
         self._persisting.add(persist)
         persist.add_done_callback(self._persisting.discard)
@@ -277,6 +285,12 @@ class CallService:
         self.scheduler.cancel(active.task)
         return (await asyncio.shield(active.done)).status
 
+    async def sweep_streams(self, now: float) -> None:
+        """Cancel generator calls whose values nobody has read for a while (the caller left)."""
+        for stream in self.streams.sweep(now):
+            if not stream.ended:
+                await self.cancel(stream.workspace_id, stream.call_id)
+
     async def recover(self) -> int:
         """Queue again every call left pending or running by a previous gateway process, and
         start the minimum containers of every current function."""
@@ -287,11 +301,16 @@ class CallService:
         for found in await self._store.active_calls():
             record = found.record
             if found.payload_format == WEB_PAYLOAD_FORMAT:
-                self._end_lost_web_request(record.call_id, record.workspace_id)
+                self._end_lost(record.call_id, "the gateway restarted while this web request ran")
                 continue
             function = await self._store.function_by_id(record.function_id)
             payload = await self._blobs.load(found.payload, found.payload_sha256)
             if function is None or payload is None:
+                continue
+            variant = Variant.from_json(found.variant)
+            if is_generator_call(function, variant.method):
+                # Its values went to a caller of the old process, and cannot be sent again.
+                self._end_lost(record.call_id, "the gateway restarted while this generator ran")
                 continue
             task = Task(
                 record.call_id,
@@ -302,7 +321,7 @@ class CallService:
                 found.wants_json,
                 found.wants_pickle,
                 attempt=record.attempt,
-                variant=Variant.from_json(found.variant),
+                variant=variant,
             )
             done = asyncio.get_running_loop().create_future()
             committed = asyncio.get_running_loop().create_future()
@@ -315,13 +334,9 @@ class CallService:
             recovered += 1
         return recovered
 
-    def _end_lost_web_request(self, call_id: str, workspace_id: str) -> None:
-        # The request itself is gone with the old process; its result URL gets a clear answer.
-        failure = Failure(
-            CallStatus.TERMINATED,
-            "call_terminated",
-            "the gateway restarted while this web request ran",
-        )
+    def _end_lost(self, call_id: str, reason: str) -> None:
+        # What the call answered to is gone with the old process; its result gets a clear answer.
+        failure = Failure(CallStatus.TERMINATED, "call_terminated", reason)
         persist = asyncio.create_task(self._persist(outcome_of(call_id, failure)))
         self._persisting.add(persist)
         persist.add_done_callback(self._persisting.discard)

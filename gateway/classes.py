@@ -34,6 +34,14 @@ def class_shape(function: FunctionRecord) -> dict[str, Any] | None:
     return shape if isinstance(shape, dict) else None
 
 
+def is_generator_call(function: FunctionRecord, method: str | None) -> bool:
+    """Whether calls of the function (or the class's method) yield values one by one."""
+    shape = class_shape(function)
+    if method is not None and shape is not None:
+        return bool(shape["methods"].get(method, {}).get("is_generator"))
+    return function.is_generator
+
+
 def method_params(function: FunctionRecord, method: str | None) -> list[dict[str, Any]]:
     """The parameter list calls of `method` bind to (the function's own for plain ones).
 

@@ -47,6 +47,7 @@ from runner import (
     ContainerBackend,
     ContainerEvents,
     ContainerSpec,
+    Input,
     LogStream,
     Output,
     OutputStatus,
@@ -68,13 +69,25 @@ LogSink = Callable[[FunctionRecord, str, LogStream, str], None]
 SecretEnvironment = Callable[[FunctionRecord], Awaitable[dict[str, str]]]
 
 
+async def _send(
+    connection: AgentConnection, batch: list[Task], items: list[Input]
+) -> tuple[list[Output], float | None]:
+    """Run the inputs: a generator's values go to its stream as they come; a batch's outputs
+    come back together, with the seconds the function ran (None for a stream, whose length
+    says nothing of how long inputs take)."""
+    stream = batch[0].stream
+    if stream is not None:
+        return [await connection.run_generator(items[0], stream.put)], None
+    return await connection.run_batch(items)
+
+
 def _more_for_batch(pool: Pool) -> list[Task]:
     """More waiting inputs to send with the first, for a function fast enough that one
     request per input would cost more than the inputs themselves (`Pool.batch_size`)."""
     more: list[Task] = []
     while len(more) + 1 < pool.batch_size and pool.queue:
         task = pool.queue[0]
-        if task.web is not None:
+        if task.web is not None or task.stream is not None:
             break
         pool.queue.popleft()
         if not task.finished:
@@ -215,7 +228,8 @@ class Scheduler:
             task = pool.queue.popleft()
             if task.finished:
                 continue
-            batch = [task] if task.web is not None else [task, *_more_for_batch(pool)]
+            alone = task.web is not None or task.stream is not None
+            batch = [task] if alone else [task, *_more_for_batch(pool)]
             container.busy += 1
             for member in batch:
                 member.container_id = container.container_id
@@ -299,7 +313,7 @@ class Scheduler:
         healthy, timed_out = True, False
         try:
             async with asyncio.timeout(pool.timeout_s):
-                outputs, busy_s = await connection.run_batch(items)
+                outputs, busy_s = await _send(connection, batch, items)
         except AgentUnreachable as exc:
             healthy = False
             self._lost_inputs(pool, batch, exc)
@@ -311,7 +325,8 @@ class Scheduler:
             healthy = False
             self._lost_inputs(pool, batch, RunnerError(f"the gateway failed to run it: {exc}"))
         else:
-            pool.record_duration(busy_s / len(outputs))
+            if busy_s is not None:
+                pool.record_duration(busy_s / len(outputs))
             self._outputs_arrived(pool, batch, outputs)
         finally:
             container.busy -= 1
@@ -371,6 +386,8 @@ class Scheduler:
         policy = RetryPolicy.of(pool.function.options)
         if output.status is not OutputStatus.FAILURE or task.retries >= policy.max_retries:
             return False
+        if task.stream is not None and task.stream.sequence:
+            return False  # its caller has values already: running it again would repeat them
         task.retries += 1
         delay_s = policy.delay_s(task.retries)
         logger.info("retrying call %s in %g s (retry %d)", task.call_id, delay_s, task.retries)
@@ -455,7 +472,8 @@ class Scheduler:
     def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
         if task.finished or self._closing:
             return  # when closing, the call stays running in the store and is recovered
-        if should_retry_after_container_loss(task):
+        streamed = task.stream is not None and task.stream.sequence > 0
+        if not streamed and should_retry_after_container_loss(task):
             logger.warning("retrying call %s: %s", task.call_id, exc)
             task.container_id = None
             pool.queue.appendleft(task)

@@ -14,6 +14,7 @@ import orjson
 
 from gateway.classes import Parameters, check_parameters, class_shape, parameters_from_query
 from gateway.models import CallStatus, FunctionRecord
+from gateway.streams import ItemStream
 from runner import ContainerAddress, Input, Output, PayloadFormat
 
 if TYPE_CHECKING:
@@ -139,6 +140,8 @@ class Task:
     #: The function's timeout ended it (and stopped its container).
     timed_out: bool = False
     variant: Variant = field(default_factory=Variant)
+    #: Where a generator call's values go as they are yielded.
+    stream: ItemStream | None = None
     #: Where its outcome goes, when not to the call service (a map's inputs).
     sink: TaskSink | None = None
     #: Its place in its map.

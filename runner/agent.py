@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import os
 import signal
 import sys
@@ -48,13 +49,16 @@ from runner.envelope import (
     encode_outputs,
 )
 from runner.errors import ProtocolError
-from runner.executor import execute, failure_output
+from runner.executor import collect, execute, execute_stream, failure_output
 from runner.lifecycle import Served, run_exit_hooks, serve_target
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
 if TYPE_CHECKING:
     from runner.web import WebServer
 
+_GENERATE_LINE = "POST /generate "
+#: The status line of each value a generator yields (the end is a plain 200).
+_ITEM_STATUS = "HTTP/1.1 206 Item"
 #: Exit status of an agent whose app could not be loaded.
 STARTUP_FAILED_EXIT_CODE = 3
 #: Starts the readiness report on standard output (where no pipe can be passed: Docker).
@@ -131,6 +135,9 @@ class Agent:
                 if not self._is_authorized(message.headers.get("authorization", "")):
                     writer.write(encode_message("HTTP/1.1 401 Unauthorized", {}, b""))
                     break
+                if message.start_line.startswith(_GENERATE_LINE):
+                    await self._generate(message.body, writer)
+                    continue
                 status, body = await self._respond(message.start_line, message.body)
                 writer.write(encode_message(f"HTTP/1.1 {status}", {}, body))
                 await writer.drain()
@@ -167,11 +174,32 @@ class Agent:
             size += len(outputs[-1].pickled or b"") + len(outputs[-1].json or b"")
         return "200 OK", encode_outputs(outputs, time.perf_counter() - started)
 
+    async def _generate(self, body: bytes, writer: asyncio.StreamWriter) -> None:
+        """Run a generator function's input: each value goes out as a `206` message as it is
+        yielded (waiting while the gateway is not reading), then the end as a `200`."""
+        item = decode_input(body)
+        function = self._functions.get(item.function_name)
+        if function is None:
+            writer.write(encode_message("HTTP/1.1 404 Not Found", {}, b""))
+            return
+
+        async def emit(output: Output) -> None:
+            writer.write(encode_message(_ITEM_STATUS, {}, encode_output(output)))
+            await writer.drain()
+
+        inline = self._config.max_inputs == 1
+        final = await execute_stream(function, item, emit, inline=inline)
+        writer.write(encode_message("HTTP/1.1 200 OK", {}, encode_output(final)))
+        await writer.drain()
+
     async def _run(self, item: Input) -> Output:
         function = self._functions[item.function_name]
         # One input at a time: nothing else needs the loop, so skip the hop to a thread.
         inline = self._config.max_inputs == 1
-        output = await execute(function, item, inline=inline)
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            output = await collect(function, item, inline=inline)  # a map: all its values
+        else:
+            output = await execute(function, item, inline=inline)
         size = len(output.pickled or b"") + len(output.json or b"")
         if size > self._config.max_body_bytes:
             too_large = ValueError(

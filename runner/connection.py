@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from runner.envelope import (
     Input,
@@ -17,6 +18,7 @@ from runner.wire import STREAM_LIMIT_BYTES, Message, encode_message, read_messag
 
 _REQUEST_LINE = "POST /inputs HTTP/1.1"
 _BATCH_LINE = "POST /batch HTTP/1.1"
+_GENERATE_REQUEST = "POST /generate HTTP/1.1"
 _HEALTH_LINE = "GET /health HTTP/1.1"
 _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
 
@@ -70,6 +72,37 @@ class AgentConnection:
         if not 0 < len(outputs) <= len(items):
             raise AgentUnreachable(self.container_id, "the agent answered a batch wrongly")
         return outputs, busy_s
+
+    async def run_generator(
+        self, item: Input, on_item: Callable[[Output], Awaitable[None]]
+    ) -> Output:
+        """Run a generator function's input: `on_item` gets each value's output as it comes
+        (the agent waits while it does not return); returns the final output.
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection.
+        """
+        try:
+            reader, writer = await self._connect()
+            writer.write(encode_message(_GENERATE_REQUEST, self._headers, encode_input(item)))
+            await writer.drain()
+            while True:
+                message = await read_message(reader, self._max_body_bytes)
+                if message is None:
+                    raise ProtocolError("the agent closed the connection mid-stream")
+                status = message.start_line.split(" ", 2)[1] if " " in message.start_line else ""
+                if status not in ("200", "206"):
+                    raise ProtocolError(f"the agent answered {message.start_line}")
+                output = decode_output(message.body)
+                if status == "200":
+                    return output
+                await on_item(output)
+        except (OSError, ProtocolError) as exc:
+            self.close()
+            raise AgentUnreachable(self.container_id, str(exc) or type(exc).__name__) from exc
+        except asyncio.CancelledError:
+            self.close()
+            raise
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         """Whether the agent answers its health check within `timeout_s`."""

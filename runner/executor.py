@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -85,6 +85,69 @@ def success_output(value: object, item: Input) -> Output:
                 item,
             )
     return Output(OutputStatus.SUCCESS, pickled, json_bytes, json_error, None)
+
+
+_DONE = object()
+
+
+async def _iterate(
+    function: Callable[..., Any],
+    item: Input,
+    on_value: Callable[[Any], Awaitable[None]],
+    inline: bool,
+) -> Output:
+    """Run a generator function's input, awaiting `on_value` for each value it yields;
+    returns the final output (a success without a value, or the exception)."""
+    try:
+        args, kwargs = decode_arguments(item)
+        with running_input(item.input_id, item.call_id):
+            values = function(*args, **kwargs)
+            if inspect.isasyncgen(values):
+                async for value in values:
+                    await on_value(value)
+            elif inspect.isgenerator(values):
+                while True:
+                    value = next(values, _DONE) if inline else await _next_in_thread(values)
+                    if value is _DONE:
+                        break
+                    await on_value(value)
+            else:
+                raise TypeError(f"{item.function_name} is not a generator function")
+    except Exception as exc:
+        return failure_output(exc, item)
+    return success_output(None, item)
+
+
+async def _next_in_thread(values: Iterator[Any]) -> Any:
+    return await asyncio.to_thread(next, values, _DONE)
+
+
+async def execute_stream(
+    function: Callable[..., Any],
+    item: Input,
+    emit: Callable[[Output], Awaitable[None]],
+    *,
+    inline: bool = False,
+) -> Output:
+    """Run a generator function's input, passing each value to `emit` as an output as soon
+    as it is yielded (`emit` may wait while the caller reads slowly)."""
+
+    async def on_value(value: Any) -> None:
+        await emit(success_output(value, item))
+
+    return await _iterate(function, item, on_value, inline)
+
+
+async def collect(function: Callable[..., Any], item: Input, *, inline: bool = False) -> Output:
+    """Run a generator function's input to its end; the output is the list of its values
+    (how a map over a generator function gets them, flattened by the caller)."""
+    values: list[Any] = []
+
+    async def keep(value: Any) -> None:
+        values.append(value)
+
+    outcome = await _iterate(function, item, keep, inline)
+    return outcome if outcome.status is OutputStatus.FAILURE else success_output(values, item)
 
 
 async def execute(function: Callable[..., Any], item: Input, *, inline: bool = False) -> Output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from gateway.routes import apps, calls, health, maps, openapi, secrets, tokens
+from gateway.routes import apps, calls, health, maps, openapi, secrets, tokens, values
 
 ROUTES: list[Route] = [
     *health.ROUTES,
@@ -12,6 +12,7 @@ ROUTES: list[Route] = [
     *apps.ROUTES,
     *calls.ROUTES,
     *maps.ROUTES,
+    *values.ROUTES,
     *tokens.ROUTES,
     *secrets.ROUTES,
 ]

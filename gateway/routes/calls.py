@@ -11,7 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
-from gateway.classes import check_parameters, method_params, parse_parameters_header
+from gateway.classes import (
+    check_parameters,
+    is_generator_call,
+    method_params,
+    parse_parameters_header,
+)
 from gateway.errors import InvalidRequest, NotFound
 from gateway.manifest import check_options
 from gateway.models import FunctionRecord
@@ -24,11 +29,14 @@ from gateway.responses import (
 )
 from gateway.routes.apps import web_url
 from gateway.routes.common import path_param, read_body
+from gateway.routes.values import value_stream_response
 from gateway.state import principal_of, state_of
 from gateway.tasks import Variant
 from runner import PayloadFormat
 
 PARENT_CALL_HEADER = "wharf-parent-call-id"
+#: Sent by `remote_gen`: the caller will read the values from `/v1/calls/{id}/values`.
+GENERATOR_HEADER = "wharf-generator"
 #: Most calls a call graph shows.
 MAX_GRAPH_NODES = 10_000
 PARAMETERS_HEADER = "wharf-parameters"
@@ -75,6 +83,12 @@ async def create_call(request: Request) -> Response:
     variant = call_variant(request, function, method, body_parameters)
     wants_pickle = accepts_pickle(request.headers.get("accept"))
     respond_async = "respond-async" in request.headers.get("prefer", "").lower()
+    generator = is_generator_call(function, method)
+    if generator and is_pickle and GENERATOR_HEADER not in request.headers:
+        raise InvalidRequest(
+            f"{function.name} is a generator function: call it with .remote_gen() "
+            "(.remote() and .spawn() do not apply to generators)"
+        )
     parent_call_id = request.headers.get(PARENT_CALL_HEADER)
     active = await state["calls"].submit(
         principal.workspace_id,
@@ -87,10 +101,14 @@ async def create_call(request: Request) -> Response:
         if parent_call_id and _CALL_ID.match(parent_call_id)
         else None,
         variant=variant,
+        streamed=generator,
     )
     call_id = active.task.call_id
     await active.committed
-    if respond_async:
+    if generator and not is_pickle:
+        # Other callers read the values as they come, on this same response.
+        return value_stream_response(request, principal.workspace_id, call_id)
+    if respond_async or generator:
         return pending_response(request, call_id, 202)
     outcome = await state["calls"].wait(principal.workspace_id, call_id, config.request_timeout_s)
     if outcome is None:

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
-from gateway.classes import method_params
+from gateway.classes import is_generator_call, method_params
 from gateway.errors import InvalidRequest
 from gateway.maps import MapService, MapSession
 from gateway.models import CallOutcome
@@ -120,7 +120,11 @@ async def read_outputs(request: Request) -> Response:
             }
         )
         parts.append(part)
-    frame = encode_frame({"outputs": heads, "running": len(session.running)}, parts)
+    # A generator function's outputs are lists of its values, for the caller to flatten.
+    flatten = is_generator_call(session.function, session.variant.method)
+    frame = encode_frame(
+        {"outputs": heads, "running": len(session.running), "flatten": flatten}, parts
+    )
     return Response(frame, media_type=FRAME_CONTENT_TYPE)
 
 
