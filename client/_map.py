@@ -217,9 +217,9 @@ class Mapper:
         outputs = iterate(
             self._path,
             self._headers,
-            self._inputs(iterables, kwargs or {}),
-            order_outputs=order_outputs and self._kind != "for_each",
-            return_exceptions=return_exceptions or ignore_exceptions,
+            **self._arguments(
+                iterables, kwargs, order_outputs, return_exceptions or ignore_exceptions
+            ),
         )
         if self._kind != "for_each":
             return outputs
@@ -238,9 +238,9 @@ class Mapper:
         outputs = iterate_async(
             self._path,
             self._headers,
-            self._inputs(iterables, kwargs or {}),
-            order_outputs=order_outputs and self._kind != "for_each",
-            return_exceptions=return_exceptions or ignore_exceptions,
+            **self._arguments(
+                iterables, kwargs, order_outputs, return_exceptions or ignore_exceptions
+            ),
         )
         if self._kind != "for_each":
             return outputs
@@ -250,3 +250,16 @@ class Mapper:
                 pass
 
         return drain()
+
+    def _arguments(
+        self,
+        iterables: tuple[Iterable[Any], ...],
+        kwargs: dict[str, Any] | None,
+        order_outputs: bool,
+        return_exceptions: bool,
+    ) -> dict[str, Any]:
+        return {
+            "inputs": self._inputs(iterables, kwargs or {}),
+            "order_outputs": order_outputs and self._kind != "for_each",
+            "return_exceptions": return_exceptions,
+        }

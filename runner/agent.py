@@ -155,13 +155,11 @@ class Agent:
         path = rest.partition(" ")[0]
         if method == "GET" and path == "/health":
             return "200 OK", b""
-        if method != "POST" or path not in ("/inputs", "/batch"):
+        if method != "POST" or path != "/batch":
             return "404 Not Found", b""
-        items = decode_inputs(body) if path == "/batch" else [decode_input(body)]
+        items = decode_inputs(body)
         if any(item.function_name not in self._functions for item in items):
             return "404 Not Found", b""
-        if path == "/inputs":
-            return "200 OK", encode_output(await self._run(items[0]))
         # A batch runs its inputs one after another (it holds one of the container's slots),
         # and stops early when its answer would grow too big: the gateway sends the rest again.
         outputs: list[Output] = []

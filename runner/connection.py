@@ -1,4 +1,5 @@
-"""The gateway's end of the agent channel: one kept-alive connection, one input at a time."""
+"""The gateway's end of the agent channel: one kept-alive connection, one request at a time
+(a batch of inputs, or a generator's input whose values stream back)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from runner.envelope import (
 from runner.errors import AgentUnreachable, ProtocolError
 from runner.wire import STREAM_LIMIT_BYTES, Message, encode_message, read_message
 
-_REQUEST_LINE = "POST /inputs HTTP/1.1"
 _BATCH_LINE = "POST /batch HTTP/1.1"
 _GENERATE_REQUEST = "POST /generate HTTP/1.1"
 _HEALTH_LINE = "GET /health HTTP/1.1"
@@ -43,18 +43,6 @@ class AgentConnection:
                 self._host, self._port, limit=STREAM_LIMIT_BYTES
             )
         return self._reader, self._writer
-
-    async def run(self, item: Input) -> Output:
-        """Send one input and wait for its output.
-
-        Raises:
-            AgentUnreachable: the agent refused, reset or closed the connection.
-        """
-        message = await self._exchange(_REQUEST_LINE, encode_input(item))
-        try:
-            return decode_output(message.body)
-        except ProtocolError as exc:
-            raise AgentUnreachable(self.container_id, str(exc)) from exc
 
     async def run_batch(self, items: list[Input]) -> tuple[list[Output], float]:
         """Send several inputs in one request (the agent runs them in turn) and wait for

@@ -18,7 +18,7 @@ from gateway.arguments import check_json_arguments
 from gateway.classes import is_generator_call, method_params
 from gateway.errors import InvalidRequest
 from gateway.maps import MapService, MapSession
-from gateway.models import CallOutcome
+from gateway.models import CallOutcome, FunctionRecord, Principal
 from gateway.responses import json_response
 from gateway.routes.apps import web_url
 from gateway.routes.calls import call_variant, wait_s_of
@@ -32,17 +32,27 @@ NDJSON_CONTENT_TYPE = "application/x-ndjson"
 MAX_BATCH = 10_000
 
 
-async def open_map(request: Request) -> Response:
-    """Start a map of a function (`{"format": "pickle"|"json", "parameters": {...}}`):
-    201 `{"map_id"}`; 400, 401, 404, 429, 503."""
+async def _target(request: Request) -> tuple[Principal, FunctionRecord, str | None]:
+    """Who maps which function (or class method).
+
+    Raises:
+        NotFound, InvalidRequest: no such function, or a web endpoint, or a bare class.
+    """
     principal = await principal_of(request)
-    state = state_of(request)
-    function, method = await state["apps"].target(
+    function, method = await state_of(request)["apps"].target(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
     if function.definition.get("web"):
         raise InvalidRequest(f"{function.name} is a web endpoint: {web_url(request, function)}")
     method_params(function, method)
+    return principal, function, method
+
+
+async def open_map(request: Request) -> Response:
+    """Start a map of a function (`{"format": "pickle"|"json", "parameters": {...}}`):
+    201 `{"map_id"}`; 400, 401, 404, 429, 503."""
+    principal, function, method = await _target(request)
+    state = state_of(request)
     body = await read_json_object(request, 64 * 1024)
     kind = body.get("format", "pickle")
     if kind not in ("pickle", "json"):
@@ -147,14 +157,8 @@ async def map_ndjson(request: Request) -> Response:
     """Map over newline-delimited JSON inputs, one `{"args": [...], "kwargs": {...}}` per
     line, streaming newline-delimited JSON results as they finish: `{"index", "result"}` or
     `{"index", "error"}` (a bad line gets its error in place): 200; 400, 401, 404, 413."""
-    principal = await principal_of(request)
+    principal, function, method = await _target(request)
     state = state_of(request)
-    function, method = await state["apps"].target(
-        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
-    )
-    if function.definition.get("web"):
-        raise InvalidRequest(f"{function.name} is a web endpoint: {web_url(request, function)}")
-    method_params(function, method)
     # The whole body first: a streaming answer may not read the request any more.
     body = await read_body(request, state["config"].max_body_bytes)
     lines = [line for line in body.split(b"\n") if line.strip()]

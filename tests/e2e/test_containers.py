@@ -204,7 +204,7 @@ def test_an_agent_refuses_inputs_without_its_secret(
         connection = AgentConnection("127.0.0.1", port, "ct-test", 1 << 20, "wrong-secret")
         item = Input("in-x", "fc-x", "environment", PayloadFormat.JSON, b"{}", True, False)
         try:
-            await connection.run(item)
+            await connection.run_batch([item])
         finally:
             connection.close()
 
