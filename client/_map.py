@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import bisect
 import dataclasses
-import itertools
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,8 @@ from client._streaming import Closer, Emit, Protocol, drive, drive_async
 #: Inputs sent in one request, and most held by the gateway at once (sent, not yet read).
 BATCH = 2_000
 WINDOW = 10_000
+#: Longest a batch of inputs waits for more from a slow iterator before it is sent.
+FLUSH_S = 0.05
 #: Longest wait of one read for outputs, when nothing else is to be done.
 READ_WAIT_S = 30.0
 
@@ -75,8 +77,9 @@ class _Order:
         self._skips: list[int] = []
 
     @property
-    def skipped(self) -> int:
-        return len(self._skips)
+    def parked(self) -> int:
+        """Outputs received and held back for an earlier one still running."""
+        return len(self._waiting)
 
     def skip(self, index: int) -> None:
         self._skips.append(index)
@@ -113,12 +116,14 @@ def _map_protocol(
     taken = sent = received = after = 0
     exhausted = False
     while not exhausted or received < sent:
-        room = WINDOW - (sent - received)
+        # Outputs held back in order count too, so one slow input bounds what is read ahead.
+        room = WINDOW - (sent - received) - order.parked
         continue_sending = False
         if not exhausted and room > 0:
             batch: list[bytes] = []
-            wanted, first = min(room, BATCH), taken
-            for item in itertools.islice(inputs, wanted):
+            wanted, first, started = min(room, BATCH), taken, time.monotonic()
+            exhausted = True
+            for item in inputs:
                 try:
                     batch.append(serialize_arguments(*item))
                 except Exception as exc:
@@ -128,12 +133,15 @@ def _map_protocol(
                     failure = InvalidError(f"input {taken} could not be serialized: {exc!r}")
                     yield from order.hand_out(Emit(taken, failure, True))
                 taken += 1
-            exhausted = taken - first < wanted
+                # A slow iterator's inputs go out as they come, not once a batch is full.
+                if taken - first >= wanted or time.monotonic() - started > FLUSH_S:
+                    exhausted = False
+                    break
             if batch:
                 frame = pack_frame({"sizes": [len(payload) for payload in batch]}, batch)
                 yield ApiRequest("POST", f"{base}/inputs", content=frame)
                 sent += len(batch)
-            continue_sending = not exhausted and sent - received < WINDOW
+            continue_sending = not exhausted and WINDOW - (sent - received) - order.parked > 0
         if received == sent:
             continue
         wait_s = 0.0 if continue_sending else READ_WAIT_S

@@ -5,10 +5,12 @@ sends the protocol's closing request, so nothing keeps running for nobody."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from client._errors import NotFoundError
 from client._http import ApiRequest, send, send_async
 
 
@@ -50,7 +52,8 @@ def drive(protocol: Protocol, close: Closer, return_exceptions: bool = False) ->
     finally:
         request = close()
         if request is not None:
-            send(request)
+            with contextlib.suppress(NotFoundError):  # it ended on its own meanwhile
+                send(request)
 
 
 async def drive_async(
@@ -71,4 +74,5 @@ async def drive_async(
     finally:
         request = close()
         if request is not None:
-            await send_async(request)
+            with contextlib.suppress(NotFoundError):
+                await send_async(request)

@@ -127,12 +127,14 @@ class MapService:
         Raises:
             WindowFull: the map would hold more than `MAX_WINDOW` inputs.
         """
+        if session.closed:
+            raise NotFound(f"map {session.map_id!r} has ended")
         if session.held + len(payloads) > MAX_WINDOW:
             raise WindowFull(MAX_WINDOW)
         tasks = []
         for payload in payloads:
             task = Task(
-                f"{session.map_id}-{session.accepted}",
+                new_id("fc"),  # calls made from the input name it as their parent
                 session.workspace_id,
                 session.function,
                 session.payload_format,
@@ -148,15 +150,18 @@ class MapService:
         session.running.update(tasks)
         self._scheduler.submit_many(tasks)
 
+    @staticmethod
+    def touch(session: MapSession) -> None:
+        """Its caller is still there (it is reading, slowly)."""
+        session.last_read_s = time.monotonic()
+
     def reject(self, session: MapSession, code: str, message: str) -> None:
         """Answer the next input with an error at once, without running it (a bad line)."""
         index = session.accepted
         session.accepted += 1
         failure = Failure(CallStatus.FAILURE, code, message)
         session.sequence += 1
-        session.outputs.append(
-            (session.sequence, index, outcome_of(f"{session.map_id}-{index}", failure))
-        )
+        session.outputs.append((session.sequence, index, outcome_of(new_id("fc"), failure)))
         session.changed.set()
 
     async def room(self, session: MapSession, wanted: int) -> int:

@@ -74,10 +74,6 @@ class Pool:
     def record_duration(self, seconds: float) -> None:
         self.input_s = seconds if self.input_s is None else 0.8 * self.input_s + 0.2 * seconds
 
-    def forget_durations(self) -> None:
-        """Run inputs one at a time again, until new runs say they are fast."""
-        self.input_s = None
-
     @property
     def batch_size(self) -> int:
         """Inputs to send a container in one request: enough for about `BATCH_S` of work
@@ -142,12 +138,12 @@ class Pool:
         enough for every running and waiting input at `target_inputs` each, plus
         `buffer_containers` while busy, at least `min_containers`, at most `max_containers`."""
         work = self.running_inputs + len(self.queue)
-        if self.input_s is None:
-            needed = -(-work // self.target_inputs)
-        else:
-            # Inputs of known length: enough containers to do the work within the horizon.
+        needed = -(-work // self.target_inputs)
+        if self.input_s is not None and self.input_s < BATCH_S:
+            # Inputs this short go to containers in batches: enough containers to do the
+            # waiting work within the horizon, not one per `target_inputs` of them.
             seconds = work * (self.input_s + INPUT_OVERHEAD_S) / self.target_inputs
-            needed = min(-(-work // self.target_inputs), math.ceil(seconds / SCALE_HORIZON_S))
+            needed = min(needed, math.ceil(seconds / SCALE_HORIZON_S))
         wanted = needed + (self.buffer if work else 0)
         wanted = max(wanted, self.option_min)
         if self.option_max is not None:
@@ -177,12 +173,14 @@ def containers_to_start(pool: Pool) -> int:
     """How many containers to start now: what the pool wants, less what it has.
 
     Until one of its inputs has run, nobody knows whether they take microseconds or minutes,
-    so a pool grows by doubling (`SLOW_START`, then as many as are up) rather than all at once.
+    so above its minimum and buffer a pool grows by doubling (`SLOW_START`, then as many as
+    are up) rather than all at once.
     """
     live = sum(1 for c in pool.containers.values() if not c.stopping)
     missing = pool.wanted_containers - live - pool.starting
     if pool.input_s is None:
-        missing = min(missing, max(SLOW_START, live) - pool.starting)
+        floor = pool.option_min + pool.buffer  # kept whatever the work: started at once
+        missing = min(missing, max(floor, SLOW_START, live) - pool.starting)
     return max(missing, 0)
 
 

@@ -81,14 +81,17 @@ async def _send(
     return await connection.run_batch(items)
 
 
-def _more_for_batch(pool: Pool) -> list[Task]:
+def _more_for_batch(pool: Pool, budget_bytes: int) -> list[Task]:
     """More waiting inputs to send with the first, for a function fast enough that one
     request per input would cost more than the inputs themselves (`Pool.batch_size`)."""
     more: list[Task] = []
     while len(more) + 1 < pool.batch_size and pool.queue:
         task = pool.queue[0]
-        if task.web is not None or task.stream is not None:
+        if task.web is not None or task.stream is not None or task.alone:
             break
+        budget_bytes -= len(task.payload)
+        if budget_bytes < 0:
+            break  # the batch's payloads stay well within what the agent reads
         pool.queue.popleft()
         if not task.finished:
             more.append(task)
@@ -228,8 +231,9 @@ class Scheduler:
             task = pool.queue.popleft()
             if task.finished:
                 continue
-            alone = task.web is not None or task.stream is not None
-            batch = [task] if alone else [task, *_more_for_batch(pool)]
+            alone = task.web is not None or task.stream is not None or task.alone
+            budget = self._max_body_bytes // 4 - len(task.payload)
+            batch = [task] if alone else [task, *_more_for_batch(pool, budget)]
             container.busy += 1
             for member in batch:
                 member.container_id = container.container_id
@@ -367,8 +371,7 @@ class Scheduler:
         `FunctionTimeoutError`; in a batch, which one is not known, so the batch runs again
         one input at a time (its container is stopped either way)."""
         if len(batch) > 1:
-            pool.forget_durations()
-            pool.queue.extendleft(reversed([task for task in batch if not task.finished]))
+            self._rerun_alone(pool, batch)
             return
         task = batch[0]
         task.timed_out = True
@@ -466,8 +469,19 @@ class Scheduler:
             task.web.container.set_exception(WebUnavailable(result))
 
     def _lost_inputs(self, pool: Pool, batch: list[Task], exc: RunnerError) -> None:
+        if len(batch) > 1:
+            self._rerun_alone(pool, batch)
+            return
+        self._lost_input(pool, batch[0], exc)
+
+    def _rerun_alone(self, pool: Pool, batch: list[Task]) -> None:
+        """A batch's container died or hung, and which input was to blame is not known: each
+        runs again on its own, uncharged, so only the culprit is charged the next time."""
+        if self._closing:
+            return
         for task in batch:
-            self._lost_input(pool, task, exc)
+            task.alone = True
+        pool.queue.extendleft(reversed([task for task in batch if not task.finished]))
 
     def _lost_input(self, pool: Pool, task: Task, exc: RunnerError) -> None:
         if task.finished or self._closing:

@@ -566,8 +566,8 @@ class Store:
         self, workspace_id: str, call_id: str, limit: int
     ) -> list[tuple[str, str | None, str, str]]:
         """A call and the calls made from it, at any depth (within its workspace), as
-        `(call id, parent call id, function name, status)`; the call first, then at most
-        `limit` more."""
+        `(call id, parent call id, function name, status)`; the call first, then up to
+        `limit` more (one past it, to tell a cut tree)."""
         return [
             (row[0], row[1], row[2], row[3])
             for row in await self._db.fetch_all(
@@ -578,7 +578,7 @@ class Store:
                 ") SELECT c.id, c.parent_call_id, f.name, c.status FROM tree t"
                 " JOIN calls c ON c.id = t.id JOIN functions f ON f.id = c.function_id"
                 " ORDER BY t.depth, c.created_at",
-                (call_id, workspace_id, workspace_id, limit + 1),
+                (call_id, workspace_id, workspace_id, limit + 2),
             )
         ]
 

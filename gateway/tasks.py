@@ -142,6 +142,8 @@ class Task:
     variant: Variant = field(default_factory=Variant)
     #: Where a generator call's values go as they are yielded.
     stream: ItemStream | None = None
+    #: Runs in no batch: its batch was lost, and which input was to blame is not known.
+    alone: bool = False
     #: Where its outcome goes, when not to the call service (a map's inputs).
     sink: TaskSink | None = None
     #: Its place in its map.

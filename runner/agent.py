@@ -166,7 +166,7 @@ class Agent:
         size = 0
         started = time.perf_counter()
         for item in items:
-            if outputs and size > self._config.max_body_bytes // 2:
+            if outputs and size > self._config.max_body_bytes // 4:
                 break
             outputs.append(await self._run(item))
             size += len(outputs[-1].pickled or b"") + len(outputs[-1].json or b"")

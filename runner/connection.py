@@ -52,7 +52,10 @@ class AgentConnection:
         Raises:
             AgentUnreachable: the agent refused, reset or closed the connection.
         """
-        message = await self._exchange(_BATCH_LINE, encode_inputs(items))
+        # A batch stops once its answer passes a quarter of the limit, plus its last output.
+        message = await self._exchange(
+            _BATCH_LINE, encode_inputs(items), max_answer_bytes=2 * self._max_body_bytes
+        )
         try:
             outputs, busy_s = decode_outputs(message.body)
         except ProtocolError as exc:
@@ -101,7 +104,9 @@ class AgentConnection:
             return False
         return True
 
-    async def _exchange(self, start_line: str, body: bytes) -> Message:
+    async def _exchange(
+        self, start_line: str, body: bytes, max_answer_bytes: int | None = None
+    ) -> Message:
         """One request on the kept-alive connection, and its 200 answer.
 
         Raises:
@@ -112,7 +117,7 @@ class AgentConnection:
             reader, writer = await self._connect()
             writer.write(encode_message(start_line, self._headers, body))
             await writer.drain()
-            message = await read_message(reader, self._max_body_bytes)
+            message = await read_message(reader, max_answer_bytes or self._max_body_bytes)
         except (OSError, ProtocolError) as exc:
             self.close()
             raise AgentUnreachable(self.container_id, str(exc) or type(exc).__name__) from exc

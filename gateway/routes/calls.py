@@ -28,7 +28,7 @@ from gateway.responses import (
     outcome_response,
 )
 from gateway.routes.apps import web_url
-from gateway.routes.common import path_param, read_body
+from gateway.routes.common import path_param, read_body, wait_s_of
 from gateway.routes.values import value_stream_response
 from gateway.state import principal_of, state_of
 from gateway.tasks import Variant
@@ -148,19 +148,6 @@ def call_variant(
     return Variant(method, parameters, options)
 
 
-def wait_s_of(request: Request, request_timeout_s: float) -> float | None:
-    raw = request.query_params.get("timeout_s")
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"timeout_s must be a number of seconds, not {raw!r}") from exc
-    if not value >= 0:
-        raise InvalidRequest("timeout_s cannot be negative")
-    return min(value, request_timeout_s)
-
-
 async def get_call(request: Request) -> Response:
     """A call's result, waiting up to `?timeout_s=` (else the request timeout, then 302 to
     itself): 200 or the call's error; 202 while pending with `timeout_s`; 401, 404, 410.
@@ -201,7 +188,7 @@ async def call_graph(request: Request) -> Response:
         if parent in nodes and call_id in nodes:
             nodes[parent]["children"].append(nodes[call_id])
     root = nodes[rows[0][0]]
-    return json_response({**root, "truncated": len(rows) > MAX_GRAPH_NODES})
+    return json_response({**root, "truncated": len(rows) > MAX_GRAPH_NODES + 1})
 
 
 ROUTES = [

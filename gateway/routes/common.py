@@ -44,3 +44,16 @@ async def read_json_object(request: Request, limit_bytes: int) -> dict[str, Any]
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return data
+
+
+def wait_s_of(request: Request, request_timeout_s: float) -> float | None:
+    raw = request.query_params.get("timeout_s")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"timeout_s must be a number of seconds, not {raw!r}") from exc
+    if not value >= 0:
+        raise InvalidRequest("timeout_s cannot be negative")
+    return min(value, request_timeout_s)

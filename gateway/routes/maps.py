@@ -21,8 +21,8 @@ from gateway.maps import MapService, MapSession
 from gateway.models import CallOutcome, FunctionRecord, Principal
 from gateway.responses import json_response
 from gateway.routes.apps import web_url
-from gateway.routes.calls import call_variant, wait_s_of
-from gateway.routes.common import path_param, read_body, read_json_object
+from gateway.routes.calls import call_variant
+from gateway.routes.common import path_param, read_body, read_json_object, wait_s_of
 from gateway.state import principal_of, state_of
 from runner import PayloadFormat, ProtocolError, decode_frame, encode_frame, split_frame_parts
 
@@ -175,11 +175,12 @@ async def map_ndjson(request: Request) -> Response:
         feeder = asyncio.create_task(_feed(maps, session, lines, method))
         after = answered = 0
         try:
-            while answered < len(lines):
+            while answered < len(lines) and not session.closed:
                 outputs = await maps.read(session, after, 1.0)
                 for seq, index, outcome in outputs:
                     after, answered = seq, answered + 1
                     yield _ndjson_line(index, outcome)
+                    maps.touch(session)  # a slow reader is still a reader
             await feeder
         finally:
             feeder.cancel()
@@ -194,7 +195,7 @@ async def _feed(
     """Send an NDJSON map's lines as the window lets them in; a bad line is answered with
     its error in its place."""
     position = 0
-    while position < len(lines):
+    while position < len(lines) and not session.closed:
         count = await maps.room(session, min(len(lines) - position, MAX_BATCH))
         payloads: list[bytes] = []
         for line in lines[position : position + count]:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
 from gateway.responses import accepts_pickle
-from gateway.routes.common import path_param
+from gateway.routes.common import path_param, wait_s_of
 from gateway.state import principal_of, state_of
 from runner import encode_frame
 
@@ -37,7 +37,7 @@ async def read_values(request: Request) -> Response:
     raw_after = request.query_params.get("after", "0")
     if not raw_after.isdigit():
         raise InvalidRequest(f"after must be a sequence number, not {raw_after!r}")
-    wait_s = min(float(request.query_params.get("timeout_s", READ_WAIT_S)), READ_WAIT_S)
+    wait_s = min(wait_s_of(request, READ_WAIT_S) or 0.0, READ_WAIT_S)
     values = await stream.read(int(raw_after), wait_s)
     heads, parts = [], []
     for seq, output in values:
@@ -73,6 +73,10 @@ def value_stream_response(request: Request, workspace_id: str, call_id: str) -> 
                 yield _error(outcome.error, sse)
         finally:
             state["calls"].streams.finished_reading(stream)
+            if not stream.ended:
+                # The caller left mid-stream: nobody will read the rest.
+                stream.closed = True
+                await state["calls"].cancel(workspace_id, call_id)
 
     media_type = SSE_CONTENT_TYPE if sse else NDJSON_CONTENT_TYPE
     return StreamingResponse(lines(), media_type=media_type, headers={"wharf-call-id": call_id})

@@ -131,6 +131,19 @@ def test_leaving_early_cancels_the_call(generators: tuple[RunningGateway, Path])
     wait_until(lambda: endless.get_current_stats().num_running_inputs == 0, timeout_s=20)
 
 
+def test_an_http_caller_that_leaves_mid_stream_cancels_the_call(
+    generators: tuple[RunningGateway, Path],
+) -> None:
+    gateway, _ = generators
+    url = f"{gateway.url}/v1/apps/generators/functions/endless/calls"
+    with httpx.stream(
+        "POST", url, json={}, headers={"authorization": gateway.authorization}, timeout=30
+    ) as response:
+        assert orjson.loads(next(response.iter_lines())) == {"index": 0, "result": 0}
+    endless = function("endless")
+    wait_until(lambda: endless.get_current_stats().num_running_inputs == 0, timeout_s=20)
+
+
 def test_http_callers_read_ndjson_or_server_sent_events(
     generators: tuple[RunningGateway, Path],
 ) -> None:

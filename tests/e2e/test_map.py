@@ -48,11 +48,11 @@ MAP_APP = """
 
 
     @app.function()
-    def crash_once(x: int, marker: str) -> int:
+    def crash_once(x: int, marker: str, at: int = 7, always: bool = False) -> int:
         import os
         from pathlib import Path
 
-        if x == 7 and not Path(marker).exists():
+        if x == at and (always or not Path(marker).exists()):
             Path(marker).write_text("crashed")
             os._exit(1)
         return x
@@ -178,6 +178,23 @@ def test_an_input_that_crashes_its_container_is_retried(
     marker = str(tmp_path / "crashed")
     assert list(crash_once.map(range(20), kwargs={"marker": marker})) == list(range(20))
     assert Path(marker).exists()
+    # Once the inputs are known to be fast they go in batches: a crash in one charges only
+    # its own input (the others run again, alone, uncharged), so every input still succeeds.
+    again = str(tmp_path / "crashed-again")
+    assert list(crash_once.map(range(3000), kwargs={"marker": again, "at": -1})) == list(
+        range(3000)
+    )
+    results = list(crash_once.map(range(3000), kwargs={"marker": again, "at": 2500}))
+    assert results == list(range(3000))
+    assert Path(again).exists()
+    # An input that always kills its container fails alone; its batch-mates are not blamed.
+    doomed = crash_once.map(
+        range(3000), kwargs={"marker": again, "at": 1500, "always": True}, return_exceptions=True
+    )
+    results = list(doomed)
+    assert isinstance(results[1500], modal.Error)
+    assert "stopped unexpectedly" in str(results[1500])
+    assert results[:1500] + results[1501:] == [x for x in range(3000) if x != 1500]
 
 
 def test_a_caller_that_goes_away_frees_its_inputs(mapper: RunningGateway, tmp_path: Path) -> None:
