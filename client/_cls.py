@@ -115,6 +115,22 @@ def web_methods(user_cls: type) -> dict[str, WebFunction]:
     return {name: value for name, value in namespace.items() if isinstance(value, WebFunction)}
 
 
+def _check_keywords(user_cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Keyword-only parameters of the declared names and types, the required ones given."""
+    if args:
+        raise InvalidError(f"{user_cls.__name__}(...) takes its parameters as keywords only")
+    specs = {spec.name: spec for spec in class_parameters(user_cls)}
+    for name, value in kwargs.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise InvalidError(f"{user_cls.__name__} has no parameter {name!r}")
+        if not _has_type(value, spec.type):
+            raise InvalidError(f"parameter {name!r} must be a {spec.type}, not {value!r}")
+    missing = [s.name for s in specs.values() if not s.has_default and s.name not in kwargs]
+    if missing:
+        raise InvalidError(f"{user_cls.__name__} needs the parameters {', '.join(missing)}")
+
+
 def encode_parameters(
     user_cls: type | None, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[str, bytes]:
@@ -125,21 +141,13 @@ def encode_parameters(
         InvalidError: unknown or missing parameters, wrong types, or over 16 KiB.
     """
     if user_cls is not None and not has_legacy_init(user_cls):
-        if args:
-            raise InvalidError(f"{user_cls.__name__}(...) takes its parameters as keywords only")
-        specs = {spec.name: spec for spec in class_parameters(user_cls)}
-        for name, value in kwargs.items():
-            spec = specs.get(name)
-            if spec is None:
-                raise InvalidError(f"{user_cls.__name__} has no parameter {name!r}")
-            if not _has_type(value, spec.type):
-                raise InvalidError(f"parameter {name!r} must be a {spec.type}, not {value!r}")
-        missing = [s.name for s in specs.values() if not s.has_default and s.name not in kwargs]
-        if missing:
-            raise InvalidError(f"{user_cls.__name__} needs the parameters {', '.join(missing)}")
+        _check_keywords(user_cls, args, kwargs)
     elif user_cls is not None and args:
+        # By name where it can be, so `Legacy(2)` and `Legacy(scale=2)` share a pool.
         bound = inspect.signature(user_cls).bind(*args, **kwargs)
-        args, kwargs = bound.args, bound.kwargs
+        variadic = any(p.kind is p.VAR_POSITIONAL for p in bound.signature.parameters.values())
+        if not variadic:
+            args, kwargs = (), dict(bound.arguments)
     simple = not args and all(
         isinstance(value, str | int | float | bool) or value is None for value in kwargs.values()
     )

@@ -38,14 +38,16 @@ def _mark(role: str) -> Callable[[T], T]:
     return mark
 
 
-def method(_warn_parentheses_missing: object = None, *, is_generator: bool | None = None) -> Any:
+def method(
+    _warn_parentheses_missing: object = None, *, is_generator: bool | None = None
+) -> Callable[[T], T]:
     """Mark a method of an `@app.cls()` class as callable remotely (`Obj.name.remote(...)`)."""
     del is_generator
     _check_parentheses("method", _warn_parentheses_missing)
     return _mark("method")
 
 
-def enter(_warn_parentheses_missing: object = None, *, snap: bool = False) -> Any:
+def enter(_warn_parentheses_missing: object = None, *, snap: bool = False) -> Callable[[T], T]:
     """Run this method once per container, after the parameters are set and before its first
     input; an exception fails the container's start (and the calls waiting for it)."""
     del snap
@@ -53,7 +55,7 @@ def enter(_warn_parentheses_missing: object = None, *, snap: bool = False) -> An
     return _mark("enter")
 
 
-def exit(_warn_parentheses_missing: object = None) -> Any:
+def exit(_warn_parentheses_missing: object = None) -> Callable[[T], T]:
     """Run this method when the container is stopped (within the stop's grace period)."""
     _check_parentheses("exit", _warn_parentheses_missing)
     return _mark("exit")
