@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -11,17 +10,11 @@ from client._frames import split_parts, unpack_frame
 from client._http import PICKLE_CONTENT_TYPE, ApiRequest
 from client._invocation import call_id_of, call_request, result_flow
 from client._serialization import deserialize
-from client._streaming import Closer, Emit, Protocol, drive, drive_async
+from client._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 
 GENERATOR_HEADER = "wharf-generator"
 #: Longest wait of one read for values.
 READ_WAIT_S = 15.0
-
-
-@dataclass(slots=True)
-class _CallState:
-    call_id: str | None = None
-    done: bool = False
 
 
 def _protocol(
@@ -30,12 +23,12 @@ def _protocol(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     variant: dict[str, str],
-    state: _CallState,
+    state: Session,
 ) -> Protocol:
     headers = {**variant, GENERATOR_HEADER: "1"}
     response = yield call_request(app_ref, name, args, kwargs, wait=False, variant=headers)
-    state.call_id = call_id_of(response)
-    path = f"/v1/calls/{quote(state.call_id, safe='')}/values"
+    state.id = call_id_of(response)
+    path = _values_path(state.id)
     after, ended = 0, False
     while not ended:
         response = yield ApiRequest(
@@ -55,18 +48,22 @@ def _protocol(
             after = int(item["seq"])
             yield Emit(after - 1, deserialize(value))
         ended = bool(head.get("ended"))
+        state.idle_timeout(head.get("idle_timeout_s"))
     state.done = True
     # The generator's end: nothing, or its exception raised here.
-    yield from result_flow(state.call_id, None)
+    yield from result_flow(state.id, None)
 
 
-def _closer(state: _CallState) -> Closer:
-    def close() -> ApiRequest | None:
-        if state.call_id is None or state.done:
-            return None
-        return ApiRequest("DELETE", f"/v1/calls/{quote(state.call_id, safe='')}")
+def _call_path(call_id: str) -> str:
+    return f"/v1/calls/{quote(call_id, safe='')}"
 
-    return close
+
+def _values_path(call_id: str) -> str:
+    return f"{_call_path(call_id)}/values"
+
+
+def _requests(state: Session) -> tuple[Closer, Closer]:
+    return session_requests(state, _call_path, lambda call_id: f"{_values_path(call_id)}/touch")
 
 
 class GeneratorCall:
@@ -78,12 +75,13 @@ class GeneratorCall:
         self._variant = variant
 
     def __call__(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        state = _CallState()
-        return drive(
-            _protocol(self._app_ref, self._name, args, kwargs, self._variant, state), _closer(state)
-        )
+        state = Session()
+        protocol = _protocol(self._app_ref, self._name, args, kwargs, self._variant, state)
+        close, touch = _requests(state)
+        return drive(protocol, close, touch=touch, session=state)
 
     def aio(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        state = _CallState()
+        state = Session()
         protocol = _protocol(self._app_ref, self._name, args, kwargs, self._variant, state)
-        return drive_async(protocol, _closer(state))
+        close, touch = _requests(state)
+        return drive_async(protocol, close, touch=touch, session=state)

@@ -14,7 +14,6 @@ import bisect
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +23,7 @@ from client._errors import InvalidError, error_from_code
 from client._frames import pack_frame, split_parts, unpack_frame
 from client._http import ApiRequest
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
-from client._streaming import Closer, Emit, Protocol, drive, drive_async
+from client._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 
 #: Inputs sent in one request, and most held by the gateway at once (sent, not yet read).
 BATCH = 2_000
@@ -33,12 +32,6 @@ WINDOW = 10_000
 FLUSH_S = 0.05
 #: Longest wait of one read for outputs, when nothing else is to be done.
 READ_WAIT_S = 30.0
-
-
-@dataclass(slots=True)
-class _MapState:
-    map_id: str | None = None
-    done: bool = False
 
 
 def _outputs(response: httpx.Response) -> tuple[list[Emit], int]:
@@ -107,11 +100,12 @@ def _map_protocol(
     headers: dict[str, str],
     inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
     order_outputs: bool,
-    state: _MapState,
+    state: Session,
 ) -> Protocol:
     response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
-    state.map_id = str(response.json()["map_id"])
-    base = f"/v1/maps/{quote(state.map_id, safe='')}"
+    state.id = str(response.json()["map_id"])
+    state.idle_timeout(response.json().get("idle_timeout_s"))
+    base = _map_path(state.id)
     order = _Order(order_outputs)
     taken = sent = received = after = 0
     exhausted = False
@@ -161,13 +155,12 @@ def _map_protocol(
     yield ApiRequest("DELETE", base)
 
 
-def _closer(state: _MapState) -> Closer:
-    def close() -> ApiRequest | None:
-        if state.map_id is None or state.done:
-            return None
-        return ApiRequest("DELETE", f"/v1/maps/{quote(state.map_id, safe='')}")
+def _map_path(map_id: str) -> str:
+    return f"/v1/maps/{quote(map_id, safe='')}"
 
-    return close
+
+def _requests(state: Session) -> tuple[Closer, Closer]:
+    return session_requests(state, _map_path, lambda map_id: f"{_map_path(map_id)}/touch")
 
 
 def iterate(
@@ -179,9 +172,10 @@ def iterate(
     return_exceptions: bool = False,
 ) -> Iterator[Any]:
     """Run a map with blocking requests, yielding each output as it may be handed out."""
-    state = _MapState()
+    state = Session()
     protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
-    return drive(protocol, _closer(state), return_exceptions)
+    close, touch = _requests(state)
+    return drive(protocol, close, return_exceptions, touch, state)
 
 
 def iterate_async(
@@ -193,9 +187,10 @@ def iterate_async(
     return_exceptions: bool = False,
 ) -> AsyncIterator[Any]:
     """`iterate` on the running event loop."""
-    state = _MapState()
+    state = Session()
     protocol = _map_protocol(path, headers, iter(inputs), order_outputs, state)
-    return drive_async(protocol, _closer(state), return_exceptions)
+    close, touch = _requests(state)
+    return drive_async(protocol, close, return_exceptions, touch, state)
 
 
 class Mapper:

@@ -134,7 +134,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     credentials = ContainerCredentials(
         store, authority, internal_url, config.tls_ca or config.tls_cert
     )
-    calls = CallService(store, blobs, config.result_ttl_s)
+    calls = CallService(store, blobs, config.result_ttl_s, config.map_idle_timeout_s)
     secrets = SecretService(store, SecretBox(secrets_key))
 
     scheduler = Scheduler(

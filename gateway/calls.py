@@ -68,14 +68,20 @@ class ActiveCall:
 class CallService:
     """Accepts calls, hands them to the scheduler, and keeps their outcomes."""
 
-    def __init__(self, store: Store, blobs: BlobStore, result_ttl_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        result_ttl_s: float,
+        stream_idle_timeout_s: float = 60.0,
+    ) -> None:
         self._store = store
         self._blobs = blobs
         self._result_ttl_s = result_ttl_s
         self._active: dict[str, ActiveCall] = {}
         self._persisting: set[asyncio.Task[None]] = set()
         self._scheduler: Scheduler | None = None
-        self.streams = StreamService()
+        self.streams = StreamService(stream_idle_timeout_s)
 
     def attach(self, scheduler: Scheduler) -> None:
         """Set the scheduler, which needs this service as its sink, so comes second."""

@@ -99,7 +99,8 @@ class Config:
     max_backlog: int = 2000
     #: Pools one function may have besides its own (class parameter sets, `with_options`).
     max_variant_pools: int = 100
-    #: Seconds a map may go unread before it is ended (its caller is taken to be gone).
+    #: Seconds a map or a generator's stream may go unread (without the client's heartbeat)
+    #: before it is ended: its caller is taken to be gone.
     map_idle_timeout_s: float = 60.0
     #: Client connections open at once (WebSockets included); past it new ones get 503.
     max_connections: int = 10_000

@@ -82,6 +82,10 @@ class MapService:
         self._idle_timeout_s = idle_timeout_s
         self._maps: dict[str, MapSession] = {}
 
+    @property
+    def idle_timeout_s(self) -> float:
+        return self._idle_timeout_s
+
     def open(
         self,
         workspace_id: str,

@@ -80,6 +80,10 @@ class StreamService:
         self._idle_timeout_s = idle_timeout_s
         self._streams: dict[str, ItemStream] = {}
 
+    @property
+    def idle_timeout_s(self) -> float:
+        return self._idle_timeout_s
+
     def open(self, call_id: str, workspace_id: str) -> ItemStream:
         stream = self._streams[call_id] = ItemStream(call_id, workspace_id)
         return stream

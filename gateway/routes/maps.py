@@ -67,7 +67,9 @@ async def open_map(request: Request) -> Response:
         PayloadFormat(kind),
         wants_pickle=kind == "pickle",
     )
-    return json_response({"map_id": session.map_id}, 201)
+    return json_response(
+        {"map_id": session.map_id, "idle_timeout_s": state["maps"].idle_timeout_s}, 201
+    )
 
 
 async def _session(request: Request) -> MapSession:
@@ -138,6 +140,12 @@ async def read_outputs(request: Request) -> Response:
     return Response(frame, media_type=FRAME_CONTENT_TYPE)
 
 
+async def touch_map(request: Request) -> Response:
+    """Keep a map whose caller is busy between reads: 204; 401, 404."""
+    await _session(request)  # looking it up marks it as read
+    return Response(status_code=204)
+
+
 async def close_map(request: Request) -> Response:
     """End a map: waiting inputs are dropped, running ones' outputs ignored: 200; 401, 404."""
     session = await _session(request)
@@ -150,6 +158,7 @@ ROUTES = [
     Route("/v1/maps/{map_id}/inputs", send_inputs, methods=["POST"]),
     Route("/v1/maps/{map_id}/outputs", read_outputs, methods=["GET"]),
     Route("/v1/maps/{map_id}", close_map, methods=["DELETE"]),
+    Route("/v1/maps/{map_id}/touch", touch_map, methods=["POST"]),
 ]
 
 

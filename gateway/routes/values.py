@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -47,8 +48,26 @@ async def read_values(request: Request) -> Response:
     if ended:  # these are the last: the caller asks for the call's end next
         state["calls"].streams.finished_reading(stream)
     return Response(
-        encode_frame({"values": heads, "ended": ended}, parts), media_type=FRAME_CONTENT_TYPE
+        encode_frame(
+            {
+                "values": heads,
+                "ended": ended,
+                "idle_timeout_s": state["calls"].streams.idle_timeout_s,
+            },
+            parts,
+        ),
+        media_type=FRAME_CONTENT_TYPE,
     )
+
+
+async def touch_values(request: Request) -> Response:
+    """Keep a generator call whose caller is busy between reads: 204; 401, 404."""
+    principal = await principal_of(request)
+    stream = state_of(request)["calls"].streams.get(
+        principal.workspace_id, path_param(request, "call_id")
+    )
+    stream.last_read_s = time.monotonic()
+    return Response(status_code=204)
 
 
 def value_stream_response(request: Request, workspace_id: str, call_id: str) -> Response:
@@ -95,4 +114,7 @@ def _error(error: dict[str, object], sse: bool) -> bytes:
     return b'{"error":%s}\n' % encoded
 
 
-ROUTES = [Route("/v1/calls/{call_id}/values", read_values, methods=["GET"])]
+ROUTES = [
+    Route("/v1/calls/{call_id}/values", read_values, methods=["GET"]),
+    Route("/v1/calls/{call_id}/values/touch", touch_values, methods=["POST"]),
+]

@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +255,14 @@ def test_ndjson_map_of_a_failing_function_reports_each_error(mapper: RunningGate
     assert items[0] == {"index": 0, "result": 0.5}
     assert items[1]["error"]["code"] == "function_failed"
     assert "ZeroDivisionError" in items[1]["error"]["message"]
+
+
+def test_a_caller_busy_between_reads_keeps_its_map(mapper: RunningGateway) -> None:
+    # This gateway ends maps unread for 1 s; the client's heartbeat (every third of that)
+    # keeps a map whose caller spends longer than that on each output.
+    square = modal.Function.from_name("mapper", "square")
+    results = []
+    for result in square.map(range(3)):
+        results.append(result)
+        time.sleep(1.5)
+    assert results == [0, 1, 4]
