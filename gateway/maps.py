@@ -81,6 +81,16 @@ class MapService:
         self._scheduler = scheduler
         self._idle_timeout_s = idle_timeout_s
         self._maps: dict[str, MapSession] = {}
+        # Map inputs are bounded by their maps' windows, not by the function's backlog limit.
+        scheduler.exclude_from_backlog(self.in_flight)
+
+    def in_flight(self, function_id: str) -> int:
+        """Inputs of the function's maps that are waiting or running."""
+        return sum(
+            len(session.running)
+            for session in self._maps.values()
+            if session.function.function_id == function_id
+        )
 
     @property
     def idle_timeout_s(self) -> float:

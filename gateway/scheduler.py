@@ -147,6 +147,7 @@ class Scheduler:
         self._max_total_containers = max_total_containers
         self._max_backlog = max_backlog
         self._max_variant_pools = max_variant_pools
+        self._not_backlog: Callable[[str], int] = lambda function_id: 0
         self._pools: dict[str, Pool] = {}
         self._container_pools: dict[str, Pool] = {}
         self._background: set[asyncio.Future[None]] = set()
@@ -192,7 +193,8 @@ class Scheduler:
                 f"(this server has {self._gpus.describe()})"
             )
         pools = self._pools_of(function.function_id)
-        if backlog and sum(pool.backlog for pool in pools) >= self._max_backlog:
+        waiting = sum(pool.backlog for pool in pools) - self._not_backlog(function.function_id)
+        if backlog and waiting >= self._max_backlog:
             raise BacklogFull(function.name, self._max_backlog)
         key = function.function_id + (variant or Variant()).pool_suffix
         variants = sum(1 for pool in pools if pool.key != function.function_id)
@@ -201,6 +203,11 @@ class Scheduler:
             # start containers of its own: a bound, until idle ones scale to zero.
             if variants >= self._max_variant_pools:
                 raise TooManyPools(function.name, self._max_variant_pools)
+
+    def exclude_from_backlog(self, count: Callable[[str], int]) -> None:
+        """Tell the backlog limit which of a function's waiting inputs not to count (maps',
+        bounded by their own windows): `count(function_id)`, an upper bound."""
+        self._not_backlog = count
 
     def drop_finished(self, function: FunctionRecord, variant: Variant) -> None:
         """Take finished tasks (a cancelled map's) out of the pool's queue now, rather than

@@ -68,7 +68,9 @@ MAP_APP = """
 
 @pytest.fixture
 def mapper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningGateway]:
-    with serving_app(tmp_path, monkeypatch, MAP_APP, map_idle_timeout_s=1.0) as gateway:
+    with serving_app(
+        tmp_path, monkeypatch, MAP_APP, map_idle_timeout_s=1.0, max_backlog=50
+    ) as gateway:
         yield gateway
 
 
@@ -266,3 +268,16 @@ def test_a_caller_busy_between_reads_keeps_its_map(mapper: RunningGateway) -> No
         results.append(result)
         time.sleep(1.5)
     assert results == [0, 1, 4]
+
+
+def test_a_big_map_leaves_room_for_ordinary_calls(mapper: RunningGateway) -> None:
+    # This gateway lets 50 inputs of a function wait; a map's inputs are bounded by its window.
+    slow = modal.Function.from_name("mapper", "slow")
+    outputs = slow.map(range(500))
+    try:
+        assert next(iter(outputs)) == 0
+        assert slow.get_current_stats().backlog > 50
+        call = slow.spawn(7)  # accepted: the map's inputs are not the function's backlog
+    finally:
+        outputs.close()  # the map's waiting inputs are dropped; the call runs next
+    assert call.get(timeout=scaled(30)) == 7
