@@ -8,7 +8,7 @@ ones when it stops. `MyClass(foo="x").baz.remote()` calls method `baz` in the po
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,7 +26,7 @@ from client._partial import PARAMETER_TYPES, ROLE_ATTRIBUTE, Parameter
 from client._secret import Secret
 from client._serialization import serialize
 from client._variants import option_overrides
-from client._web import WebConfig, WebFunction
+from client._web import WebFunction
 
 #: The largest encoded parameter set (as in the reference).
 MAX_PARAMETER_BYTES = 16 * 1024
@@ -277,14 +277,6 @@ class Cls(Deployable):
         )
         other._overrides = {**self._overrides, **option_overrides(**options)}
         return other
-
-    def web_functions(self) -> dict[str, tuple[Callable[..., Any], WebConfig]]:
-        """The class's web endpoint methods, by name."""
-        if self._user_cls is None:
-            return {}
-        return {
-            name: (value.raw_f, value.web) for name, value in web_methods(self._user_cls).items()
-        }
 
 
 def _lookup(app_name: str, name: str) -> Flow[Cls]:

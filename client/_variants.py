@@ -31,10 +31,6 @@ _WITH_OPTIONS = {
     "scaledown_window": "scaledown_window_s",
     "container_idle_timeout": "scaledown_window_s",
 }
-#: What `update_autoscaler` may change.
-AUTOSCALER_KEYWORDS = frozenset(
-    {"min_containers", "max_containers", "buffer_containers", "scaledown_window"}
-)
 
 
 def option_overrides(**keywords: Any) -> dict[str, Any]:
