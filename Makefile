@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/autoscale.py
 	$(BIN)/python bench/map_throughput.py
+	$(BIN)/python bench/payloads.py
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache

@@ -15,10 +15,10 @@ from client._http import ApiRequest, Flow, run_flow_async
 from client._image import Image
 from client._invocation import (
     call_id_of,
-    call_request,
     function_path,
     remote_flow,
     result_flow,
+    send_call,
 )
 from client._map import Mapper
 from client._object import Deployable
@@ -318,7 +318,7 @@ class Function(Deployable):
         """Start a call for each input without waiting for any; returns their handles."""
         calls = []
         for args in zip(*iterables, strict=False):
-            response = yield call_request(
+            response = yield from send_call(
                 self._ref,
                 self._name,
                 args,
@@ -336,7 +336,7 @@ class Function(Deployable):
         Returns:
             A `FunctionCall` to poll, wait for or cancel later, here or in another process.
         """
-        response = yield call_request(
+        response = yield from send_call(
             self._ref, self._name, args, kwargs, wait=False, variant=self._variant_headers()
         )
         return FunctionCall(call_id_of(response))

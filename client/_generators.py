@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from client._frames import split_parts, unpack_frame
 from client._http import PICKLE_CONTENT_TYPE, ApiRequest
-from client._invocation import call_id_of, call_request, result_flow
+from client._invocation import call_id_of, result_flow, send_call
 from client._serialization import deserialize
 from client._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 
@@ -26,7 +26,7 @@ def _protocol(
     state: Session,
 ) -> Protocol:
     headers = {**variant, GENERATOR_HEADER: "1"}
-    response = yield call_request(app_ref, name, args, kwargs, wait=False, variant=headers)
+    response = yield from send_call(app_ref, name, args, kwargs, wait=False, variant=headers)
     state.id = call_id_of(response)
     path = _values_path(state.id)
     after, ended = 0, False

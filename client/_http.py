@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -81,9 +81,23 @@ def _client_options(credentials: Credentials, *, asynchronous: bool) -> dict[str
     return options
 
 
-def _arguments(request: ApiRequest) -> dict[str, Any]:
+#: Bodies over this go out a piece at a time from the blocking client (whose transport would
+#: copy what is left of one big buffer after every send).
+_PIECE_BYTES = 1024 * 1024
+
+
+def _pieces(content: bytes) -> Iterator[bytes]:
+    view = memoryview(content)
+    for start in range(0, len(view), _PIECE_BYTES):
+        yield bytes(view[start : start + _PIECE_BYTES])
+
+
+def _arguments(request: ApiRequest, *, blocking: bool = False) -> dict[str, Any]:
     headers = dict(request.headers)
-    content = request.content
+    content: bytes | Iterator[bytes] | None = request.content
+    if blocking and request.content is not None and len(request.content) > _PIECE_BYTES:
+        headers["content-length"] = str(len(request.content))
+        content = _pieces(request.content)
     if request.json is not None:
         content = orjson.dumps(request.json)
         headers["content-type"] = "application/json"
@@ -177,7 +191,9 @@ def send(request: ApiRequest) -> httpx.Response:
     client = _sync_client(credentials)
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
         try:
-            response = client.request(request.method, request.path, **_arguments(request))
+            response = client.request(
+                request.method, request.path, **_arguments(request, blocking=True)
+            )
         except httpx.TransportError as exc:
             raise _unreachable(credentials, exc) from exc
         wait_s = _retry_after_s(response, attempt)

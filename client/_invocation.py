@@ -9,6 +9,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from client._blobs import with_payload_blob
 from client._context import current_function_call_id
 from client._errors import ServerError
 from client._http import PARENT_CALL_HEADER, PICKLE_CONTENT_TYPE, ApiRequest, Flow, error_body
@@ -23,7 +24,7 @@ def function_path(app_ref: str, function_name: str) -> str:
     return f"/v1/apps/{quote(app_ref, safe='')}/functions/{quote(function_name, safe='')}"
 
 
-def call_request(
+def send_call(
     app_ref: str,
     function_name: str,
     args: tuple[Any, ...],
@@ -31,9 +32,10 @@ def call_request(
     *,
     wait: bool,
     variant: dict[str, str] | None = None,
-) -> ApiRequest:
-    """The POST of a call; with `wait=False` the gateway answers 202 at once. `variant` holds
-    the headers naming a class's parameters and a handle's option overrides."""
+) -> Flow[httpx.Response]:
+    """POST a call; with `wait=False` the gateway answers 202 at once. `variant` holds the
+    headers naming a class's parameters and a handle's option overrides. Arguments over 2 MiB
+    go first, as a blob."""
     headers = {
         "content-type": PICKLE_CONTENT_TYPE,
         "accept": PICKLE_CONTENT_TYPE,
@@ -44,12 +46,13 @@ def call_request(
         headers[PARENT_CALL_HEADER] = parent_call_id
     if not wait:
         headers["prefer"] = "respond-async"
-    return ApiRequest(
+    request = ApiRequest(
         "POST",
         f"{function_path(app_ref, function_name)}/calls",
         content=serialize_arguments(args, kwargs),
         headers=headers,
     )
+    return (yield (yield from with_payload_blob(request)))
 
 
 def poll_request(call_id: str, wait_s: float) -> ApiRequest:
@@ -94,7 +97,9 @@ def remote_flow(
     kwargs: dict[str, Any],
     variant: dict[str, str] | None = None,
 ) -> Flow[Any]:
-    response = yield call_request(app_ref, function_name, args, kwargs, wait=True, variant=variant)
+    response = yield from send_call(
+        app_ref, function_name, args, kwargs, wait=True, variant=variant
+    )
     return (yield from follow_result(response, None))
 
 

@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 import httpx
 
+from client._blobs import INLINE_PAYLOAD_BYTES, download, upload
 from client._errors import InvalidError, error_from_code
 from client._frames import pack_frame, split_parts, unpack_frame
-from client._http import ApiRequest
+from client._http import ApiRequest, Flow
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
 from client._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 
@@ -34,8 +35,9 @@ FLUSH_S = 0.05
 READ_WAIT_S = 30.0
 
 
-def _outputs(response: httpx.Response) -> tuple[list[Emit], int]:
-    """The outputs of one read, and the sequence number of the last."""
+def _outputs(response: httpx.Response) -> Flow[tuple[list[Emit], int]]:
+    """The outputs of one read (values over 2 MiB fetched from their blobs), and the sequence
+    number of the last."""
     head, rest = unpack_frame(response.content)
     heads = head.get("outputs")
     if not isinstance(heads, list):
@@ -45,6 +47,8 @@ def _outputs(response: httpx.Response) -> tuple[list[Emit], int]:
     emits, last = [], 0
     for item, value in zip(heads, values, strict=True):
         last = int(item["seq"])
+        if item.get("blob"):
+            value = yield from download(str(item["blob"]))
         if item["status"] == "success":
             emits.append(Emit(int(item["index"]), deserialize(value), many=flatten))
             continue
@@ -95,6 +99,23 @@ class _Order:
             self._next += 1
 
 
+def _encoded(
+    item: tuple[tuple[Any, ...], dict[str, Any]], index: int
+) -> Flow[tuple[bytes, str | None]]:
+    """An input's payload, or, over 2 MiB, nothing and the blob it was sent as."""
+    payload = serialize_arguments(*item)
+    if len(payload) <= INLINE_PAYLOAD_BYTES:
+        return payload, None
+    return b"", (yield from upload(payload, f"input {index}'s arguments"))
+
+
+def _input_frame(batch: list[bytes], blobs: list[str | None]) -> bytes:
+    head: dict[str, Any] = {"sizes": [len(payload) for payload in batch]}
+    if any(blobs):
+        head["blobs"] = blobs
+    return pack_frame(head, batch)
+
+
 def _map_protocol(
     path: str,
     headers: dict[str, str],
@@ -115,11 +136,14 @@ def _map_protocol(
         continue_sending = False
         if not exhausted and room > 0:
             batch: list[bytes] = []
+            blobs: list[str | None] = []
             wanted, first, started = min(room, BATCH), taken, time.monotonic()
             exhausted = True
             for item in inputs:
                 try:
-                    batch.append(serialize_arguments(*item))
+                    payload, blob = yield from _encoded(item, taken)
+                    batch.append(payload)
+                    blobs.append(blob)
                 except Exception as exc:
                     # That input fails alone; it is never sent, so the gateway's numbering of
                     # the inputs it gets skips it.
@@ -132,8 +156,7 @@ def _map_protocol(
                     exhausted = False
                     break
             if batch:
-                frame = pack_frame({"sizes": [len(payload) for payload in batch]}, batch)
-                yield ApiRequest("POST", f"{base}/inputs", content=frame)
+                yield ApiRequest("POST", f"{base}/inputs", content=_input_frame(batch, blobs))
                 sent += len(batch)
             continue_sending = not exhausted and WINDOW - (sent - received) - order.parked > 0
         if received == sent:
@@ -145,7 +168,7 @@ def _map_protocol(
             params={"after": after, "timeout_s": wait_s},
             wait_s=wait_s,
         )
-        emits, last = _outputs(response)
+        emits, last = yield from _outputs(response)
         if emits:
             after = last
         received += len(emits)

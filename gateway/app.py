@@ -129,7 +129,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     secrets_key = await asyncio.to_thread(load_key, config.secrets_key_path)
     database = await Database.open(config.database_path)
     store = Store(database)
-    blobs = BlobStore(config.blob_dir)
+    blobs = BlobStore(config.blob_dir, database)
     authority = TokenAuthority(store)
     credentials = ContainerCredentials(
         store, authority, internal_url, config.tls_ca or config.tls_cert
@@ -174,6 +174,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             auth=authority,
             apps=AppService(store, blobs, scheduler),
             calls=calls,
+            blobs=blobs,
             maps=maps,
             scheduler=scheduler,
             rate_limiter=rate_limiter,

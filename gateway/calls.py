@@ -40,7 +40,13 @@ def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
         )
     if result.status is OutputStatus.SUCCESS:
         return CallOutcome(
-            call_id, CallStatus.SUCCESS, result.pickled, result.json, result.json_error
+            call_id,
+            CallStatus.SUCCESS,
+            result.pickled,
+            result.json,
+            result.json_error,
+            pickled_blob=result.pickled_blob,
+            json_blob=result.json_blob,
         )
     error = result.error or ErrorInfo("Exception", "the function failed", "")
     return CallOutcome(
@@ -108,12 +114,17 @@ class CallService:
         parent_call_id: str | None,
         variant: Variant | None = None,
         streamed: bool = False,
+        payload_blob: str | None = None,
     ) -> ActiveCall:
-        """Accept a call: its insert is queued and it is dispatched at once, in parallel."""
+        """Accept a call: its insert is queued and it is dispatched at once, in parallel.
+        Its payload is `payload`, or the workspace's blob `payload_blob`."""
         variant = variant or Variant()
         self.scheduler.admit(variant.apply(function), variant)
         call_id = new_id("fc")
-        inline, sha256 = await self._blobs.offload(payload)
+        if payload_blob is None:
+            inline, sha256 = await self._blobs.offload(payload, workspace_id)
+        else:
+            inline, sha256 = None, payload_blob
         committed = self._store.insert_call(
             NewCall(
                 call_id,
@@ -134,10 +145,11 @@ class CallService:
             workspace_id,
             function,
             payload_format,
-            payload,
+            inline or b"",
             wants_json,
             wants_pickle,
             variant=variant or Variant(),
+            payload_blob=sha256,
         )
         if streamed:
             task.stream = self.streams.open(call_id, workspace_id)
@@ -163,6 +175,7 @@ class CallService:
         try:
             if active is not None:
                 await active.committed
+                outcome = await self._owned_blobs(outcome, active.task.workspace_id)
             for attempt in range(1, PERSIST_ATTEMPTS + 1):
                 try:
                     await self._write_outcome(outcome, active)
@@ -179,12 +192,24 @@ class CallService:
             if active is not None and not active.done.done():
                 active.done.set_result(outcome)
 
+    async def _owned_blobs(self, outcome: CallOutcome, workspace_id: str) -> CallOutcome:
+        """`outcome`, unless it names a blob its workspace never stored (a container may only
+        hand back what it sent itself): then a failure saying so."""
+        for sha256 in (outcome.pickled_blob, outcome.json_blob):
+            if sha256 is not None and await self._blobs.size_of(workspace_id, sha256) is None:
+                message = f"the result names blob {sha256}, which this workspace does not have"
+                error = {"code": "function_failed", "message": message, "type": "LookupError"}
+                return CallOutcome(outcome.call_id, CallStatus.FAILURE, error=error)
+        return outcome
+
     async def _write_outcome(self, outcome: CallOutcome, active: ActiveCall | None) -> None:
         # A web response keeps its head where values keep their JSON, its body where pickles go.
         body = outcome.web.body if outcome.web is not None else outcome.pickled
         head = outcome.web.head_json() if outcome.web is not None else outcome.json
         pickled, pickled_sha256 = await self._blobs.offload(body)
         json_bytes, json_sha256 = await self._blobs.offload(head)
+        pickled_sha256 = outcome.pickled_blob or pickled_sha256
+        json_sha256 = outcome.json_blob or json_sha256
         stored = StoredOutcome(
             outcome.status,
             pickled,
@@ -263,6 +288,17 @@ class CallService:
         stored, expired = found
         if expired:
             raise OutputExpired(call_id)
+        if stored.status is CallStatus.SUCCESS and not stored.is_web:
+            # A large value stays on disk; the response streams it from there.
+            return CallOutcome(
+                call_id,
+                stored.status,
+                stored.pickled,
+                stored.json,
+                stored.json_error,
+                pickled_blob=stored.pickled_sha256,
+                json_blob=stored.json_sha256,
+            )
         pickled = await self._blobs.load(stored.pickled, stored.pickled_sha256)
         json_bytes = await self._blobs.load(stored.json, stored.json_sha256)
         if stored.is_web and json_bytes is not None:
@@ -310,9 +346,12 @@ class CallService:
                 self._end_lost(record.call_id, "the gateway restarted while this web request ran")
                 continue
             function = await self._store.function_by_id(record.function_id)
-            payload = await self._blobs.load(found.payload, found.payload_sha256)
-            if function is None or payload is None:
+            if function is None or (found.payload is None and found.payload_sha256 is None):
                 continue
+            if found.payload_sha256 is not None:
+                # The container fetches it (calls of older versions had no blob grant).
+                size = self._blobs.path_of(found.payload_sha256).stat().st_size
+                await self._blobs.grant(record.workspace_id, found.payload_sha256, size)
             variant = Variant.from_json(found.variant)
             if is_generator_call(function, variant.method):
                 # Its values went to a caller of the old process, and cannot be sent again.
@@ -323,11 +362,12 @@ class CallService:
                 record.workspace_id,
                 function,
                 PayloadFormat(found.payload_format),
-                payload,
+                found.payload or b"",
                 found.wants_json,
                 found.wants_pickle,
                 attempt=record.attempt,
                 variant=variant,
+                payload_blob=found.payload_sha256,
             )
             done = asyncio.get_running_loop().create_future()
             committed = asyncio.get_running_loop().create_future()

@@ -52,6 +52,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", help="CA that containers trust (default: --tls-cert)")
     parser.add_argument("--max-body-mb", help="largest API request body in MiB (64)")
     parser.add_argument("--max-web-body-mb", help="largest web endpoint request in MiB (4096)")
+    parser.add_argument("--max-blob-mb", help="largest argument or result blob in MiB (1025)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
     parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")

@@ -20,6 +20,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_TLS_CA` | `--tls-ca` | path | the certificate | CA that containers trust to call back |
 | `WHARF_MAX_BODY_MB` | `--max-body-mb` | float | `64` | MiB per API request body |
 | `WHARF_MAX_WEB_BODY_MB` | `--max-web-body-mb` | float | `4096` | MiB per web endpoint request |
+| `WHARF_MAX_BLOB_MB` | `--max-blob-mb` | float | `1025` | MiB per argument or result blob |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
 | `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `2000` | inputs waiting per function |
@@ -92,6 +93,9 @@ class Config:
     tls_ca: Path | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     max_web_body_bytes: int = 4 * 1024 * 1024 * 1024
+    #: Largest payload blob (a call's arguments, or its result) sent in or stored: 1 GiB of
+    #: data, and a MiB for its encoding.
+    max_blob_bytes: int = 1025 * 1024 * 1024
     result_ttl_s: float = 7 * 24 * 3600.0
     #: Containers of all functions at once; idle ones of other functions make room for waiting work.
     max_total_containers: int = 32
@@ -166,7 +170,7 @@ class Config:
                 values[name] = converter(raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{variable} (--{name.replace('_', '-')}): {exc}") from exc
-        for name in ("max_body", "max_web_body"):
+        for name in ("max_body", "max_web_body", "max_blob"):
             if f"{name}_mb" in values:
                 values[f"{name}_bytes"] = int(values.pop(f"{name}_mb") * 1024 * 1024)
         values.setdefault("data_dir", Path("~/.wharf").expanduser())
@@ -233,6 +237,7 @@ _CONVERTERS: dict[str, Any] = {
     "tls_ca": _path,
     "max_body_mb": float,
     "max_web_body_mb": float,
+    "max_blob_mb": float,
     "result_ttl_s": float,
     "max_total_containers": int,
     "max_backlog": int,

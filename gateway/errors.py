@@ -53,8 +53,8 @@ class InvalidRequest(GatewayError):
 class PayloadTooLarge(GatewayError):
     status, code = 413, "payload_too_large"
 
-    def __init__(self, limit_bytes: int) -> None:
-        super().__init__(f"the request body is over the limit of {limit_bytes} bytes")
+    def __init__(self, limit_bytes: int, message: str | None = None) -> None:
+        super().__init__(message or f"the request body is over the limit of {limit_bytes} bytes")
         self.limit_bytes = limit_bytes
 
 

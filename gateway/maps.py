@@ -135,8 +135,11 @@ class MapService:
         session.last_read_s = time.monotonic()
         return session
 
-    def add_inputs(self, session: MapSession, payloads: list[bytes]) -> None:
-        """Queue inputs, numbered after those already sent.
+    def add_inputs(
+        self, session: MapSession, payloads: list[bytes], blobs: list[str | None] | None = None
+    ) -> None:
+        """Queue inputs, numbered after those already sent; an input whose `blobs` entry names
+        a blob (checked to be the workspace's) takes its payload from there.
 
         Raises:
             WindowFull: the map would hold more than `MAX_WINDOW` inputs.
@@ -146,7 +149,7 @@ class MapService:
         if session.held + len(payloads) > MAX_WINDOW:
             raise WindowFull(MAX_WINDOW)
         tasks = []
-        for payload in payloads:
+        for position, payload in enumerate(payloads):
             task = Task(
                 new_id("fc"),  # calls made from the input name it as their parent
                 session.workspace_id,
@@ -158,6 +161,7 @@ class MapService:
                 variant=session.variant,
                 sink=session,
                 index=session.accepted,
+                payload_blob=blobs[position] if blobs else None,
             )
             session.accepted += 1
             tasks.append(task)

@@ -162,6 +162,9 @@ class CallOutcome:
     expired: bool = False
     #: For a web request kept as a call: the endpoint's response.
     web: WebResponse | None = None
+    #: The value is a stored blob, named by its SHA-256 (and `pickled`/`json` are None).
+    pickled_blob: str | None = None
+    json_blob: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from gateway.errors import GatewayError
 from gateway.models import CallOutcome, CallStatus
@@ -35,12 +37,22 @@ def error_response(error: GatewayError) -> Response:
     return json_response(body, error.status, error.headers)
 
 
+class BlobResponse(FileResponse):
+    """A stored payload file, streamed from disk."""
+
+    # Bigger reads than Starlette's 64 KiB: 1 GiB in 1,024 hops to a thread, not 16,384.
+    chunk_size = 1024 * 1024
+
+
 def accepts_pickle(accept_header: str | None) -> bool:
     return bool(accept_header) and PICKLE_CONTENT_TYPE in str(accept_header)
 
 
-def outcome_response(outcome: CallOutcome, wants_pickle: bool) -> Response:
-    """The response for a finished call: its value, or its error in the one error shape."""
+def outcome_response(
+    outcome: CallOutcome, wants_pickle: bool, blob_path: Callable[[str], Path]
+) -> Response:
+    """The response for a finished call: its value (a blob streamed from `blob_path`), or
+    its error in the one error shape."""
     headers = {CALL_ID_HEADER: outcome.call_id, CALL_STATUS_HEADER: outcome.status.value}
     if outcome.web is not None:
         replayed = Response(outcome.web.body, outcome.web.status)
@@ -50,8 +62,14 @@ def outcome_response(outcome: CallOutcome, wants_pickle: bool) -> Response:
         ]
         return replayed
     if outcome.status is CallStatus.SUCCESS:
+        if wants_pickle and outcome.pickled_blob is not None:
+            path = blob_path(outcome.pickled_blob)
+            return BlobResponse(path, headers=headers, media_type=PICKLE_CONTENT_TYPE)
         if wants_pickle and outcome.pickled is not None:
             return Response(outcome.pickled, 200, headers, media_type=PICKLE_CONTENT_TYPE)
+        if outcome.json_blob is not None:
+            path = blob_path(outcome.json_blob)
+            return BlobResponse(path, headers=headers, media_type=JSON_CONTENT_TYPE)
         if outcome.json is not None:
             return Response(outcome.json, 200, headers, media_type=JSON_CONTENT_TYPE)
         message = outcome.json_error or (

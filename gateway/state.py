@@ -9,6 +9,7 @@ from starlette.requests import Request
 from gateway.apps import AppService
 from gateway.auth import TokenAuthority
 from gateway.background import Background
+from gateway.blobs import BlobStore
 from gateway.calls import CallService
 from gateway.config import Config
 from gateway.deploys import Deploys
@@ -27,6 +28,7 @@ class GatewayState(TypedDict):
     auth: TokenAuthority
     apps: AppService
     calls: CallService
+    blobs: BlobStore
     maps: MapService
     scheduler: Scheduler
     rate_limiter: RateLimiter

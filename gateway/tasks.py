@@ -151,6 +151,8 @@ class Task:
     #: Retries after the function raised, and inputs lost with their container, so far.
     retries: int = 0
     losses: int = 0
+    #: The payload is this blob (and `payload` is empty): the container fetches it.
+    payload_blob: str | None = None
 
     @property
     def pool_key(self) -> str:
@@ -172,6 +174,7 @@ class Task:
             payload=self.payload,
             wants_json=self.wants_json,
             wants_pickle=self.wants_pickle,
+            payload_blob=self.payload_blob,
         )
 
 

@@ -51,6 +51,7 @@ from runner.envelope import (
 from runner.errors import ProtocolError
 from runner.executor import collect, execute, execute_stream, failure_output
 from runner.lifecycle import Served, run_exit_hooks, serve_target
+from runner.payloads import offload_value, with_payload
 from runner.wire import STREAM_LIMIT_BYTES, encode_message, read_message
 
 if TYPE_CHECKING:
@@ -180,6 +181,14 @@ class Agent:
         if function is None:
             writer.write(encode_message("HTTP/1.1 404 Not Found", {}, b""))
             return
+        try:
+            item = await with_payload(item)
+        except Exception as exc:
+            writer.write(
+                encode_message("HTTP/1.1 200 OK", {}, encode_output(failure_output(exc, item)))
+            )
+            await writer.drain()
+            return
 
         async def emit(output: Output) -> None:
             writer.write(encode_message(_ITEM_STATUS, {}, encode_output(output)))
@@ -194,10 +203,15 @@ class Agent:
         function = self._functions[item.function_name]
         # One input at a time: nothing else needs the loop, so skip the hop to a thread.
         inline = self._config.max_inputs == 1
-        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
-            output = await collect(function, item, inline=inline)  # a map: all its values
-        else:
-            output = await execute(function, item, inline=inline)
+        try:
+            item = await with_payload(item)
+            if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+                output = await collect(function, item, inline=inline)  # a map: all its values
+            else:
+                output = await execute(function, item, inline=inline)
+            output = await offload_value(output)
+        except Exception as exc:  # the blob could not be fetched or stored
+            return failure_output(exc, item)
         size = len(output.pickled or b"") + len(output.json or b"")
         if size > self._config.max_body_bytes:
             too_large = ValueError(

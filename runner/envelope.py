@@ -58,6 +58,8 @@ class Input:
     wants_json: bool
     #: Also pickle the result (a Python caller).
     wants_pickle: bool
+    #: The payload is a blob of the gateway's, named by its SHA-256 (and `payload` is empty).
+    payload_blob: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,13 @@ class Output:
     #: Why the value has no JSON form, in a sentence.
     json_error: str | None
     error: ErrorInfo | None
+    #: The value is a blob of the gateway's, named by its SHA-256 (and `pickled`/`json` None).
+    pickled_blob: str | None = None
+    json_blob: str | None = None
 
 
-def encode_input(item: Input) -> bytes:
-    head = {
+def _input_head(item: Input) -> dict[str, Any]:
+    head: dict[str, Any] = {
         "input_id": item.input_id,
         "call_id": item.call_id,
         "function": item.function_name,
@@ -83,21 +88,33 @@ def encode_input(item: Input) -> bytes:
         "wants_json": item.wants_json,
         "wants_pickle": item.wants_pickle,
     }
-    return encode_frame(head, (item.payload,))
+    if item.payload_blob is not None:
+        head["payload_blob"] = item.payload_blob
+    return head
+
+
+def _input_of(head: dict[str, Any], payload: bytes) -> Input:
+    blob = head.get("payload_blob")
+    return Input(
+        input_id=str(head["input_id"]),
+        call_id=str(head["call_id"]),
+        function_name=str(head["function"]),
+        payload_format=PayloadFormat(str(head["format"])),
+        payload=payload,
+        wants_json=bool(head["wants_json"]),
+        wants_pickle=bool(head["wants_pickle"]),
+        payload_blob=None if blob is None else str(blob),
+    )
+
+
+def encode_input(item: Input) -> bytes:
+    return encode_frame(_input_head(item), (item.payload,))
 
 
 def decode_input(body: bytes) -> Input:
     head, rest = decode_frame(body)
     try:
-        return Input(
-            input_id=str(head["input_id"]),
-            call_id=str(head["call_id"]),
-            function_name=str(head["function"]),
-            payload_format=PayloadFormat(str(head["format"])),
-            payload=bytes(rest),
-            wants_json=bool(head["wants_json"]),
-            wants_pickle=bool(head["wants_pickle"]),
-        )
+        return _input_of(head, bytes(rest))
     except (KeyError, ValueError) as exc:
         raise ProtocolError(f"input frame is missing or has a bad field: {exc}") from exc
 
@@ -112,6 +129,10 @@ def encode_output(output: Output) -> bytes:
         "json_error": output.json_error,
         "error": None if output.error is None else output.error.to_json(),
     }
+    if output.pickled_blob is not None:
+        head["pickled_blob"] = output.pickled_blob
+    if output.json_blob is not None:
+        head["json_blob"] = output.json_blob
     return encode_frame(head, (pickled, json_bytes))
 
 
@@ -120,6 +141,14 @@ def _part_length(value: object, name: str) -> int | None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ProtocolError(f"output frame has a bad {name}: {value!r}")
+    return value
+
+
+def _blob_name(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 64:
+        raise ProtocolError(f"output frame has a bad blob name: {value!r}")
     return value
 
 
@@ -139,6 +168,8 @@ def decode_output(body: bytes) -> Output:
             json=json_bytes,
             json_error=None if head["json_error"] is None else str(head["json_error"]),
             error=None if not isinstance(error, dict) else ErrorInfo(**error),
+            pickled_blob=_blob_name(head.get("pickled_blob")),
+            json_blob=_blob_name(head.get("json_blob")),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError(f"output frame is missing or has a bad field: {exc}") from exc
@@ -146,18 +177,7 @@ def decode_output(body: bytes) -> Output:
 
 def encode_inputs(items: list[Input]) -> bytes:
     """Several inputs in one frame: each one's head, then all their payloads in order."""
-    heads = [
-        {
-            "input_id": item.input_id,
-            "call_id": item.call_id,
-            "function": item.function_name,
-            "format": item.payload_format.value,
-            "wants_json": item.wants_json,
-            "wants_pickle": item.wants_pickle,
-            "size": len(item.payload),
-        }
-        for item in items
-    ]
+    heads = [{**_input_head(item), "size": len(item.payload)} for item in items]
     return encode_frame({"inputs": heads}, [item.payload for item in items])
 
 
@@ -170,17 +190,7 @@ def decode_inputs(body: bytes) -> list[Input]:
     try:
         for item in heads:
             size = _part_length(item["size"], "size") or 0
-            items.append(
-                Input(
-                    input_id=str(item["input_id"]),
-                    call_id=str(item["call_id"]),
-                    function_name=str(item["function"]),
-                    payload_format=PayloadFormat(str(item["format"])),
-                    payload=bytes(rest[offset : offset + size]),
-                    wants_json=bool(item["wants_json"]),
-                    wants_pickle=bool(item["wants_pickle"]),
-                )
-            )
+            items.append(_input_of(item, bytes(rest[offset : offset + size])))
             offset += size
     except (KeyError, ValueError, TypeError) as exc:
         raise ProtocolError(f"batch frame has a bad input: {exc}") from exc

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
+from gateway.blobs import check_sha256
 from gateway.classes import (
     check_parameters,
     is_generator_call,
@@ -40,6 +41,8 @@ GENERATOR_HEADER = "wharf-generator"
 #: Most calls a call graph shows.
 MAX_GRAPH_NODES = 10_000
 PARAMETERS_HEADER = "wharf-parameters"
+#: Names the workspace's blob that holds the call's arguments (sent instead of a body).
+PAYLOAD_BLOB_HEADER = "wharf-payload-blob"
 OPTIONS_HEADER = "wharf-options"
 #: Options a handle cannot override: they shape the container's code, not its pool.
 _FIXED_OPTIONS = frozenset({"max_inputs", "target_inputs"})
@@ -75,8 +78,10 @@ async def create_call(request: Request) -> Response:
             f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
         )
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
+    payload_blob = await _payload_blob(request, principal.workspace_id, body)
     body_parameters = None
-    if is_pickle:
+    if is_pickle or payload_blob is not None:
+        # A blob's arguments are checked in the container, which reads them.
         method_params(function, method)  # a class needs a method
     else:
         body_parameters = check_json_arguments(body, function, method)
@@ -102,6 +107,7 @@ async def create_call(request: Request) -> Response:
         else None,
         variant=variant,
         streamed=generator,
+        payload_blob=payload_blob,
     )
     call_id = active.task.call_id
     await active.committed
@@ -113,7 +119,29 @@ async def create_call(request: Request) -> Response:
     outcome = await state["calls"].wait(principal.workspace_id, call_id, config.request_timeout_s)
     if outcome is None:
         return pending_response(request, call_id, 302)
-    return outcome_response(outcome, wants_pickle)
+    return outcome_response(outcome, wants_pickle, state["blobs"].path_of)
+
+
+async def _payload_blob(request: Request, workspace_id: str, body: bytes) -> str | None:
+    """The blob named as the call's arguments by the `wharf-payload-blob` header, if any.
+
+    Raises:
+        InvalidRequest: a bad name, a body besides, or a blob the workspace has not stored.
+    """
+    header = request.headers.get(PAYLOAD_BLOB_HEADER)
+    if header is None:
+        return None
+    sha256 = check_sha256(header)
+    if body:
+        raise InvalidRequest(
+            f"a call with a {PAYLOAD_BLOB_HEADER} header takes its arguments from the blob; "
+            "send an empty body"
+        )
+    if await state_of(request)["blobs"].size_of(workspace_id, sha256) is None:
+        raise InvalidRequest(
+            f"no blob {sha256} in this workspace: PUT the arguments to /v1/blobs/{sha256} first"
+        )
+    return sha256
 
 
 def call_variant(
@@ -160,7 +188,8 @@ async def get_call(request: Request) -> Response:
     outcome = await state["calls"].wait(principal.workspace_id, call_id, wait_for_s)
     if outcome is None:
         return pending_response(request, call_id, 302 if wait_s is None else 202)
-    return outcome_response(outcome, accepts_pickle(request.headers.get("accept")))
+    wants_pickle = accepts_pickle(request.headers.get("accept"))
+    return outcome_response(outcome, wants_pickle, state["blobs"].path_of)
 
 
 async def cancel_call(request: Request) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
+from gateway.blobs import check_sha256
 from gateway.classes import is_generator_call, method_params
 from gateway.errors import InvalidRequest
 from gateway.maps import MapService, MapSession
@@ -30,6 +32,8 @@ FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
 #: Most inputs one request may carry.
 MAX_BATCH = 10_000
+#: Bytes of a blob result read at a time into an NDJSON answer.
+BLOB_READ_BYTES = 1024 * 1024
 
 
 async def _target(request: Request) -> tuple[Principal, FunctionRecord, str | None]:
@@ -99,11 +103,33 @@ async def send_inputs(request: Request) -> Response:
             "add up to the payloads that follow"
         )
     payloads = split_frame_parts(rest, sizes)
+    blobs = await _input_blobs(request, session, head.get("blobs"), len(sizes))
     if session.payload_format is PayloadFormat.JSON:
-        for payload in payloads:
-            check_json_arguments(payload, session.function, session.variant.method)
-    state_of(request)["maps"].add_inputs(session, payloads)
+        for payload, blob in zip(payloads, blobs or [None] * len(payloads), strict=True):
+            if blob is None:
+                check_json_arguments(payload, session.function, session.variant.method)
+    state_of(request)["maps"].add_inputs(session, payloads, blobs)
     return json_response({"accepted": session.accepted})
+
+
+async def _input_blobs(
+    request: Request, session: MapSession, blobs: object, count: int
+) -> list[str | None] | None:
+    """A frame's `"blobs"`: for each input, null or the blob (of the workspace) holding its
+    payload, in which case its size is 0."""
+    if blobs is None:
+        return None
+    if not isinstance(blobs, list) or len(blobs) != count:
+        raise InvalidRequest('"blobs" must list a blob name or null for each input')
+    store = state_of(request)["blobs"]
+    for blob in blobs:
+        if blob is None:
+            continue
+        if not isinstance(blob, str):
+            raise InvalidRequest('"blobs" must list a blob name or null for each input')
+        if await store.size_of(session.workspace_id, check_sha256(blob)) is None:
+            raise InvalidRequest(f"no blob {blob} in this workspace: PUT it to /v1/blobs first")
+    return blobs
 
 
 async def read_outputs(request: Request) -> Response:
@@ -120,17 +146,19 @@ async def read_outputs(request: Request) -> Response:
     heads, parts = [], []
     for seq, index, outcome in outputs:
         value = outcome.pickled if session.wants_pickle else outcome.json
+        blob = outcome.pickled_blob if session.wants_pickle else outcome.json_blob
         part = value or b""
-        heads.append(
-            {
-                "seq": seq,
-                "index": index,
-                "status": outcome.status.value,
-                "size": len(part),
-                "error": outcome.error,
-                "json_error": outcome.json_error,
-            }
-        )
+        head = {
+            "seq": seq,
+            "index": index,
+            "status": outcome.status.value,
+            "size": len(part),
+            "error": outcome.error,
+            "json_error": outcome.json_error,
+        }
+        if blob is not None:
+            head["blob"] = blob  # a value over 2 MiB: GET /v1/blobs/{blob}
+        heads.append(head)
         parts.append(part)
     # A generator function's outputs are lists of its values, for the caller to flatten.
     flatten = is_generator_call(session.function, session.variant.method)
@@ -188,7 +216,12 @@ async def map_ndjson(request: Request) -> Response:
                 outputs = await maps.read(session, after, 1.0)
                 for seq, index, outcome in outputs:
                     after, answered = seq, answered + 1
-                    yield _ndjson_line(index, outcome)
+                    if outcome.json_blob is not None:
+                        path = state["blobs"].path_of(outcome.json_blob)
+                        async for part in _blob_line(index, path):
+                            yield part
+                    else:
+                        yield _ndjson_line(index, outcome)
                     maps.touch(session)  # a slow reader is still a reader
             await feeder
         finally:
@@ -220,6 +253,15 @@ async def _feed(
         if payloads:
             maps.add_inputs(session, payloads)
         position += count
+
+
+async def _blob_line(index: int, path: Path) -> AsyncIterator[bytes]:
+    """The line of a result over 2 MiB, read from its blob a piece at a time."""
+    yield b'{"index":%d,"result":' % index
+    with await asyncio.to_thread(path.open, "rb") as file:
+        while chunk := await asyncio.to_thread(file.read, BLOB_READ_BYTES):
+            yield chunk
+    yield b"}\n"
 
 
 def _ndjson_line(index: int, outcome: CallOutcome) -> bytes:
