@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from gateway.calls import outcome_of
 from gateway.errors import GatewayError, NotFound
@@ -26,6 +27,8 @@ from runner import Output, PayloadFormat
 MAX_WINDOW = 20_000
 #: Most outputs one read returns.
 MAX_READ = 10_000
+#: Most maps one workspace may have open at once (each may hold `MAX_WINDOW` inputs).
+MAX_MAPS_PER_WORKSPACE = 64
 
 
 class WindowFull(GatewayError):
@@ -35,6 +38,17 @@ class WindowFull(GatewayError):
         super().__init__(
             f"this map already holds {limit} inputs that are running or unread; read its "
             "outputs before sending more"
+        )
+
+
+class TooManyMaps(GatewayError):
+    status, code = 429, "too_many_maps"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this workspace already has {limit} maps open; finish or leave one before "
+            "starting another"
         )
 
 
@@ -81,6 +95,7 @@ class MapService:
         self._scheduler = scheduler
         self._idle_timeout_s = idle_timeout_s
         self._maps: dict[str, MapSession] = {}
+        self._open_maps: Counter[str] = Counter()
         # Map inputs are bounded by their maps' windows, not by the function's backlog limit.
         scheduler.exclude_from_backlog(self.in_flight)
 
@@ -109,7 +124,10 @@ class MapService:
 
         Raises:
             NoCapacity, TooManyPools: as for a call.
+            TooManyMaps: the workspace has `MAX_MAPS_PER_WORKSPACE` maps open.
         """
+        if self._open_maps[workspace_id] >= MAX_MAPS_PER_WORKSPACE:
+            raise TooManyMaps(MAX_MAPS_PER_WORKSPACE)
         self._scheduler.admit(variant.apply(function), variant, backlog=False)
         session = MapSession(
             new_id("map"),
@@ -121,6 +139,7 @@ class MapService:
             wants_pickle=wants_pickle,
         )
         self._maps[session.map_id] = session
+        self._open_maps[workspace_id] += 1
         return session
 
     def get(self, workspace_id: str, map_id: str) -> MapSession:
@@ -209,13 +228,17 @@ class MapService:
         return [output for _, output in zip(range(MAX_READ), session.outputs, strict=False)]
 
     def close(self, session: MapSession) -> None:
-        """End a map: inputs still waiting are dropped, running ones' outputs are ignored."""
+        """End a map: inputs still waiting are dropped, and containers running only its
+        inputs are stopped."""
         session.closed = True
-        self._maps.pop(session.map_id, None)
+        if self._maps.pop(session.map_id, None) is not None:
+            self._open_maps[session.workspace_id] -= 1
+            if not self._open_maps[session.workspace_id]:
+                del self._open_maps[session.workspace_id]
         for task in session.running:
             task.finished = True  # a late output is dropped
         session.running.clear()
-        self._scheduler.drop_finished(session.function, session.variant)
+        self._scheduler.abandon_finished(session.function, session.variant)
         session.outputs.clear()
         session.changed.set()
 

@@ -209,12 +209,18 @@ class Scheduler:
         bounded by their own windows): `count(function_id)`, an upper bound."""
         self._not_backlog = count
 
-    def drop_finished(self, function: FunctionRecord, variant: Variant) -> None:
-        """Take finished tasks (a cancelled map's) out of the pool's queue now, rather than
-        when their turn comes, so they start no containers."""
+    def abandon_finished(self, function: FunctionRecord, variant: Variant) -> None:
+        """Let go of tasks marked finished without an outcome (a closed map's): those waiting
+        leave the queue now rather than when their turn comes, and a container running nothing
+        but such inputs is stopped, so nothing runs for nobody."""
         pool = self._pools.get(function.function_id + variant.pool_suffix)
-        if pool is not None:
-            pool.queue = deque(task for task in pool.queue if not task.finished)
+        if pool is None:
+            return
+        pool.queue = deque(task for task in pool.queue if not task.finished)
+        for container in list(pool.containers.values()):
+            running = container.running.values()
+            if running and not container.stopping and all(task.finished for task in running):
+                self._stop_container(pool, container, grace_s=0)
 
     def submit(self, task: Task) -> None:
         """Queue a task; it runs as soon as a container of its function has room."""

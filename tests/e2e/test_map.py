@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 import client as modal
+from gateway.maps import MAX_MAPS_PER_WORKSPACE
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 MAP_APP = """
@@ -57,6 +58,14 @@ MAP_APP = """
             Path(marker).write_text("crashed")
             os._exit(1)
         return x
+
+
+    @app.function(max_containers=3)
+    def sleeper(seconds: float, marker: str) -> float:
+        time.sleep(seconds)
+        if seconds:
+            open(marker, "w").close()
+        return seconds
 
 
     @app.function(max_containers=1)
@@ -132,6 +141,19 @@ def test_leaving_a_map_early_ends_it_on_the_gateway(mapper: RunningGateway) -> N
     wait_until(lambda: stats().backlog == 0, timeout_s=10)
 
 
+def test_leaving_a_map_stops_the_inputs_it_left_running(
+    mapper: RunningGateway, tmp_path: Path
+) -> None:
+    sleeper = modal.Function.from_name("mapper", "sleeper")
+    outputs = sleeper.map([0.0] + [60.0] * 3, kwargs={"marker": str(tmp_path / "done")})
+    assert next(iter(outputs)) == 0.0
+    wait_until(lambda: sleeper.get_current_stats().num_running_inputs >= 1, timeout_s=30)
+    outputs.close()
+    # Their containers are stopped at once, not left to sleep out their minute.
+    wait_until(lambda: sleeper.get_current_stats().num_running_inputs == 0, timeout_s=15)
+    assert not (tmp_path / "done").exists()
+
+
 def test_map_aio(mapper: RunningGateway) -> None:
     add = modal.Function.from_name("mapper", "add")
 
@@ -161,6 +183,29 @@ def test_bad_map_requests_are_clear(mapper: RunningGateway) -> None:
     assert unknown.status_code == 404
     assert httpx.delete(f"{mapper.url}/v1/maps/{map_id}", headers=headers).status_code == 200
     assert httpx.delete(f"{mapper.url}/v1/maps/{map_id}", headers=headers).status_code == 404
+
+
+def test_a_workspace_has_a_bounded_number_of_open_maps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving_app(tmp_path, monkeypatch, MAP_APP) as mapper:
+        _open_maps_until_refused(mapper)
+
+
+def _open_maps_until_refused(mapper: RunningGateway) -> None:
+    headers = {"authorization": mapper.authorization}
+    base = f"{mapper.url}/v1/apps/mapper/functions/square/maps"
+    with httpx.Client(headers=headers) as http:
+        opened = [http.post(base, json={"format": "json"}) for _ in range(MAX_MAPS_PER_WORKSPACE)]
+        assert {response.status_code for response in opened} == {201}
+        refused = http.post(base, json={"format": "json"})
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert (
+            f"already has {MAX_MAPS_PER_WORKSPACE} maps open" in refused.json()["error"]["message"]
+        )
+        http.delete(f"{mapper.url}/v1/maps/{opened[0].json()['map_id']}")
+        assert http.post(base, json={"format": "json"}).status_code == 201
 
 
 def test_an_input_that_cannot_be_serialized_fails_alone(mapper: RunningGateway) -> None:
