@@ -85,6 +85,11 @@ DOCKER_APP = """
 
 
     @app.function()
+    def reverse(data: bytes) -> bytes:
+        return data[::-1]
+
+
+    @app.function()
     def fork_bomb() -> str:
         children = []
         try:
@@ -203,6 +208,13 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
 
 def test_a_function_calls_another_from_its_container(docker_gateway: RunningGateway) -> None:
     assert modal.Function.from_name("boxed", "calls_another").remote(6) == 37
+
+
+def test_large_arguments_and_results_travel_as_blobs_to_and_from_a_container(
+    docker_gateway: RunningGateway,
+) -> None:
+    data = os.urandom(6 * 1024 * 1024)  # over the 2 MiB inline limit both ways
+    assert modal.Function.from_name("boxed", "reverse").remote(data) == data[::-1]
 
 
 def test_a_secret_reaches_the_container_environment(docker_gateway: RunningGateway) -> None:
