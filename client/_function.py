@@ -20,7 +20,7 @@ from client._invocation import (
     result_flow,
     send_call,
 )
-from client._map import Mapper
+from client._map import Mapper, spawn_calls
 from client._object import Deployable
 from client._options import FunctionOptions
 from client._secret import Secret
@@ -315,19 +315,12 @@ class Function(Deployable):
     def spawn_map(
         self, *iterables: Any, kwargs: dict[str, Any] | None = None
     ) -> Flow[list[FunctionCall]]:
-        """Start a call for each input without waiting for any; returns their handles."""
-        calls = []
-        for args in zip(*iterables, strict=False):
-            response = yield from send_call(
-                self._ref,
-                self._name,
-                args,
-                kwargs or {},
-                wait=False,
-                variant=self._variant_headers(),
-            )
-            calls.append(FunctionCall(call_id_of(response)))
-        return calls
+        """Start a call for each input without waiting for any (a thousand to a request);
+        returns their handles."""
+        inputs = ((args, kwargs or {}) for args in zip(*iterables, strict=False))
+        path = function_path(self._ref, self._name)
+        call_ids = yield from spawn_calls(path, self._variant_headers(), inputs)
+        return [FunctionCall(call_id) for call_id in call_ids]
 
     @blocking
     def spawn(self, *args: Any, **kwargs: Any) -> Flow[FunctionCall]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import bisect
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -20,15 +21,18 @@ from urllib.parse import quote
 import httpx
 
 from client._blobs import INLINE_PAYLOAD_BYTES, download, upload
+from client._context import current_function_call_id
 from client._errors import InvalidError, error_from_code
 from client._frames import pack_frame, split_parts, unpack_frame
-from client._http import ApiRequest, Flow
+from client._http import PARENT_CALL_HEADER, ApiRequest, Flow
 from client._serialization import deserialize, rebuild_exception, serialize_arguments
 from client._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 
 #: Inputs sent in one request, and most held by the gateway at once (sent, not yet read).
 BATCH = 2_000
 WINDOW = 10_000
+#: Calls `spawn_map` starts with one request.
+SPAWN_BATCH = 1_000
 #: Longest a batch of inputs waits for more from a slow iterator before it is sent.
 FLUSH_S = 0.05
 #: Longest wait of one read for outputs, when nothing else is to be done.
@@ -114,6 +118,46 @@ def _input_frame(batch: list[bytes], blobs: list[str | None]) -> bytes:
     if any(blobs):
         head["blobs"] = blobs
     return pack_frame(head, batch)
+
+
+def spawn_calls(
+    path: str,
+    headers: dict[str, str],
+    inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
+) -> Flow[list[str]]:
+    """Start a call per input, `SPAWN_BATCH` to a request; returns their call ids in order.
+
+    Raises:
+        InvalidError: an input could not be serialized (the inputs before it were started).
+    """
+    parent_call_id = current_function_call_id()
+    if parent_call_id:
+        headers = {**headers, PARENT_CALL_HEADER: parent_call_id}
+    call_ids: list[str] = []
+    while True:
+        batch: list[bytes] = []
+        blobs: list[str | None] = []
+        for item in itertools.islice(inputs, SPAWN_BATCH):
+            index = len(call_ids) + len(batch)
+            try:
+                payload, blob = yield from _encoded(item, index)
+            except InvalidError:
+                raise
+            except Exception as exc:
+                raise InvalidError(f"input {index} could not be serialized: {exc!r}") from exc
+            batch.append(payload)
+            blobs.append(blob)
+        if not batch:
+            return call_ids
+        while batch:
+            # The gateway takes what its backlog has room for (429 when none: retried after a
+            # pause); the rest go again.
+            response = yield ApiRequest(
+                "POST", f"{path}/calls/batch", content=_input_frame(batch, blobs), headers=headers
+            )
+            taken = [str(call_id) for call_id in response.json()["call_ids"]]
+            call_ids += taken
+            batch, blobs = batch[len(taken) :], blobs[len(taken) :]
 
 
 def _map_protocol(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -12,13 +13,14 @@ from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
 from gateway.blobs import check_sha256
+from gateway.calls import ActiveCall
 from gateway.classes import (
     check_parameters,
     is_generator_call,
     method_params,
     parse_parameters_header,
 )
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import BacklogFull, InvalidRequest, NotFound
 from gateway.manifest import check_options
 from gateway.models import FunctionRecord
 from gateway.responses import (
@@ -30,6 +32,7 @@ from gateway.responses import (
 )
 from gateway.routes.apps import web_url
 from gateway.routes.common import path_param, read_body, wait_s_of
+from gateway.routes.inputs import payload_format_of, read_input_batch
 from gateway.routes.values import value_stream_response
 from gateway.state import principal_of, state_of
 from gateway.tasks import Variant
@@ -144,6 +147,52 @@ async def _payload_blob(request: Request, workspace_id: str, body: bytes) -> str
     return sha256
 
 
+async def spawn_calls(request: Request) -> Response:
+    """Start one call per input of an input frame (`gateway/routes/inputs.py`; its head's
+    `"format"` is `"pickle"` or `"json"`), none waited for (`spawn_map`): 202 `{"call_ids"}` of
+    the inputs taken, in order: all of them, unless the function's backlog filled up, when the
+    caller sends the rest later; 400, 401, 404, 413, 429 (none taken)."""
+    state = state_of(request)
+    principal = await principal_of(request)
+    function, method = await state["apps"].target(
+        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    )
+    if function.definition.get("web") or is_generator_call(function, method):
+        kind = "a web endpoint" if function.definition.get("web") else "a generator function"
+        raise InvalidRequest(f"{function.name} is {kind}: its calls cannot be spawned")
+    batch = await read_input_batch(request, principal.workspace_id)
+    payload_format = payload_format_of(batch)
+    if payload_format is PayloadFormat.JSON:
+        batch.check_json(function, method)
+    else:
+        method_params(function, method)  # a class needs a method
+    variant = call_variant(request, function, method, None)
+    parent_call_id = request.headers.get(PARENT_CALL_HEADER)
+    accepted: list[ActiveCall] = []
+    for position, payload in enumerate(batch.payloads):
+        try:
+            active = await state["calls"].submit(
+                principal.workspace_id,
+                function,
+                payload_format,
+                payload,
+                wants_json=True,
+                wants_pickle=payload_format is PayloadFormat.PICKLE,
+                parent_call_id=parent_call_id
+                if parent_call_id and _CALL_ID.match(parent_call_id)
+                else None,
+                variant=variant,
+                payload_blob=batch.blob_of(position),
+            )
+        except BacklogFull:
+            if not accepted:
+                raise
+            break
+        accepted.append(active)
+    await asyncio.gather(*(active.committed for active in accepted))
+    return json_response({"call_ids": [active.task.call_id for active in accepted]}, 202)
+
+
 def call_variant(
     request: Request,
     function: FunctionRecord,
@@ -222,6 +271,7 @@ async def call_graph(request: Request) -> Response:
 
 ROUTES = [
     Route("/v1/apps/{app}/functions/{function}/calls", create_call, methods=["POST"]),
+    Route("/v1/apps/{app}/functions/{function}/calls/batch", spawn_calls, methods=["POST"]),
     Route("/v1/calls/{call_id}/graph", call_graph, methods=["GET"]),
     Route("/v1/calls/{call_id}", get_call, methods=["GET"]),
     Route("/v1/calls/{call_id}", cancel_call, methods=["DELETE"]),

@@ -16,7 +16,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
-from gateway.blobs import check_sha256
 from gateway.classes import is_generator_call, method_params
 from gateway.errors import InvalidRequest
 from gateway.maps import MapService, MapSession
@@ -25,13 +24,12 @@ from gateway.responses import json_response
 from gateway.routes.apps import web_url
 from gateway.routes.calls import call_variant
 from gateway.routes.common import path_param, read_body, read_json_object, wait_s_of
+from gateway.routes.inputs import MAX_BATCH, read_input_batch
 from gateway.state import principal_of, state_of
-from runner import PayloadFormat, ProtocolError, decode_frame, encode_frame, split_frame_parts
+from runner import PayloadFormat, encode_frame
 
 FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
-#: Most inputs one request may carry.
-MAX_BATCH = 10_000
 #: Bytes of a blob result read at a time into an NDJSON answer.
 BLOB_READ_BYTES = 1024 * 1024
 
@@ -82,54 +80,15 @@ async def _session(request: Request) -> MapSession:
 
 
 async def send_inputs(request: Request) -> Response:
-    """Queue a batch of inputs: a frame whose head is `{"sizes": [...]}`, then each input's
-    payload (pickled `(args, kwargs)`, or `{"args", "kwargs"}` JSON): 200 `{"accepted"}` (the
-    inputs sent so far); 400, 401, 404, 413, 429 (the map holds too many)."""
+    """Queue a batch of inputs: an input frame (`gateway/routes/inputs.py`) of pickled
+    `(args, kwargs)` or `{"args", "kwargs"}` JSON payloads: 200 `{"accepted"}` (the inputs sent
+    so far); 400, 401, 404, 413, 429 (the map holds too many)."""
     session = await _session(request)
-    body = await read_body(request, state_of(request)["config"].max_body_bytes)
-    try:
-        head, rest = decode_frame(body)
-    except ProtocolError as exc:
-        raise InvalidRequest(f"the body is not an input frame: {exc}") from exc
-    sizes = head.get("sizes")
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) > MAX_BATCH
-        or not all(isinstance(size, int) and size >= 0 for size in sizes)
-        or sum(sizes) != len(rest)
-    ):
-        raise InvalidRequest(
-            f'the frame head must be {{"sizes": [...]}}: up to {MAX_BATCH} byte counts that '
-            "add up to the payloads that follow"
-        )
-    payloads = split_frame_parts(rest, sizes)
-    blobs = await _input_blobs(request, session, head.get("blobs"), len(sizes))
+    batch = await read_input_batch(request, session.workspace_id)
     if session.payload_format is PayloadFormat.JSON:
-        for payload, blob in zip(payloads, blobs or [None] * len(payloads), strict=True):
-            if blob is None:
-                check_json_arguments(payload, session.function, session.variant.method)
-    state_of(request)["maps"].add_inputs(session, payloads, blobs)
+        batch.check_json(session.function, session.variant.method)
+    state_of(request)["maps"].add_inputs(session, batch.payloads, batch.blobs)
     return json_response({"accepted": session.accepted})
-
-
-async def _input_blobs(
-    request: Request, session: MapSession, blobs: object, count: int
-) -> list[str | None] | None:
-    """A frame's `"blobs"`: for each input, null or the blob (of the workspace) holding its
-    payload, in which case its size is 0."""
-    if blobs is None:
-        return None
-    if not isinstance(blobs, list) or len(blobs) != count:
-        raise InvalidRequest('"blobs" must list a blob name or null for each input')
-    store = state_of(request)["blobs"]
-    for blob in blobs:
-        if blob is None:
-            continue
-        if not isinstance(blob, str):
-            raise InvalidRequest('"blobs" must list a blob name or null for each input')
-        if await store.size_of(session.workspace_id, check_sha256(blob)) is None:
-            raise InvalidRequest(f"no blob {blob} in this workspace: PUT it to /v1/blobs first")
-    return blobs
 
 
 async def read_outputs(request: Request) -> Response:

@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,6 +169,41 @@ def test_map_aio(mapper: RunningGateway) -> None:
 def test_spawn_map_starts_calls(mapper: RunningGateway) -> None:
     calls = modal.Function.from_name("mapper", "square").spawn_map([2, 3])
     assert [call.get(timeout=scaled(20)) for call in calls] == [4, 9]
+
+
+def test_spawn_map_sends_batches_and_the_rest_when_the_backlog_fills(
+    mapper: RunningGateway,
+) -> None:
+    # This gateway's backlog holds 50 calls: the batch is taken in parts, in order.
+    inverse = modal.Function.from_name("mapper", "slow_inverse")
+    calls = inverse.spawn_map(range(1, 131))
+    assert len({call.object_id for call in calls}) == 130
+    results = [call.get(timeout=scaled(60)) for call in calls]
+    assert results == [1 / x for x in range(1, 131)]
+    with pytest.raises(modal.exception.InvalidError, match="input 1 could not be serialized"):
+        inverse.spawn_map([1, threading.Lock()])  # a lock cannot be pickled
+
+
+def test_spawn_map_checks_its_batches(mapper: RunningGateway) -> None:
+    batch = f"{mapper.url}/v1/apps/mapper/functions/square/calls/batch"
+    headers = {"authorization": mapper.authorization}
+    bad = httpx.post(batch, content=b"xx", headers=headers)
+    assert bad.status_code == 400
+    assert "not an input frame" in bad.json()["error"]["message"]
+    from client._frames import pack_frame
+
+    frame = pack_frame({"sizes": [13, 2], "format": "json"}, [b'{"args": [3]}', b"{}"])
+    bad_args = httpx.post(batch, content=frame, headers=headers)
+    assert bad_args.status_code == 400
+    assert "missing a required argument" in bad_args.json()["error"]["message"]
+    frame = pack_frame({"sizes": [13], "format": "json"}, [b'{"args": [3]}'])
+    started = httpx.post(batch, content=frame, headers=headers)
+    assert started.status_code == 202
+    (call_id,) = started.json()["call_ids"]
+    result = httpx.get(f"{mapper.url}/v1/calls/{call_id}", headers=headers, timeout=scaled(30))
+    assert result.json() == 9
+    unknown_format = pack_frame({"sizes": [], "format": "xml"}, [])
+    assert httpx.post(batch, content=unknown_format, headers=headers).status_code == 400
 
 
 def test_bad_map_requests_are_clear(mapper: RunningGateway) -> None:
