@@ -89,11 +89,12 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
 async def _sweep_forever(
     config: Config,
     store: Store,
+    blobs: BlobStore,
     calls: CallService,
     maps: MapService,
     rate_limiter: RateLimiter,
 ) -> None:
-    last_expiry_s = last_limits_s = 0.0
+    last_expiry_s = last_limits_s = last_blob_sweep_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         try:
@@ -108,6 +109,9 @@ async def _sweep_forever(
                 last_expiry_s = time.monotonic()
                 await store.expire_outputs(time.time())
                 await store.drop_logs_before(time.time() - config.result_ttl_s)
+            if time.monotonic() - last_blob_sweep_s >= config.blob_sweep_interval_s:
+                last_blob_sweep_s = time.monotonic()
+                await blobs.collect_garbage(time.time() - config.result_ttl_s)
         except Exception:
             # One failed sweep must not end sweeping; the next one tries again.
             logger.exception("sweeping failed")
@@ -164,7 +168,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
     rate_limiter.configure(await store.workspace_limits())
     maps = MapService(scheduler, config.map_idle_timeout_s)
-    sweeper = asyncio.create_task(_sweep_forever(config, store, calls, maps, rate_limiter))
+    sweeper = asyncio.create_task(_sweep_forever(config, store, blobs, calls, maps, rate_limiter))
     upstreams = UpstreamPool()
     background = Background()
     try:

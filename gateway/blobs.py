@@ -22,6 +22,14 @@ from gateway.database import Database
 from gateway.errors import InvalidRequest, PayloadTooLarge
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Every file something still names: workspaces' blobs, calls' payloads and outputs, bundles.
+_NAMED_BLOBS = """
+    SELECT sha256 FROM blob_refs
+    UNION SELECT payload_sha256 FROM calls WHERE payload_sha256 IS NOT NULL
+    UNION SELECT output_pickled_sha256 FROM calls WHERE output_pickled_sha256 IS NOT NULL
+    UNION SELECT output_json_sha256 FROM calls WHERE output_json_sha256 IS NOT NULL
+    UNION SELECT bundle_sha256 FROM functions
+"""
 #: Bytes gathered before they are hashed and written, off the event loop.
 _WRITE_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -142,12 +150,14 @@ class BlobStore:
         return size
 
     async def grant(self, workspace_id: str, sha256: str, size: int) -> None:
-        """Let the workspace read the blob (it sent or produced its bytes)."""
+        """Let the workspace read the blob (it sent or produced its bytes), from now until
+        it goes unused for the retention."""
         await self._db.write(
             [
                 (
-                    "INSERT OR IGNORE INTO blob_refs (workspace_id, sha256, size, created_at) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO blob_refs (workspace_id, sha256, size, used_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, sha256) "
+                    "DO UPDATE SET used_at = excluded.used_at",
                     (workspace_id, sha256, size, time.time()),
                 )
             ]
@@ -162,6 +172,39 @@ class BlobStore:
         if row is None or not await asyncio.to_thread(self.path_of(sha256).is_file):
             return None
         return int(row["size"])
+
+    async def claim(self, workspace_id: str, sha256: str) -> int | None:
+        """`size_of`, for a blob about to be used (named by a call, or found already sent):
+        it is kept for another retention from now."""
+        size = await self.size_of(workspace_id, sha256)
+        if size is not None:
+            await self.grant(workspace_id, sha256, size)
+        return size
+
+    async def collect_garbage(self, unused_since: float) -> int:
+        """Forget workspaces' blobs unused since `unused_since`, then delete the files older
+        than that which nothing names any more (no workspace, call or function); returns how
+        many files were deleted."""
+        await self._db.write(
+            [("DELETE FROM blob_refs WHERE used_at < ?", (unused_since,))], heavy=True
+        )
+        rows = await self._db.fetch_all(_NAMED_BLOBS)
+        named = {str(row[0]) for row in rows}
+        return await asyncio.to_thread(self._delete_unnamed, named, unused_since)
+
+    def _delete_unnamed(self, named: set[str], older_than: float) -> int:
+        deleted = 0
+        for path in self._root.glob("*/*"):
+            # Unnamed files include what a crash left half-written.
+            if path.name in named:
+                continue
+            try:
+                if path.stat().st_mtime < older_than:
+                    path.unlink()
+                    deleted += 1
+            except FileNotFoundError:
+                continue
+        return deleted
 
 
 def _new_temporary(folder: Path) -> IO[bytes]:

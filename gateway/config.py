@@ -124,6 +124,8 @@ class Config:
     sweep_interval_s: float = 1.0
     #: How often results past `result_ttl_s` are dropped.
     expiry_interval_s: float = 60.0
+    #: How often payload blobs unused for `result_ttl_s`, and named by nothing, are deleted.
+    blob_sweep_interval_s: float = 3600.0
 
     @property
     def database_path(self) -> Path:

@@ -618,7 +618,8 @@ class Store:
             [
                 (
                     "UPDATE calls SET expired = 1, output_pickled = NULL, output_json = NULL, "
-                    "output_pickled_sha256 = NULL, output_json_sha256 = NULL, error = NULL "
+                    "output_pickled_sha256 = NULL, output_json_sha256 = NULL, error = NULL, "
+                    "payload = NULL, payload_sha256 = NULL "
                     "WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?",
                     (now,),
                 )

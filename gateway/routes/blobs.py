@@ -38,7 +38,7 @@ async def blob_info(request: Request) -> Response:
     200 `{"sha256", "stored", "size"}`; 400, 401."""
     principal = await principal_of(request)
     sha256 = check_sha256(path_param(request, "sha256"))
-    size = await state_of(request)["blobs"].size_of(principal.workspace_id, sha256)
+    size = await state_of(request)["blobs"].claim(principal.workspace_id, sha256)
     return json_response({"sha256": sha256, "stored": size is not None, "size": size})
 
 

@@ -140,7 +140,7 @@ async def _payload_blob(request: Request, workspace_id: str, body: bytes) -> str
             f"a call with a {PAYLOAD_BLOB_HEADER} header takes its arguments from the blob; "
             "send an empty body"
         )
-    if await state_of(request)["blobs"].size_of(workspace_id, sha256) is None:
+    if await state_of(request)["blobs"].claim(workspace_id, sha256) is None:
         raise InvalidRequest(
             f"no blob {sha256} in this workspace: PUT the arguments to /v1/blobs/{sha256} first"
         )

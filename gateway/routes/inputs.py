@@ -71,7 +71,7 @@ async def read_input_batch(request: Request, workspace_id: str) -> InputBatch:
                 continue
             if not isinstance(blob, str):
                 raise InvalidRequest('"blobs" must list a blob name or null for each input')
-            if await state["blobs"].size_of(workspace_id, check_sha256(blob)) is None:
+            if await state["blobs"].claim(workspace_id, check_sha256(blob)) is None:
                 raise InvalidRequest(f"no blob {blob} in this workspace: PUT it to /v1/blobs first")
     return InputBatch(head, split_frame_parts(rest, sizes), blobs)
 

@@ -16,7 +16,7 @@ import pytest
 import client as modal
 from client.exception import InvalidError
 from gateway.bootstrap import create_workspace
-from tests.helpers import RunningGateway, scaled, serving_app
+from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 PAYLOAD_APP = """
     import hashlib
@@ -195,3 +195,30 @@ def test_calls_naming_a_blob_are_checked(payloads: RunningGateway) -> None:
         timeout=scaled(30),
     )
     assert response.json() == "xxxxx"
+
+
+def test_blobs_nothing_names_any_more_are_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving_app(
+        tmp_path,
+        monkeypatch,
+        PAYLOAD_APP,
+        result_ttl_s=1.0,
+        expiry_interval_s=0.2,
+        blob_sweep_interval_s=0.2,
+    ) as gateway:
+        digest = modal.Function.from_name("payloads", "digest")
+        make = modal.Function.from_name("payloads", "make")
+        data = os.urandom(3 * MIB)
+        assert digest.remote(data)[0] == len(data)
+        call = make.spawn(3 * MIB)
+        assert len(call.get(timeout=scaled(30))) == 3 * MIB
+        assert len([size for size in _blob_files(gateway).values() if size > 2 * MIB]) == 2
+        # Past the retention, the results expire and the payload files go with them; the
+        # app's bundle stays, and the app still works.
+        wait_until(lambda: all(size < 2 * MIB for size in _blob_files(gateway).values()))
+        with pytest.raises(modal.exception.OutputExpiredError):
+            call.get(timeout=scaled(5))
+        assert _blob_files(gateway)  # the bundle
+        assert digest.remote(data)[0] == len(data)
