@@ -111,6 +111,11 @@ def test_calls_accepted_before_a_kill_9_all_finish_after_restart(tmp_path: Path)
             ]
             for n in range(3)
         ]
+        # Arguments over 2 MiB are kept as a blob, which the container fetches after restart.
+        big = "b" * (3 * 1024 * 1024)
+        big_id = httpx.post(
+            calls, json={"args": [scaled(0.5), big]}, headers=headers, timeout=scaled(30)
+        ).json()["call_id"]
         stats = f"{url}/v1/apps/slow-app/functions/slow/stats"
         wait_until(lambda: httpx.get(stats, headers=headers).json()["num_active_runners"])
         assert agents_of(data_dir)
@@ -132,5 +137,12 @@ def test_calls_accepted_before_a_kill_9_all_finish_after_restart(tmp_path: Path)
             assert response.headers["wharf-call-status"] == "success"
             again = httpx.get(f"{url}/v1/calls/{call_id}", headers=headers)
             assert again.json() == f"value-{n}"
+        big_result = httpx.get(
+            f"{url}/v1/calls/{big_id}",
+            params={"timeout_s": scaled(30)},
+            headers=headers,
+            timeout=scaled(60),
+        )
+        assert big_result.json() == big
         kept = httpx.get(f"{url}/v1/calls/{finished_id}", headers=headers)
         assert kept.json() == "finished"
