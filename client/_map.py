@@ -12,9 +12,8 @@ from __future__ import annotations
 import base64
 import bisect
 import dataclasses
-import itertools
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +32,9 @@ BATCH = 2_000
 WINDOW = 10_000
 #: Calls `spawn_map` starts with one request.
 SPAWN_BATCH = 1_000
+#: Most bytes of inline payloads in one request, and sent and not yet answered.
+BATCH_BYTES = 16 * 1024 * 1024
+BYTES_IN_FLIGHT = 64 * 1024 * 1024
 #: Longest a batch of inputs waits for more from a slow iterator before it is sent.
 FLUSH_S = 0.05
 #: Longest wait of one read for outputs, when nothing else is to be done.
@@ -120,10 +122,69 @@ def _input_frame(batch: list[bytes], blobs: list[str | None]) -> bytes:
     return pack_frame(head, batch)
 
 
+class _Inputs:
+    """The caller's inputs, encoded as they are taken (arguments over 2 MiB sent as blobs),
+    in batches bounded by count and by bytes; `on_bad` says what an input that cannot be
+    serialized becomes (it is numbered, and never sent)."""
+
+    def __init__(
+        self,
+        items: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
+        on_bad: Callable[[int, Exception], Protocol],
+    ) -> None:
+        self._items = items
+        self._on_bad = on_bad
+        self.taken = 0
+        self._exhausted = False
+        #: An input taken that did not fit the last batch.
+        self._held: tuple[bytes, str | None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._exhausted and self._held is None
+
+    def batch(
+        self, count: int, max_bytes: int
+    ) -> Generator[Any, Any, tuple[list[bytes], list[str | None]]]:
+        """Up to `count` inputs within `max_bytes` (at least one), and what a slow iterator
+        has yielded within `FLUSH_S`."""
+        payloads: list[bytes] = []
+        blobs: list[str | None] = []
+        size, started = 0, time.monotonic()
+        while len(payloads) < count and not self.done:
+            if self._held is None:
+                item = next(self._items, None)
+                if item is None:
+                    self._exhausted = True
+                    break
+                index, self.taken = self.taken, self.taken + 1
+                try:
+                    self._held = yield from _encoded(item, index)
+                except Exception as exc:
+                    yield from self._on_bad(index, exc)
+                    continue
+            payload, blob = self._held
+            if payloads and size + len(payload) > max_bytes:
+                break
+            payloads.append(payload)
+            blobs.append(blob)
+            size += len(payload)
+            self._held = None
+            if time.monotonic() - started > FLUSH_S:
+                break
+        return payloads, blobs
+
+
+def _not_serializable(index: int, exc: Exception) -> InvalidError:
+    if isinstance(exc, InvalidError):
+        return exc
+    return InvalidError(f"input {index} could not be serialized: {exc!r}")
+
+
 def spawn_calls(
     path: str,
     headers: dict[str, str],
-    inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
+    items: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
 ) -> Flow[list[str]]:
     """Start a call per input, `SPAWN_BATCH` to a request; returns their call ids in order.
 
@@ -133,22 +194,15 @@ def spawn_calls(
     parent_call_id = current_function_call_id()
     if parent_call_id:
         headers = {**headers, PARENT_CALL_HEADER: parent_call_id}
+
+    def refuse(index: int, exc: Exception) -> Protocol:
+        raise _not_serializable(index, exc)
+        yield  # a generator, as `_Inputs` wants
+
+    inputs = _Inputs(items, refuse)
     call_ids: list[str] = []
-    while True:
-        batch: list[bytes] = []
-        blobs: list[str | None] = []
-        for item in itertools.islice(inputs, SPAWN_BATCH):
-            index = len(call_ids) + len(batch)
-            try:
-                payload, blob = yield from _encoded(item, index)
-            except InvalidError:
-                raise
-            except Exception as exc:
-                raise InvalidError(f"input {index} could not be serialized: {exc!r}") from exc
-            batch.append(payload)
-            blobs.append(blob)
-        if not batch:
-            return call_ids
+    while not inputs.done:
+        batch, blobs = yield from inputs.batch(SPAWN_BATCH, BATCH_BYTES)
         while batch:
             # The gateway takes what its backlog has room for (429 when none: retried after a
             # pause); the rest go again.
@@ -158,54 +212,72 @@ def spawn_calls(
             taken = [str(call_id) for call_id in response.json()["call_ids"]]
             call_ids += taken
             batch, blobs = batch[len(taken) :], blobs[len(taken) :]
+    return call_ids
+
+
+class _InFlight:
+    """Inputs sent and not yet answered: how many, and their bytes (by the gateway's index)."""
+
+    def __init__(self) -> None:
+        self.sent = self.received = self.bytes = 0
+        self._sizes: dict[int, int] = {}
+
+    def add(self, payloads: list[bytes]) -> None:
+        for payload in payloads:
+            self._sizes[self.sent] = len(payload)
+            self.sent += 1
+            self.bytes += len(payload)
+
+    def answered(self, gateway_index: int) -> None:
+        self.received += 1
+        self.bytes -= self._sizes.pop(gateway_index, 0)
 
 
 def _map_protocol(
     path: str,
     headers: dict[str, str],
-    inputs: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
+    items: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
     order_outputs: bool,
     state: Session,
 ) -> Protocol:
     response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
-    state.id = str(response.json()["map_id"])
-    state.idle_timeout(response.json().get("idle_timeout_s"))
+    opened = response.json()
+    state.id = str(opened["map_id"])
+    state.idle_timeout(opened.get("idle_timeout_s"))
+    # Within what this gateway takes in one request, and holds for one map.
+    batch_bytes = min(BATCH_BYTES, int(opened.get("max_batch_bytes", BATCH_BYTES)))
+    bytes_in_flight = min(BYTES_IN_FLIGHT, int(opened.get("max_input_bytes", BYTES_IN_FLIGHT)))
     base = _map_path(state.id)
     order = _Order(order_outputs)
-    taken = sent = received = after = 0
-    exhausted = False
-    while not exhausted or received < sent:
+
+    def fail_alone(index: int, exc: Exception) -> Protocol:
+        # That input fails alone; it is never sent, so the gateway's numbering skips it.
+        order.skip(index)
+        yield from order.hand_out(Emit(index, _not_serializable(index, exc), True))
+
+    inputs = _Inputs(items, fail_alone)
+    flight = _InFlight()
+    after = 0
+
+    def room() -> tuple[int, int]:
         # Outputs held back in order count too, so one slow input bounds what is read ahead.
-        room = WINDOW - (sent - received) - order.parked
-        continue_sending = False
-        if not exhausted and room > 0:
-            batch: list[bytes] = []
-            blobs: list[str | None] = []
-            wanted, first, started = min(room, BATCH), taken, time.monotonic()
-            exhausted = True
-            for item in inputs:
-                try:
-                    payload, blob = yield from _encoded(item, taken)
-                    batch.append(payload)
-                    blobs.append(blob)
-                except Exception as exc:
-                    # That input fails alone; it is never sent, so the gateway's numbering of
-                    # the inputs it gets skips it.
-                    order.skip(taken)
-                    failure = InvalidError(f"input {taken} could not be serialized: {exc!r}")
-                    yield from order.hand_out(Emit(taken, failure, True))
-                taken += 1
-                # A slow iterator's inputs go out as they come, not once a batch is full.
-                if taken - first >= wanted or time.monotonic() - started > FLUSH_S:
-                    exhausted = False
-                    break
+        count = WINDOW - (flight.sent - flight.received) - order.parked
+        return count, bytes_in_flight - flight.bytes
+
+    while not inputs.done or flight.received < flight.sent:
+        count, free_bytes = room()
+        if not inputs.done and count > 0 and (free_bytes > 0 or not flight.bytes):
+            batch, blobs = yield from inputs.batch(
+                min(count, BATCH), max(1, min(free_bytes, batch_bytes))
+            )
             if batch:
                 yield ApiRequest("POST", f"{base}/inputs", content=_input_frame(batch, blobs))
-                sent += len(batch)
-            continue_sending = not exhausted and WINDOW - (sent - received) - order.parked > 0
-        if received == sent:
+                flight.add(batch)
+        if flight.received == flight.sent:
             continue
-        wait_s = 0.0 if continue_sending else READ_WAIT_S
+        count, free_bytes = room()
+        more_to_send = not inputs.done and count > 0 and free_bytes > 0
+        wait_s = 0.0 if more_to_send else READ_WAIT_S
         response = yield ApiRequest(
             "GET",
             f"{base}/outputs",
@@ -215,8 +287,8 @@ def _map_protocol(
         emits, last = yield from _outputs(response)
         if emits:
             after = last
-        received += len(emits)
         for emit in emits:
+            flight.answered(emit.index)
             yield from order.hand_out(emit, gateway_index=True)
     state.done = True
     yield ApiRequest("DELETE", base)

@@ -167,7 +167,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         logger.info("recovered %d unfinished calls", recovered)
     rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
     rate_limiter.configure(await store.workspace_limits())
-    maps = MapService(scheduler, config.map_idle_timeout_s)
+    maps = MapService(scheduler, config.map_idle_timeout_s, config.max_body_bytes)
     sweeper = asyncio.create_task(_sweep_forever(config, store, blobs, calls, maps, rate_limiter))
     upstreams = UpstreamPool()
     background = Background()

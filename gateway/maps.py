@@ -33,11 +33,11 @@ MAX_MAPS_PER_WORKSPACE = 64
 
 class WindowFull(GatewayError):
     status, code = 429, "map_window_full"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, what: str = "inputs that are running or unread") -> None:
         super().__init__(
-            f"this map already holds {limit} inputs that are running or unread; read its "
-            "outputs before sending more"
+            f"this map already holds {limit} {what}; read its outputs before sending more"
         )
 
 
@@ -70,6 +70,8 @@ class MapSession:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last_read_s: float = field(default_factory=time.monotonic)
     closed: bool = False
+    #: Bytes of the payloads of its inputs waiting or running (blobs not counted).
+    input_bytes: int = 0
 
     @property
     def held(self) -> int:
@@ -81,6 +83,7 @@ class MapSession:
             return
         task.finished = True
         self.running.discard(task)
+        self.input_bytes -= len(task.payload)
         if self.closed:
             return
         self.sequence += 1
@@ -91,9 +94,14 @@ class MapSession:
 class MapService:
     """The maps of all workspaces, by id."""
 
-    def __init__(self, scheduler: Scheduler, idle_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, scheduler: Scheduler, idle_timeout_s: float = 60.0, max_body_bytes: int = 1 << 26
+    ) -> None:
         self._scheduler = scheduler
         self._idle_timeout_s = idle_timeout_s
+        #: Most payload bytes one batch of inputs should carry, and one map hold.
+        self.max_batch_bytes = max_body_bytes // 2
+        self.max_input_bytes = 4 * max_body_bytes
         self._maps: dict[str, MapSession] = {}
         self._open_maps: Counter[str] = Counter()
         # Map inputs are bounded by their maps' windows, not by the function's backlog limit.
@@ -167,6 +175,10 @@ class MapService:
             raise NotFound(f"map {session.map_id!r} has ended")
         if session.held + len(payloads) > MAX_WINDOW:
             raise WindowFull(MAX_WINDOW)
+        size = sum(len(payload) for payload in payloads)
+        if session.input_bytes and session.input_bytes + size > self.max_input_bytes:
+            raise WindowFull(self.max_input_bytes, "bytes of inputs waiting or running")
+        session.input_bytes += size
         tasks = []
         for position, payload in enumerate(payloads):
             task = Task(

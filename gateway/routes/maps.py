@@ -69,9 +69,13 @@ async def open_map(request: Request) -> Response:
         PayloadFormat(kind),
         wants_pickle=kind == "pickle",
     )
-    return json_response(
-        {"map_id": session.map_id, "idle_timeout_s": state["maps"].idle_timeout_s}, 201
-    )
+    maps = state["maps"]
+    limits = {
+        "idle_timeout_s": maps.idle_timeout_s,
+        "max_batch_bytes": maps.max_batch_bytes,
+        "max_input_bytes": maps.max_input_bytes,
+    }
+    return json_response({"map_id": session.map_id, **limits}, 201)
 
 
 async def _session(request: Request) -> MapSession:

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 import client as modal
+from client._frames import pack_frame
 from client.exception import InvalidError
 from gateway.bootstrap import create_workspace
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
@@ -39,6 +40,14 @@ PAYLOAD_APP = """
     @app.function()
     def text(size: int) -> str:
         return "x" * size
+
+
+    @app.function(max_containers=1)
+    def pause(data: str, seconds: float) -> int:
+        import time
+
+        time.sleep(seconds)
+        return len(data)
 """
 
 MIB = 1024 * 1024
@@ -222,3 +231,30 @@ def test_blobs_nothing_names_any_more_are_deleted(
             call.get(timeout=scaled(5))
         assert _blob_files(gateway)  # the bundle
         assert digest.remote(data)[0] == len(data)
+
+
+def test_maps_batch_inputs_by_bytes_within_what_the_gateway_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This gateway takes 2 MiB per request: 64 inputs of 256 KiB go in many batches.
+    with serving_app(tmp_path, monkeypatch, PAYLOAD_APP, max_body_bytes=2 * MIB) as gateway:
+        inputs = [os.urandom(256 * 1024) for _ in range(64)]
+        digest = modal.Function.from_name("payloads", "digest")
+        expected = [[len(item), hashlib.sha256(item).hexdigest()] for item in inputs]
+        assert list(digest.map(inputs)) == expected
+        # The gateway holds at most 4 requests' worth of input bytes for one map.
+        auth = {"authorization": gateway.authorization}
+        opened = httpx.post(
+            f"{gateway.url}/v1/apps/payloads/functions/pause/maps",
+            json={"format": "json"},
+            headers=auth,
+        ).json()
+        assert opened["max_batch_bytes"] == MIB
+        assert opened["max_input_bytes"] == 8 * MIB
+        payload = orjson.dumps({"args": ["p" * (MIB - 100), 30]})
+        frame = pack_frame({"sizes": [len(payload)]}, [payload])
+        inputs_url = f"{gateway.url}/v1/maps/{opened['map_id']}/inputs"
+        answers = [httpx.post(inputs_url, content=frame, headers=auth) for _ in range(9)]
+        assert [answer.status_code for answer in answers] == [200] * 8 + [429]
+        assert "bytes of inputs waiting or running" in answers[-1].json()["error"]["message"]
+        httpx.delete(f"{gateway.url}/v1/maps/{opened['map_id']}", headers=auth)
