@@ -97,7 +97,6 @@ async def create_call(request: Request) -> Response:
             f"{function.name} is a generator function: call it with .remote_gen() "
             "(.remote() and .spawn() do not apply to generators)"
         )
-    parent_call_id = request.headers.get(PARENT_CALL_HEADER)
     active = await state["calls"].submit(
         principal.workspace_id,
         function,
@@ -105,9 +104,7 @@ async def create_call(request: Request) -> Response:
         body,
         wants_json=respond_async or not wants_pickle,
         wants_pickle=wants_pickle or (respond_async and is_pickle),
-        parent_call_id=parent_call_id
-        if parent_call_id and _CALL_ID.match(parent_call_id)
-        else None,
+        parent_call_id=parent_call_id(request),
         variant=variant,
         streamed=generator,
         payload_blob=payload_blob,
@@ -123,6 +120,12 @@ async def create_call(request: Request) -> Response:
     if outcome is None:
         return pending_response(request, call_id, 302)
     return outcome_response(outcome, wants_pickle, state["blobs"].path_of)
+
+
+def parent_call_id(request: Request) -> str | None:
+    """The call this one is made from (its container sends it), if the header names one."""
+    header = request.headers.get(PARENT_CALL_HEADER)
+    return header if header and _CALL_ID.match(header) else None
 
 
 async def _payload_blob(request: Request, workspace_id: str, body: bytes) -> str | None:
@@ -167,7 +170,7 @@ async def spawn_calls(request: Request) -> Response:
     else:
         method_params(function, method)  # a class needs a method
     variant = call_variant(request, function, method, None)
-    parent_call_id = request.headers.get(PARENT_CALL_HEADER)
+    parent = parent_call_id(request)
     accepted: list[ActiveCall] = []
     for position, payload in enumerate(batch.payloads):
         try:
@@ -178,9 +181,7 @@ async def spawn_calls(request: Request) -> Response:
                 payload,
                 wants_json=True,
                 wants_pickle=payload_format is PayloadFormat.PICKLE,
-                parent_call_id=parent_call_id
-                if parent_call_id and _CALL_ID.match(parent_call_id)
-                else None,
+                parent_call_id=parent,
                 variant=variant,
                 payload_blob=batch.blob_of(position),
             )
