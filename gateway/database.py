@@ -210,7 +210,9 @@ class Database:
 
     def _checkpoint_soon(self) -> None:
         if self._checkpoint is None or self._checkpoint.done():
-            self._checkpoint = asyncio.create_task(self._reader.execute(_CHECKPOINT))
+            # Read to its end and closed: an open cursor would hold the reader's snapshot, and
+            # every later read would miss what was committed since.
+            self._checkpoint = asyncio.create_task(self.fetch_all(_CHECKPOINT))
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._reader.execute(sql, params) as cursor:
@@ -228,7 +230,7 @@ class Database:
         await self._task
         if self._checkpoint is not None:
             await self._checkpoint
-        await self._reader.execute(_CHECKPOINT)
+        await self.fetch_all(_CHECKPOINT)
         await self._reader.close()
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)

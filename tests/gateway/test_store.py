@@ -227,3 +227,22 @@ def test_revoked_token_reads_as_revoked(tmp_path: Path) -> None:
             assert (user.revoked, container.revoked) == (False, True)
 
     asyncio.run(scenario())
+
+
+def test_reads_see_every_commit_across_wal_checkpoints(tmp_path: Path) -> None:
+    from gateway.database import CHECKPOINT_EVERY_COMMITS
+
+    async def scenario() -> None:
+        database = await Database.open(tmp_path / "wharf.db")
+        try:
+            await database.write([("CREATE TABLE t (n INTEGER)", ())])
+            for n in range(CHECKPOINT_EVERY_COMMITS * 2 + 5):
+                await database.write([("INSERT INTO t (n) VALUES (?)", (n,))])
+                # Every commit is visible to the next read, checkpoints or not.
+                row = await database.fetch_one("SELECT max(n) FROM t")
+                assert row is not None
+                assert row[0] == n
+        finally:
+            await database.close()
+
+    asyncio.run(scenario())
