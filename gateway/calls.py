@@ -127,6 +127,7 @@ class CallService:
                 wants_pickle,
                 time.time(),
                 variant.to_json() if variant is not None else None,
+                payload_bytes=len(payload),
             )
         )
         task = Task(
@@ -271,6 +272,12 @@ class CallService:
         return CallOutcome(
             call_id, stored.status, pickled, json_bytes, stored.json_error, stored.error
         )
+
+    def is_running(self, call_id: str) -> bool:
+        """Whether an input of the call is in a container now: the store holds a call as
+        pending until its outcome, so only this gateway's memory knows (nothing is written)."""
+        active = self._active.get(call_id)
+        return active is not None and self.scheduler.is_running(active.task)
 
     async def cancel(self, workspace_id: str, call_id: str) -> CallStatus:
         """Cancel a call that has not finished; returns the call's final status.

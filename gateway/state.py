@@ -9,9 +9,11 @@ from starlette.requests import Request
 from gateway.apps import AppService
 from gateway.auth import TokenAuthority
 from gateway.background import Background
+from gateway.blobs import BlobStore
 from gateway.calls import CallService
 from gateway.config import Config
 from gateway.deploys import Deploys
+from gateway.logs import LogFeed
 from gateway.maps import MapService
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
@@ -24,6 +26,7 @@ from gateway.web.upstream import UpstreamPool
 class GatewayState(TypedDict):
     config: Config
     store: Store
+    blobs: BlobStore
     auth: TokenAuthority
     apps: AppService
     calls: CallService
@@ -34,6 +37,7 @@ class GatewayState(TypedDict):
     background: Background
     deploys: Deploys
     secrets: SecretService
+    log_feed: LogFeed
     #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
     domain: str
 

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
-from gateway.routes import apps, calls, health, maps, openapi, secrets, tokens, values
+from gateway.routes import (
+    apps,
+    call_records,
+    calls,
+    health,
+    logs,
+    maps,
+    openapi,
+    secrets,
+    tokens,
+    values,
+)
 
-ROUTES: list[Route] = [
+ROUTES: list[BaseRoute] = [
     *health.ROUTES,
     *openapi.ROUTES,
     *apps.ROUTES,
+    *logs.ROUTES,
+    *call_records.ROUTES,
     *calls.ROUTES,
     *maps.ROUTES,
     *values.ROUTES,
