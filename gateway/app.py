@@ -174,10 +174,10 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         yield GatewayState(
             config=config,
             store=store,
-            blobs=blobs,
             auth=authority,
             apps=AppService(store, blobs, scheduler),
             calls=calls,
+            blobs=blobs,
             maps=maps,
             scheduler=scheduler,
             rate_limiter=rate_limiter,

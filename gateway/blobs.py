@@ -41,13 +41,6 @@ class BlobStore:
     async def get(self, sha256: str) -> bytes:
         return await asyncio.to_thread(self.path_of(sha256).read_bytes)
 
-    async def size_of(self, sha256: str) -> int | None:
-        """Bytes of a stored file; None if it is gone."""
-        try:
-            return (await asyncio.to_thread(self.path_of(sha256).stat)).st_size
-        except FileNotFoundError:
-            return None
-
     async def offload(self, data: bytes | None) -> tuple[bytes | None, str | None]:
         """`(inline, None)` for small data, `(None, sha256)` once large data is stored."""
         if data is None or len(data) <= INLINE_PAYLOAD_BYTES:

@@ -26,10 +26,10 @@ from gateway.web.upstream import UpstreamPool
 class GatewayState(TypedDict):
     config: Config
     store: Store
-    blobs: BlobStore
     auth: TokenAuthority
     apps: AppService
     calls: CallService
+    blobs: BlobStore
     maps: MapService
     scheduler: Scheduler
     rate_limiter: RateLimiter

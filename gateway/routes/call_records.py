@@ -5,8 +5,11 @@ to the path of a call."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.blobs import BlobStore
 from gateway.errors import InvalidRequest, NotFound
 from gateway.models import WEB_PAYLOAD_FORMAT, CallDetails, CallStatus, CallSummary, Principal
 from gateway.responses import json_response
@@ -146,24 +148,35 @@ async def list_calls(request: Request) -> Response:
     return json_response({"calls": listed, "next_cursor": next_cursor})
 
 
-async def _size(inline_bytes: int | None, sha256: str | None, blobs: BlobStore) -> int | None:
-    return inline_bytes if sha256 is None else await blobs.size_of(sha256)
+async def _size(
+    inline_bytes: int | None, sha256: str | None, path_of: Callable[[str], Path]
+) -> int | None:
+    """The size of an output kept inline, or in the blob file `sha256` (None: it is gone)."""
+    if sha256 is None:
+        return inline_bytes
+    try:
+        return (await asyncio.to_thread(path_of(sha256).stat)).st_size
+    except FileNotFoundError:
+        return None
 
 
-async def result_json(details: CallDetails, blobs: BlobStore) -> dict[str, Any] | None:
+async def result_json(
+    details: CallDetails, path_of: Callable[[str], Path]
+) -> dict[str, Any] | None:
     """What a successful call returned: its format and size, and the JSON value itself when
-    it is small enough to show; None for a call without a value (yet)."""
+    it is small enough to show; None for a call without a value (yet). `path_of` names the
+    file of a blob."""
     result = details.result
     if details.summary.status is not CallStatus.SUCCESS:
         return None
     if result.expired:
         return {"expired": True}
-    pickle_bytes = await _size(result.pickle_bytes, result.pickle_sha256, blobs)
+    pickle_bytes = await _size(result.pickle_bytes, result.pickle_sha256, path_of)
     if details.summary.payload_format == WEB_PAYLOAD_FORMAT:
         # A web response keeps its head where values keep their JSON, its body where pickles go.
         head = orjson.loads(result.json_preview) if result.json_preview is not None else {}
         return {"format": "web", "http_status": head.get("status"), "bytes": pickle_bytes}
-    json_bytes = await _size(result.json_bytes, result.json_sha256, blobs)
+    json_bytes = await _size(result.json_bytes, result.json_sha256, path_of)
     if json_bytes is None:
         return {"format": "pickle", "bytes": pickle_bytes, "json_error": result.json_error}
     shown: dict[str, Any] = {"format": "json", "bytes": json_bytes}
@@ -191,7 +204,7 @@ async def call_details(request: Request) -> Response:
             "parent_call_id": details.parent_call_id,
             "method": Variant.from_json(details.variant).method,
             "args": {"format": details.summary.payload_format, "bytes": details.payload_bytes},
-            "result": await result_json(details, state["blobs"]),
+            "result": await result_json(details, state["blobs"].path_of),
             "error": details.result.error,
         }
     )

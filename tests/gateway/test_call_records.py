@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.blobs import BlobStore
 from gateway.errors import InvalidRequest
 from gateway.models import CallDetails, CallStatus, CallSummary, StoredResult
 from gateway.responses import sse_event
@@ -68,10 +67,11 @@ def _details(status: CallStatus, result: StoredResult, payload_format: str = "js
 
 
 def test_a_result_is_described_by_its_form_and_size(tmp_path: Path) -> None:
-    blobs = BlobStore(tmp_path / "blobs")
+    def path_of(sha256: str) -> Path:
+        return tmp_path / sha256
 
     def described(details: CallDetails) -> object:
-        found = asyncio.run(result_json(details, blobs))
+        found = asyncio.run(result_json(details, path_of))
         return None if found is None else orjson.loads(orjson.dumps(found))
 
     assert described(_details(CallStatus.RUNNING, NO_RESULT)) is None
@@ -85,8 +85,8 @@ def test_a_result_is_described_by_its_form_and_size(tmp_path: Path) -> None:
         "value": {"a": 1},
         "truncated": False,
     }
-    sha256 = asyncio.run(blobs.put(b"x" * 100))
-    stored_apart = replace(NO_RESULT, json_sha256=sha256)
+    path_of("a" * 64).write_bytes(b"x" * 100)
+    stored_apart = replace(NO_RESULT, json_sha256="a" * 64)
     assert described(_details(CallStatus.SUCCESS, stored_apart)) == {
         "format": "json",
         "bytes": 100,
