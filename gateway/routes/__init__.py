@@ -1,4 +1,4 @@
-"""The HTTP API of DESIGN.md 2.3, one module per resource."""
+"""The HTTP API of DESIGN.md 2.3, one module per resource, and the dashboard's page."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from gateway.routes import (
     apps,
     call_records,
     calls,
+    dashboard,
     health,
     logs,
     maps,
@@ -28,4 +29,5 @@ ROUTES: list[BaseRoute] = [
     *values.ROUTES,
     *tokens.ROUTES,
     *secrets.ROUTES,
+    *dashboard.ROUTES,
 ]

@@ -1,6 +1,6 @@
 """The routes the dashboard reads, over HTTP against a real gateway: recent calls, a call's
-details, a function's last hour, logs (pages and live streams), and who a token is. Every one
-is scoped to the token's workspace."""
+details, a function's last hour, logs (pages and live streams), who a token is, and the page
+itself. Every one is scoped to the token's workspace."""
 
 from __future__ import annotations
 
@@ -337,3 +337,40 @@ def test_whoami_names_the_workspace_and_the_token(records: RunningGateway) -> No
     }
     assert get(records, "/v1/whoami", outsider(records))["workspace"] == "outsiders"
     assert httpx.get(f"{records.url}/v1/whoami").status_code == 401
+
+
+def test_the_dashboard_is_served_with_strict_headers(records: RunningGateway) -> None:
+    for path in ("/", "/dashboard"):
+        page = httpx.get(f"{records.url}{path}")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="/dashboard/static/js/main.js">' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+    script = httpx.get(f"{records.url}/dashboard/static/js/main.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert script.headers["content-security-policy"] == page.headers["content-security-policy"]
+    for missing in ("/dashboard/static/nothing.js", "/dashboard/static/%2e%2e/%2e%2e/README.md"):
+        assert httpx.get(f"{records.url}{missing}").status_code == 404, missing
+    described = get(records, "/v1/openapi.json")["paths"]
+    assert {"/v1/calls", "/v1/calls/{call_id}/details", "/v1/whoami"} <= set(described)
+    assert "/v1/apps/{app}/functions/{function}/history" in described
+    assert "/v1/apps/{app}/functions/{function}/logs" in described
+    assert "/" not in described
+    assert "/dashboard" not in described
+
+
+def test_a_web_endpoint_keeps_its_own_root(records: RunningGateway) -> None:
+    port = records.url.rsplit(":", 1)[1]
+    by_host = httpx.get(
+        f"{records.url}/", headers={"host": f"main--records-later.localhost:{port}"}
+    )
+    assert by_host.status_code == 202
+    assert "content-security-policy" not in by_host.headers
+    by_path = httpx.get(f"{records.url}/web/main--records-later/")
+    assert by_path.status_code == 202
