@@ -130,9 +130,11 @@ async def _call_query(request: Request, principal: Principal) -> CallQuery:
 
 
 async def list_calls(request: Request) -> Response:
-    """The workspace's calls, newest first, with `?app=`, `?function=` (with `app`),
-    `?status=` (comma-separated), `?limit=` (50, at most 200) and `?cursor=` (the page
-    before's `next_cursor`): 200; 400, 401, 404."""
+    """The workspace's calls, newest first, a page at a time: 200; 400, 401, 404.
+
+    Filters: `?app=`, `?function=` (with `app`), `?status=` (comma-separated); `?limit=` (50,
+    at most 200); `?cursor=` (the page before's `next_cursor`).
+    """
     principal = await principal_of(request)
     state = state_of(request)
     query = await _call_query(request, principal)
@@ -187,9 +189,11 @@ async def result_json(
 
 
 async def call_details(request: Request) -> Response:
-    """A call's function, status, times, attempts, parent call, the size of its arguments,
-    and its result (the JSON value up to 64 KiB) or its error with the traceback: 200; 401,
-    404."""
+    """A call's details, with its result or its error and traceback: 200; 401, 404.
+
+    Function, status, times, attempts, parent call, method, the size of its arguments, and
+    the result's form and size with the JSON value itself up to 64 KiB.
+    """
     principal = await principal_of(request)
     state = state_of(request)
     call_id = path_param(request, "call_id")
@@ -225,8 +229,10 @@ def minutes_json(
 
 
 async def function_history(request: Request) -> Response:
-    """A function's calls per minute over the last hour (every version of it), with the p50
-    and p99 of their durations from acceptance to outcome: 200; 401, 404."""
+    """A function's calls per minute over the last hour, with p50/p99 durations: 200; 401, 404.
+
+    Every version of the function counts; a duration runs from acceptance to outcome.
+    """
     principal = await principal_of(request)
     state = state_of(request)
     function = await state["apps"].function(

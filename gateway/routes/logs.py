@@ -25,16 +25,18 @@ LAST_EVENT_ID_HEADER = "last-event-id"
 
 
 async def app_logs(request: Request) -> Response:
-    """An app's log lines after `?after_id=` (up to 1000), only those holding `?filter=`
-    text; live, as server-sent events, with `Accept: text/event-stream`: 200; 400, 401, 404."""
+    """An app's log lines, a page at a time or live (server-sent events): 200; 400, 401, 404.
+
+    Up to 1000 lines after `?after_id=`, only those holding `?filter=` text; with
+    `Accept: text/event-stream`, every such line as it is stored.
+    """
     principal = await principal_of(request)
     app = await state_of(request)["apps"].app(principal.workspace_id, path_param(request, "app"))
     return await _logs_response(request, app.app_id, None)
 
 
 async def function_logs(request: Request) -> Response:
-    """One function's log lines, as `GET /v1/apps/{app}/logs` gives an app's (same parameters,
-    same live form): 200; 400, 401, 404."""
+    """One function's log lines, as the app's logs route gives them: 200; 400, 401, 404."""
     principal = await principal_of(request)
     function = await state_of(request)["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
