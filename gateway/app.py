@@ -30,6 +30,7 @@ from gateway.deploys import Deploys
 from gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
 from gateway.gpus import Gpu, GpuAllocator, read_inventory
 from gateway.ids import new_id
+from gateway.logs import LogFeed
 from gateway.maps import MapService
 from gateway.models import FunctionRecord, TokenKind
 from gateway.ratelimit import RateLimiter
@@ -117,11 +118,12 @@ async def _sweep_forever(
             logger.exception("sweeping failed")
 
 
-def _log_sink(store: Store) -> LogSink:
+def _log_sink(store: Store, feed: LogFeed) -> LogSink:
     def sink(function: FunctionRecord, container_id: str, stream: LogStream, line: str) -> None:
-        store.append_logs(
+        stored = store.append_logs(
             [(function.app_id, function.name, container_id, stream.value, line, time.time())]
         )
+        stored.add_done_callback(lambda _: feed.notify())
 
     return sink
 
@@ -140,6 +142,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     )
     calls = CallService(store, blobs, config.result_ttl_s, config.map_idle_timeout_s)
     secrets = SecretService(store, SecretBox(secrets_key))
+    log_feed = LogFeed()
 
     scheduler = Scheduler(
         make_backend,
@@ -147,7 +150,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
         credentials.mint,
         credentials.revoke,
         blobs.path_of,
-        _log_sink(store),
+        _log_sink(store, log_feed),
         config.max_body_bytes,
         config.max_total_containers,
         config.max_backlog,
@@ -186,6 +189,7 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
             background=background,
             deploys=deploys,
             secrets=secrets,
+            log_feed=log_feed,
             domain=domain,
         )
     finally:

@@ -123,8 +123,10 @@ class CallService:
         call_id = new_id("fc")
         if payload_blob is None:
             inline, sha256 = await self._blobs.offload(payload, workspace_id)
+            size = len(payload)
         else:
             inline, sha256 = None, payload_blob
+            size = await self._blobs.size_of(workspace_id, payload_blob) or 0
         committed = self._store.insert_call(
             NewCall(
                 call_id,
@@ -138,6 +140,7 @@ class CallService:
                 wants_pickle,
                 time.time(),
                 variant.to_json() if variant is not None else None,
+                payload_bytes=size,
             )
         )
         task = Task(
@@ -307,6 +310,12 @@ class CallService:
         return CallOutcome(
             call_id, stored.status, pickled, json_bytes, stored.json_error, stored.error
         )
+
+    def is_running(self, call_id: str) -> bool:
+        """Whether an input of the call is in a container now: the store holds a call as
+        pending until its outcome, so only this gateway's memory knows (nothing is written)."""
+        active = self._active.get(call_id)
+        return active is not None and self.scheduler.is_running(active.task)
 
     async def cancel(self, workspace_id: str, call_id: str) -> CallStatus:
         """Cancel a call that has not finished; returns the call's final status.

@@ -182,6 +182,52 @@ class CallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CallSummary:
+    """A call as lists show it: what ran, where it stands, when."""
+
+    call_id: str
+    app_id: str
+    app_name: str
+    function_name: str
+    status: CallStatus
+    created_at: float
+    finished_at: float | None
+    #: How its input came: `json`, `pickle`, or `web` (a web request kept as a call).
+    payload_format: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """What a call's output is like (its sizes, its error), without the output itself."""
+
+    #: Length of the JSON form (or a web response's head) when stored inline.
+    json_bytes: int | None
+    json_sha256: str | None
+    #: Length of the pickled form (or a web response's body) when stored inline.
+    pickle_bytes: int | None
+    pickle_sha256: str | None
+    #: The JSON form itself, when it is stored inline and small enough to show.
+    json_preview: bytes | None
+    json_error: str | None
+    error: dict[str, Any] | None
+    expired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetails:
+    """Everything kept about one call but its input and output themselves."""
+
+    summary: CallSummary
+    attempt: int
+    parent_call_id: str | None
+    #: Bytes of the arguments as sent; None for web requests and calls older than the column.
+    payload_bytes: int | None
+    #: The call's method and pool as JSON (see `gateway.tasks.Variant`); None for plain calls.
+    variant: bytes | None
+    result: StoredResult
+
+
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     """A secret as the store holds it: its values only sealed (see `gateway.secrets`)."""
 

@@ -15,6 +15,7 @@ from gateway.models import CallOutcome, CallStatus
 
 PICKLE_CONTENT_TYPE = "application/x-python-pickle"
 JSON_CONTENT_TYPE = "application/json"
+SSE_CONTENT_TYPE = "text/event-stream"
 CALL_ID_HEADER = "wharf-call-id"
 CALL_STATUS_HEADER = "wharf-call-status"
 
@@ -46,6 +47,18 @@ class BlobResponse(FileResponse):
 
 def accepts_pickle(accept_header: str | None) -> bool:
     return bool(accept_header) and PICKLE_CONTENT_TYPE in str(accept_header)
+
+
+def accepts_event_stream(accept_header: str | None) -> bool:
+    return bool(accept_header) and SSE_CONTENT_TYPE in str(accept_header)
+
+
+def sse_event(data: bytes, event: str | None = None, event_id: int | None = None) -> bytes:
+    """One server-sent event. `data` must be one line (compact JSON always is)."""
+    head = b"" if event is None else b"event: %s\n" % event.encode()
+    if event_id is not None:
+        head += b"id: %d\n" % event_id
+    return b"%sdata: %s\n\n" % (head, data)
 
 
 def outcome_response(

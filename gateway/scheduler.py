@@ -700,6 +700,12 @@ class Scheduler:
             "headroom": sum(p.headroom for p in pools),
         }
 
+    def is_running(self, task: Task) -> bool:
+        """Whether the task is in a container now (rather than waiting in its pool)."""
+        pool = self._container_pools.get(task.container_id or "")
+        container = pool.containers.get(task.container_id or "") if pool is not None else None
+        return container is not None and task.call_id in container.running
+
     def update_options(self, function: FunctionRecord) -> None:
         """The function's autoscaler settings changed: its pools follow at once."""
         for pool in self._pools_of(function.function_id):

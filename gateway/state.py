@@ -13,6 +13,7 @@ from gateway.blobs import BlobStore
 from gateway.calls import CallService
 from gateway.config import Config
 from gateway.deploys import Deploys
+from gateway.logs import LogFeed
 from gateway.maps import MapService
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
@@ -36,6 +37,7 @@ class GatewayState(TypedDict):
     background: Background
     deploys: Deploys
     secrets: SecretService
+    log_feed: LogFeed
     #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
     domain: str
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from client._http import close_connections, run_flow
 from gateway.bootstrap import NewToken, first_start
 from gateway.config import Config, HttpServer
@@ -25,6 +27,8 @@ from gateway.serve import serve
 #: Scales every timeout in the suite (raise it on a slow machine: WHARF_TEST_TIME_SCALE=3).
 TEST_TIME_SCALE = float(os.environ.get("WHARF_TEST_TIME_SCALE", "1"))
 REPOSITORY = Path(__file__).resolve().parent.parent
+#: Debian's Chromium: Playwright drives it (its own browser download cannot work here).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def scaled(seconds: float) -> float:
@@ -126,6 +130,26 @@ def _is_healthy(httpx: Any, url: str, verify: ssl.SSLContext | bool) -> bool:
         return bool(httpx.get(f"{url}/v1/health", timeout=1, verify=verify).status_code == 200)
     except httpx.TransportError:
         return False
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Headless Chromium under Playwright's sync API; skips the test where it is not installed.
+    Start it after anything that runs an asyncio loop on this thread (a gateway's first start):
+    Playwright keeps a loop of its own running here while the browser is open."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def write_app(folder: Path, source: str, stem: str = "app") -> Path:

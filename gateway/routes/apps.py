@@ -1,4 +1,4 @@
-"""Apps and functions: deploy, list, show, stop, logs, lookup, stats."""
+"""Apps and functions: deploy, list, show, stop, lookup, stats, autoscaler."""
 
 from __future__ import annotations
 
@@ -20,12 +20,8 @@ from gateway.images import recipes_of
 from gateway.manifest import check_options, decode_bundle, parse_manifest
 from gateway.models import AppRecord, AppState, FunctionRecord
 from gateway.responses import json_response
-from gateway.routes.common import path_param, read_body, read_json_object
+from gateway.routes.common import count_param, path_param, read_body, read_json_object
 from gateway.state import principal_of, state_of
-
-#: Most log lines one request returns.
-MAX_LOG_LINES = 1000
-
 
 #: What `Function.update_autoscaler` may change.
 AUTOSCALER_OPTIONS = frozenset(
@@ -142,19 +138,9 @@ async def deploy_status(request: Request) -> Response:
     up to `timeout_s`, default 5, for more): 200; 400, 401, 404."""
     principal = await principal_of(request)
     job = state_of(request)["deploys"].job(principal.workspace_id, path_param(request, "deploy_id"))
-    after = _int_param(request, "after", 0)
-    await job.wait(after, min(30.0, float(_int_param(request, "timeout_s", 5))))
+    after = count_param(request, "after", 0)
+    await job.wait(after, min(30.0, float(count_param(request, "timeout_s", 5))))
     return json_response(deploy_json(request, job, after))
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    """A query parameter that is a count (0 up to 2**63 - 1)."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 1 << 63:
-        raise InvalidRequest(f"{name} must be a non-negative integer, not {raw!r}")
-    return int(raw)
 
 
 async def list_apps(request: Request) -> Response:
@@ -177,16 +163,6 @@ async def stop_app(request: Request) -> Response:
     principal = await principal_of(request)
     app = await state_of(request)["apps"].stop(principal.workspace_id, path_param(request, "app"))
     return json_response({"app_id": app.app_id, "name": app.name, "state": "stopped"})
-
-
-async def app_logs(request: Request) -> Response:
-    """An app's log lines after `?after_id=` (up to 1000): 200; 400, 401, 404."""
-    principal = await principal_of(request)
-    state = state_of(request)
-    app = await state["apps"].app(principal.workspace_id, path_param(request, "app"))
-    after_id = _int_param(request, "after_id", 0)
-    lines = await state["store"].logs(app.app_id, after_id, MAX_LOG_LINES)
-    return json_response({"logs": lines})
 
 
 async def show_function(request: Request) -> Response:
@@ -235,7 +211,6 @@ ROUTES = [
     Route("/v1/apps", list_apps, methods=["GET"]),
     Route("/v1/apps/{app}", show_app, methods=["GET"]),
     Route("/v1/apps/{app}", stop_app, methods=["DELETE"]),
-    Route("/v1/apps/{app}/logs", app_logs, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}", show_function, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/stats", function_stats, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/autoscaler", update_autoscaler, methods=["PATCH"]),

@@ -29,6 +29,29 @@ def path_param(request: Request, name: str) -> str:
     return str(request.path_params[name])
 
 
+def count_param(request: Request, name: str, default: int) -> int:
+    """A query parameter that is a count (0 up to 2**63 - 1).
+
+    Raises:
+        InvalidRequest: anything else.
+    """
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    return parse_count(name, raw)
+
+
+def parse_count(name: str, raw: str) -> int:
+    """`raw` as a count (0 up to 2**63 - 1), named `name` in the error.
+
+    Raises:
+        InvalidRequest: anything else.
+    """
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 1 << 63:
+        raise InvalidRequest(f"{name} must be a non-negative integer, not {raw!r}")
+    return int(raw)
+
+
 async def read_json_object(request: Request, limit_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object (an empty body is `{}`).
 

@@ -14,7 +14,7 @@ from gateway.responses import json_response
 def describe(routes: list[Any]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        if not isinstance(route, Route):
+        if not isinstance(route, Route) or not route.include_in_schema:
             continue
         summary = (route.endpoint.__doc__ or "").strip().splitlines()[0:1]
         for method in sorted((route.methods or set()) - {"HEAD"}):

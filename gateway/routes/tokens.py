@@ -33,6 +33,18 @@ async def _workspace_for(request: Request, principal: Principal, name: object) -
     return workspace_id
 
 
+async def whoami(request: Request) -> Response:
+    """Who the token acts for: `workspace`, `token_id`, `is_admin`: 200; 401."""
+    principal = await principal_of(request)
+    return json_response(
+        {
+            "workspace": principal.workspace_name,
+            "token_id": principal.token_id,
+            "is_admin": principal.is_admin,
+        }
+    )
+
+
 async def list_tokens(request: Request) -> Response:
     """List a workspace's tokens (ids, kinds, dates; never secrets): 200; 401, 404."""
     principal = await principal_of(request)
@@ -80,6 +92,7 @@ async def create_workspace(request: Request) -> Response:
 
 
 ROUTES = [
+    Route("/v1/whoami", whoami, methods=["GET"]),
     Route("/v1/tokens", list_tokens, methods=["GET"]),
     Route("/v1/tokens", create_token, methods=["POST"]),
     Route("/v1/tokens/{token_id}", revoke_token, methods=["DELETE"]),

@@ -12,14 +12,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
-from gateway.responses import accepts_pickle
+from gateway.responses import SSE_CONTENT_TYPE, accepts_event_stream, accepts_pickle, sse_event
 from gateway.routes.common import path_param, wait_s_of
 from gateway.state import principal_of, state_of
 from runner import encode_frame
 
 FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
 NDJSON_CONTENT_TYPE = "application/x-ndjson"
-SSE_CONTENT_TYPE = "text/event-stream"
 #: Longest wait of one read of a stream that has nothing new yet.
 READ_WAIT_S = 15.0
 
@@ -75,7 +74,7 @@ def value_stream_response(request: Request, workspace_id: str, call_id: str) -> 
     yielded, then its error, if it failed."""
     state = state_of(request)
     stream = state["calls"].streams.get(workspace_id, call_id)
-    sse = SSE_CONTENT_TYPE in request.headers.get("accept", "")
+    sse = accepts_event_stream(request.headers.get("accept"))
 
     async def lines() -> AsyncIterator[bytes]:
         after = 0
@@ -103,14 +102,14 @@ def value_stream_response(request: Request, workspace_id: str, call_id: str) -> 
 
 def _line(index: int, value: bytes, sse: bool) -> bytes:
     if sse:
-        return b"data: %s\n\n" % value
+        return sse_event(value)
     return b'{"index":%d,"result":%s}\n' % (index, value)
 
 
 def _error(error: dict[str, object], sse: bool) -> bytes:
     encoded = orjson.dumps(error)
     if sse:
-        return b"event: error\ndata: %s\n\n" % encoded
+        return sse_event(encoded, "error")
     return b'{"error":%s}\n' % encoded
 
 

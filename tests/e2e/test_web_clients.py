@@ -18,11 +18,10 @@ import requests
 from tests.helpers import (
     REPOSITORY,
     RunningGateway,
+    chromium_browser,
     scaled,
     serving_app,
 )
-
-CHROMIUM = "/usr/bin/chromium"
 
 CLIENT_APP = """
     import time
@@ -137,21 +136,10 @@ def other_origin() -> Iterator[str]:
 @contextmanager
 def browser_page(origin: str) -> Iterator[Any]:
     """A page of headless Debian Chromium, opened at `origin`."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(origin)
-            yield page
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        page.goto(origin)
+        yield page
 
 
 def test_a_browser_page_on_another_origin_fetches_endpoints(

@@ -1,0 +1,244 @@
+// Calls: the workspace's recent calls (refreshed every 2 s while visible), filtered by app,
+// function and status; one call's details with its result or error, and its call graph.
+
+import { ApiError, segment } from "../api.js";
+import {
+  Poller,
+  badge,
+  definitions,
+  emptyState,
+  errorText,
+  fill,
+  formatBytes,
+  formatDuration,
+  formatTime,
+  h,
+  link,
+  muted,
+  route,
+  routeWith,
+  table,
+} from "../dom.js";
+import { appRef } from "./apps.js";
+
+const REFRESH_MS = 2000;
+const PAGE_CALLS = 50;
+const FILTERS = ["app", "function", "status"];
+const STATUSES = ["pending", "running", "success", "failure", "cancelled", "terminated"];
+const ACTIVE = new Set(["pending", "running"]);
+
+function cancelButton(context, callId, onDone) {
+  const button = h("button", { type: "button", class: "danger" }, "Cancel");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await context.api.delete(`/v1/calls/${segment(callId)}`);
+    } catch (error) {
+      button.after(h("span", { class: "error-text" }, ` ${error.message}`));
+    }
+    onDone();
+  });
+  return button;
+}
+
+function callRow(context, call, refresh) {
+  const cancel = ACTIVE.has(call.status) ? cancelButton(context, call.call_id, refresh) : "";
+  return h(
+    "tr",
+    { dataset: { callId: call.call_id, status: call.status } },
+    h("td", { "data-label": "Call" }, link(route("calls", call.call_id), call.call_id, "id")),
+    h("td", { "data-label": "Function" }, `${call.app_name} / ${call.function_name}`),
+    h("td", { "data-label": "Status" }, badge(call.status)),
+    h("td", { "data-label": "Duration" }, formatDuration(call.duration_s)),
+    h("td", { "data-label": "Started" }, formatTime(call.created_at)),
+    h("td", { "data-label": "" }, cancel),
+  );
+}
+
+function select(label, name, choices, current, onChange) {
+  const options = choices.map(([value, text]) =>
+    h("option", { value, selected: value === current }, text),
+  );
+  const element = h("select", { name, onchange: (event) => onChange(event.target.value) }, options);
+  return h("label", { class: "field" }, label, element);
+}
+
+async function functionsOf(context, app) {
+  try {
+    return (await context.api.get(`/v1/apps/${segment(app)}`)).functions;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return [];
+    throw error;
+  }
+}
+
+async function filtersForm(context, params) {
+  const current = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
+  const go = (changes) => (location.hash = routeWith("#/calls", { ...current, ...changes }));
+  const { apps } = await context.api.get("/v1/apps");
+  const live = apps.filter((app) => app.state !== "stopped");
+  const functions = current.app ? await functionsOf(context, current.app) : [];
+  const appChoices = [["", "All apps"], ...live.map((app) => [appRef(app), app.name])];
+  const functionChoices = [["", "All functions"], ...functions.map((fn) => [fn.name, fn.name])];
+  const statusChoices = [["", "Any status"], ...STATUSES.map((status) => [status, status])];
+  return h(
+    "form",
+    { class: "filters", onsubmit: (event) => event.preventDefault() },
+    select("App", "app", appChoices, current.app, (app) => go({ app, function: "" })),
+    current.app &&
+      select("Function", "function", functionChoices, current.function, (fn) =>
+        go({ function: fn }),
+      ),
+    select("Status", "status", statusChoices, current.status, (status) => go({ status })),
+  );
+}
+
+function noCalls(params) {
+  if (FILTERS.some((name) => params.get(name))) return emptyState("No calls match these filters.");
+  return emptyState("No calls yet.", "Calls appear here as soon as they are made.");
+}
+
+export function showCalls(context, params) {
+  const filters = h("div", {});
+  const firstPage = h("tbody", {});
+  const olderPages = h("tbody", {});
+  const listing = h("div", { class: "loading" }, "Loading calls…");
+  const more = h("div", { class: "more" });
+  fill(context.root, h("h1", {}, "Calls"), filters, listing, more);
+  const pagePath = (cursor) => {
+    const query = new URLSearchParams({ limit: String(PAGE_CALLS) });
+    for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
+    if (cursor) query.set("cursor", cursor);
+    return `/v1/calls?${query}`;
+  };
+  const rowsOf = (calls) => calls.map((call) => callRow(context, call, () => poller.now()));
+  // Older pages are loaded on demand and not refreshed: their calls have mostly ended.
+  const offerOlder = (cursor) => {
+    if (!cursor) return fill(more);
+    const button = h("button", { type: "button" }, "Older calls");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const page = await context.api.get(pagePath(cursor));
+      olderPages.append(...rowsOf(page.calls));
+      offerOlder(page.next_cursor);
+    });
+    fill(more, button);
+  };
+  let isListed = false;
+  const refresh = async () => {
+    const page = await context.api.get(pagePath(null));
+    if (!page.calls.length && !olderPages.children.length) {
+      fill(listing, noCalls(params));
+      return;
+    }
+    fill(firstPage, rowsOf(page.calls));
+    if (!isListed) {
+      const headings = ["Call", "Function", "Status", "Duration", "Started", ""];
+      fill(listing, table("calls", headings, [firstPage, olderPages]));
+      offerOlder(page.next_cursor);
+      isListed = true;
+    }
+  };
+  filtersForm(context, params).then(
+    (form) => fill(filters, form),
+    (error) => fill(filters, errorText(error.message)),
+  );
+  const poller = new Poller(refresh, REFRESH_MS).start();
+  return () => poller.stop();
+}
+
+function resultBody(result) {
+  const size = formatBytes(result.bytes);
+  if (result.expired) return muted("The result expired and is no longer kept.");
+  if (result.format === "web") return h("p", {}, `Web response ${result.http_status}, ${size}.`);
+  if (result.format === "pickle") {
+    return h("p", {}, `Kept only as a Python pickle (${size}): FunctionCall.get() reads it.`);
+  }
+  if (result.truncated) return h("p", {}, `JSON, ${size}: too large to show here.`);
+  const value = h("pre", { class: "value" }, JSON.stringify(result.value, null, 2));
+  return [muted(`JSON, ${size}`), value];
+}
+
+function resultSection(call) {
+  if (call.error) {
+    const { code, message, traceback } = call.error;
+    return h(
+      "section",
+      { class: "card error" },
+      h("h2", {}, "Error"),
+      errorText(`${code}: ${message}`),
+      traceback && h("pre", { class: "traceback" }, traceback),
+    );
+  }
+  const body = call.result ? resultBody(call.result) : muted("Not finished yet.");
+  return h("section", { class: "card" }, h("h2", {}, "Result"), body);
+}
+
+function graphNode(node, currentId) {
+  const label =
+    node.call_id === currentId
+      ? h("strong", { class: "id" }, node.call_id)
+      : link(route("calls", node.call_id), node.call_id, "id");
+  const children = node.children.map((child) => graphNode(child, currentId));
+  return h(
+    "li",
+    { dataset: { callId: node.call_id } },
+    label,
+    ` ${node.function_name} `,
+    badge(node.status),
+    children.length ? h("ul", {}, children) : null,
+  );
+}
+
+function detailsList(call) {
+  const fn = `${call.app_name} / ${call.function_name}`;
+  const parent = call.parent_call_id;
+  return definitions("details", [
+    ["Function", link(route("apps", call.app_id), fn)],
+    call.method && ["Method", call.method],
+    ["Started", formatTime(call.created_at)],
+    ["Finished", formatTime(call.finished_at)],
+    ["Duration", formatDuration(call.duration_s)],
+    ["Attempts", String(call.attempt)],
+    parent && ["Called from", link(route("calls", parent), parent, "id")],
+    ["Arguments", `${call.args.format}, ${formatBytes(call.args.bytes)}`],
+  ]);
+}
+
+export function showCall(context, callId) {
+  const body = h("div", { class: "loading" }, "Loading the call…");
+  const graph = h("section", { class: "card graph" }, h("h2", {}, "Call graph"));
+  fill(context.root, body, graph);
+  const refresh = async () => {
+    let call;
+    try {
+      call = await context.api.get(`/v1/calls/${segment(callId)}/details`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+      fill(body, emptyState(`No call ${callId} in this workspace.`), link("#/calls", "All calls"));
+      graph.remove();
+      poller.stop();
+      return;
+    }
+    const active = ACTIVE.has(call.status);
+    fill(
+      body,
+      h(
+        "header",
+        { class: "page-head", dataset: { status: call.status } },
+        h("h1", { class: "id" }, call.call_id),
+        badge(call.status),
+        active ? cancelButton(context, call.call_id, () => poller.now()) : null,
+      ),
+      detailsList(call),
+      resultSection(call),
+    );
+    const tree = await context.api.get(`/v1/calls/${segment(callId)}/graph`);
+    const nodes = h("ul", { class: "tree" }, graphNode(tree, callId));
+    const cut = tree.truncated ? muted("Only the first calls are shown.") : null;
+    fill(graph, h("h2", {}, "Call graph"), nodes, cut);
+    if (!active) poller.stop();
+  };
+  const poller = new Poller(refresh, REFRESH_MS).start();
+  return () => poller.stop();
+}
