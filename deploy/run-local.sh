@@ -28,6 +28,8 @@ print(
     f"-d '{{\"args\": [42]}}' {credentials.server_url}/v1/apps/hello/functions/square/calls"
 )
 print("Or from Python: Function.from_name('hello', 'square').remote(42)")
+token = credentials.authorization.removeprefix("Bearer ")
+print(f"The dashboard: {credentials.server_url}/ (sign in with the token {token})")
 print("Press Ctrl-C to stop the server.")
 PY
 wait "$server"
