@@ -15,6 +15,10 @@ from gateway.web.proxy import json_error, send_response, serve_endpoint
 from gateway.web.websocket import serve_websocket
 
 WEB_PATH_PREFIX = "/web/"
+#: Pages of the `/web/{label}/` form share the gateway's own origin with the dashboard: browsers
+#: get them sandboxed into an opaque origin of their own, so that their scripts can reach neither
+#: the dashboard's session storage nor its windows, nor register a service worker over its paths.
+PATH_FORM_POLICY = b"sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 #: Largest request head (all header names and values) the gateway takes.
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -65,6 +69,24 @@ def endpoint_target(host: str, path: str, domain_host: str) -> Target | None:
     return None
 
 
+def _sandboxed(send: Any) -> Any:
+    """`send`, with every response sandboxed by `PATH_FORM_POLICY` (and not allowed to widen a
+    service worker's scope)."""
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (name, value)
+                for name, value in message.get("headers", [])
+                if name.lower() != b"service-worker-allowed"
+            ]
+            headers.append((b"content-security-policy", PATH_FORM_POLICY))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
 class FrontDoor:
     """The ASGI app Hypercorn runs: endpoints are proxied, everything else is the API."""
 
@@ -95,6 +117,8 @@ class FrontDoor:
                 state = cast(GatewayState, scope["state"])
                 # A custom domain nobody registered is just another name of the API.
                 if target.is_label or await state["apps"].endpoint(target.host) is not None:
+                    if target.root_path:
+                        send = _sandboxed(send)
                     await serve_endpoint(scope, receive, send, state, target.host, target.root_path)
                     return
         await self._api(scope, receive, send)

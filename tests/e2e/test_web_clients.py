@@ -62,6 +62,24 @@ CLIENT_APP = """
                 await websocket.send_text(text.upper())
 
         return Starlette(routes=[WebSocketRoute("/", shout)])
+
+
+    @app.function()
+    @modal.asgi_app()
+    def trap():
+        from starlette.applications import Starlette
+        from starlette.responses import HTMLResponse, Response
+        from starlette.routing import Route
+
+        async def page(request):
+            return HTMLResponse("<p>a page</p>", headers={"service-worker-allowed": "/"})
+
+        async def worker(request):
+            script = "self.onfetch = () => {};"
+            headers = {"service-worker-allowed": "/"}
+            return Response(script, headers=headers, media_type="text/javascript")
+
+        return Starlette(routes=[Route("/", page), Route("/sw.js", worker)])
 """
 
 
@@ -221,3 +239,38 @@ def test_java_http_client_follows_to_the_result(clients: RunningGateway, tmp_pat
         check=True,
     )
     assert result.stdout.strip() == '200 {"slept":1.0}'
+
+
+def test_pages_of_the_path_form_cannot_reach_the_gateways_own_origin(
+    clients: RunningGateway,
+) -> None:
+    # The path form shares its origin with the dashboard (whose token is in session storage):
+    # browsers get its pages sandboxed into an opaque origin.
+    trap = path_url(clients, "trap")
+    response = requests.get(trap, timeout=30)
+    assert response.headers["content-security-policy"].startswith("sandbox allow-scripts")
+    assert "service-worker-allowed" not in response.headers
+    port = clients.url.rsplit(":", 1)[1]
+    own_origin = requests.get(
+        f"{clients.url}/", headers={"host": f"main--clients-trap.localhost:{port}"}, timeout=30
+    )
+    assert own_origin.text == "<p>a page</p>"
+    assert "content-security-policy" not in own_origin.headers  # its own origin: as it is
+    probe = """async () => {
+        let storage, worker;
+        try { storage = sessionStorage.getItem("token"); } catch (error) { storage = error.name; }
+        try {
+            await navigator.serviceWorker.register("sw.js", {scope: "/"});
+            worker = "registered";
+        } catch (error) { worker = error.name; }
+        return [self.origin, storage, worker];
+    }"""
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        page.goto(f"{clients.url}/")
+        page.evaluate("sessionStorage.setItem('token', 'the secret')")
+        page.goto(trap)
+        origin, storage, worker = page.evaluate(probe)
+    assert origin == "null"
+    assert storage == "SecurityError"
+    assert worker != "registered"
