@@ -115,18 +115,18 @@ class CallService:
         variant: Variant | None = None,
         streamed: bool = False,
         payload_blob: str | None = None,
+        blob_bytes: int | None = None,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel.
-        Its payload is `payload`, or the workspace's blob `payload_blob`."""
+        Its payload is `payload`, or the workspace's blob `payload_blob` of `blob_bytes`."""
         variant = variant or Variant()
         self.scheduler.admit(variant.apply(function), variant)
         call_id = new_id("fc")
         if payload_blob is None:
             inline, sha256 = await self._blobs.offload(payload, workspace_id)
-            size = len(payload)
+            size: int | None = len(payload)
         else:
-            inline, sha256 = None, payload_blob
-            size = await self._blobs.size_of(workspace_id, payload_blob) or 0
+            inline, sha256, size = None, payload_blob, blob_bytes
         committed = self._store.insert_call(
             NewCall(
                 call_id,

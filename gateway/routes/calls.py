@@ -81,7 +81,7 @@ async def create_call(request: Request) -> Response:
             f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
         )
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
-    payload_blob = await _payload_blob(request, principal.workspace_id, body)
+    payload_blob, blob_bytes = await _payload_blob(request, principal.workspace_id, body)
     body_parameters = None
     if is_pickle or payload_blob is not None:
         # A blob's arguments are checked in the container, which reads them.
@@ -108,6 +108,7 @@ async def create_call(request: Request) -> Response:
         variant=variant,
         streamed=generator,
         payload_blob=payload_blob,
+        blob_bytes=blob_bytes,
     )
     call_id = active.task.call_id
     await active.committed
@@ -128,26 +129,30 @@ def parent_call_id(request: Request) -> str | None:
     return header if header and _CALL_ID.match(header) else None
 
 
-async def _payload_blob(request: Request, workspace_id: str, body: bytes) -> str | None:
-    """The blob named as the call's arguments by the `wharf-payload-blob` header, if any.
+async def _payload_blob(
+    request: Request, workspace_id: str, body: bytes
+) -> tuple[str, int] | tuple[None, None]:
+    """The blob named as the call's arguments by the `wharf-payload-blob` header, and its
+    size; or nothing.
 
     Raises:
         InvalidRequest: a bad name, a body besides, or a blob the workspace has not stored.
     """
     header = request.headers.get(PAYLOAD_BLOB_HEADER)
     if header is None:
-        return None
+        return None, None
     sha256 = check_sha256(header)
     if body:
         raise InvalidRequest(
             f"a call with a {PAYLOAD_BLOB_HEADER} header takes its arguments from the blob; "
             "send an empty body"
         )
-    if await state_of(request)["blobs"].claim(workspace_id, sha256) is None:
+    size = await state_of(request)["blobs"].claim(workspace_id, sha256)
+    if size is None:
         raise InvalidRequest(
             f"no blob {sha256} in this workspace: PUT the arguments to /v1/blobs/{sha256} first"
         )
-    return sha256
+    return sha256, size
 
 
 async def spawn_calls(request: Request) -> Response:
@@ -184,6 +189,7 @@ async def spawn_calls(request: Request) -> Response:
                 parent_call_id=parent,
                 variant=variant,
                 payload_blob=batch.blob_of(position),
+                blob_bytes=batch.blob_bytes[position],
             )
         except BacklogFull:
             if not accepted:

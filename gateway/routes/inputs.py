@@ -26,6 +26,8 @@ class InputBatch:
     payloads: list[bytes]
     #: Per input, the blob holding its payload, or None; None when no input is a blob.
     blobs: list[str | None] | None
+    #: Per input, the size of its blob, or None.
+    blob_bytes: list[int | None]
 
     def blob_of(self, position: int) -> str | None:
         return None if self.blobs is None else self.blobs[position]
@@ -63,17 +65,19 @@ async def read_input_batch(request: Request, workspace_id: str) -> InputBatch:
             "add up to the payloads that follow"
         )
     blobs = head.get("blobs")
+    blob_bytes: list[int | None] = [None] * len(sizes)
     if blobs is not None:
         if not isinstance(blobs, list) or len(blobs) != len(sizes):
             raise InvalidRequest('"blobs" must list a blob name or null for each input')
-        for blob in blobs:
+        for position, blob in enumerate(blobs):
             if blob is None:
                 continue
             if not isinstance(blob, str):
                 raise InvalidRequest('"blobs" must list a blob name or null for each input')
-            if await state["blobs"].claim(workspace_id, check_sha256(blob)) is None:
+            blob_bytes[position] = await state["blobs"].claim(workspace_id, check_sha256(blob))
+            if blob_bytes[position] is None:
                 raise InvalidRequest(f"no blob {blob} in this workspace: PUT it to /v1/blobs first")
-    return InputBatch(head, split_frame_parts(rest, sizes), blobs)
+    return InputBatch(head, split_frame_parts(rest, sizes), blobs, blob_bytes)
 
 
 def payload_format_of(batch: InputBatch) -> PayloadFormat:

@@ -75,6 +75,11 @@ def test_large_arguments_travel_as_a_blob_stored_once(payloads: RunningGateway) 
     assert len(arguments) == 1  # one file, content-addressed, for both calls
     call = digest.spawn(data)
     assert call.get(timeout=scaled(60)) == expected
+    details = httpx.get(
+        f"{payloads.url}/v1/calls/{call.object_id}/details",
+        headers={"authorization": payloads.authorization},
+    ).json()
+    assert details["args"]["bytes"] == max(blobs.values())  # the blob's size, not 0
 
 
 def test_large_results_stream_back_to_python_and_to_json_callers(
