@@ -123,13 +123,15 @@ def _log_sink(store: Store, feed: LogFeed) -> LogSink:
         stored = store.append_logs(
             [(function.app_id, function.name, container_id, stream.value, line, time.time())]
         )
-        stored.add_done_callback(lambda _: feed.notify())
+        stored.add_done_callback(lambda _: feed.notify((function.app_id,)))
 
     return sink
 
 
 @asynccontextmanager
-async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIterator[GatewayState]:
+async def _lifespan(
+    config: Config, internal_url: str, domain: str, log_feed: LogFeed
+) -> AsyncIterator[GatewayState]:
     make_backend = _backend_factory(config)
     # First, so a bad key file stops the start before anything else is opened.
     secrets_key = await asyncio.to_thread(load_key, config.secrets_key_path)
@@ -142,7 +144,6 @@ async def _lifespan(config: Config, internal_url: str, domain: str) -> AsyncIter
     )
     calls = CallService(store, blobs, config.result_ttl_s, config.map_idle_timeout_s)
     secrets = SecretService(store, SecretBox(secrets_key))
-    log_feed = LogFeed()
 
     scheduler = Scheduler(
         make_backend,
@@ -231,13 +232,16 @@ async def _render_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(Internal(f"internal error (request id {request_id})"))
 
 
-def create_app(config: Config, *, internal_url: str, domain: str) -> FrontDoor:
+def create_app(
+    config: Config, *, internal_url: str, domain: str, log_feed: LogFeed | None = None
+) -> FrontDoor:
     """The gateway app for `config`; containers reach it back at `internal_url`, and endpoints
-    are served under `domain`."""
+    are served under `domain`. Its live log streams end once `log_feed.closing` is set (when
+    the server begins to shut down)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
-        async with _lifespan(config, internal_url, domain) as state:
+        async with _lifespan(config, internal_url, domain, log_feed or LogFeed()) as state:
             yield state
 
     api = Starlette(

@@ -19,6 +19,7 @@ from hypercorn.config import Config as HypercornConfig
 from gateway.app import create_app
 from gateway.config import Config, HttpServer
 from gateway.guards import ClientLimits, decline_websocket_compression, uvicorn_protocols
+from gateway.logs import LogFeed
 from gateway.web.websocket import MAX_MESSAGE_BYTES
 from runner import serve_uvicorn
 
@@ -101,7 +102,13 @@ async def serve(
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)
-    app = create_app(config, internal_url=url, domain=config.domain or f"localhost:{port}")
+    log_feed = LogFeed()
+    app = create_app(
+        config,
+        internal_url=url,
+        domain=config.domain or f"localhost:{port}",
+        log_feed=log_feed,
+    )
     sockets = [sock]
     if config.container_socket is not None:
         sockets.append(bind_unix_socket(config.container_socket))
@@ -118,11 +125,20 @@ async def serve(
             protocols=uvicorn_protocols(
                 ClientLimits(config.head_timeout_s, config.body_timeout_s, config.max_connections)
             ),
+            on_shutdown=log_feed.closing.set,
         )
         return
     decline_websocket_compression()
     hyper = hypercorn_config(config, sock)
     # Plain HTTP on the containers' socket, even with TLS on the public one.
     hyper.insecure_bind = [f"fd://{extra.detach()}" for extra in sockets[1:]]
-    kwargs = {} if shutdown_trigger is None else {"shutdown_trigger": shutdown_trigger}
+    kwargs = {}
+    if shutdown_trigger is not None:
+        trigger = shutdown_trigger
+
+        async def shutting_down() -> None:
+            await trigger()
+            log_feed.closing.set()
+
+        kwargs["shutdown_trigger"] = shutting_down
     await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]

@@ -775,6 +775,18 @@ class Store:
         """Logs are kept as long as results are."""
         await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))], heavy=True)
 
+    async def log_tail_start(self, app_id: str, function_name: str | None, lines: int) -> int:
+        """The id to read after for the last `lines` lines of the app (or of one function)."""
+        where, params = "app_id = ?", [app_id]
+        if function_name is not None:
+            where += " AND function_name = ?"
+            params.append(function_name)
+        row = await self._db.fetch_one(
+            f"SELECT id FROM logs WHERE {where} ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (*params, lines - 1),
+        )
+        return 0 if row is None else int(row[0]) - 1
+
     async def logs(self, query: LogQuery) -> tuple[list[dict[str, Any]], int]:
         """An app's log lines matching `query`, oldest first, and the id to read on after: the
         last line's when `limit` lines came, else the newest stored (so lines a filter passed

@@ -85,6 +85,17 @@ class WebServer:
             await self._task
 
 
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], object] | None) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._on_shutdown is not None:
+            self._on_shutdown()
+        await super().shutdown(sockets)
+
+
 async def serve_uvicorn(
     app: Any,
     sock: socket.socket | list[socket.socket],
@@ -95,13 +106,15 @@ async def serve_uvicorn(
     graceful_s: int | None = None,
     ws_max_bytes: int = 16 * 1024 * 1024,
     protocols: tuple[type[asyncio.Protocol], type[asyncio.Protocol]] | None = None,
+    on_shutdown: Callable[[], object] | None = None,
 ) -> None:
     """Serve an ASGI app on uvicorn with httptools, on a bound socket (or several), until `stop`
     returns (or a signal, without one). uvicorn's own proxy-header handling is off: callers
     decide whose X-Forwarded-* to believe. `protocols` replaces uvicorn's HTTP and WebSocket
-    protocol classes (subclasses of its httptools and websockets-sansio ones)."""
+    protocol classes (subclasses of its httptools and websockets-sansio ones). `on_shutdown` is
+    called as shutting down begins, before open connections are waited for."""
     http, ws = protocols or ("httptools", "websockets-sansio")
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app,
             http=http,
@@ -114,7 +127,8 @@ async def serve_uvicorn(
             timeout_keep_alive=keep_alive_s,
             timeout_graceful_shutdown=graceful_s,
             proxy_headers=False,
-        )
+        ),
+        on_shutdown,
     )
     watcher = None
     if stop is not None:

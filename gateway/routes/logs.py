@@ -3,6 +3,8 @@ events (`Accept: text/event-stream`)."""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from starlette.requests import Request
@@ -27,12 +29,13 @@ LAST_EVENT_ID_HEADER = "last-event-id"
 async def app_logs(request: Request) -> Response:
     """An app's log lines, a page at a time or live (server-sent events): 200; 400, 401, 404.
 
-    Up to 1000 lines after `?after_id=`, only those holding `?filter=` text; with
-    `Accept: text/event-stream`, every such line as it is stored.
+    Up to 1000 lines after `?after_id=` (or, with `?tail=N`, from the last N), only those
+    holding `?filter=` text; with `Accept: text/event-stream`, every such line as it is stored
+    (429 past 16 streams open in the workspace).
     """
     principal = await principal_of(request)
     app = await state_of(request)["apps"].app(principal.workspace_id, path_param(request, "app"))
-    return await _logs_response(request, app.app_id, None)
+    return await _logs_response(request, principal.workspace_id, app.app_id, None)
 
 
 async def function_logs(request: Request) -> Response:
@@ -41,14 +44,20 @@ async def function_logs(request: Request) -> Response:
     function = await state_of(request)["apps"].function(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    return await _logs_response(request, function.app_id, function.name)
+    return await _logs_response(request, principal.workspace_id, function.app_id, function.name)
 
 
-async def _logs_response(request: Request, app_id: str, function_name: str | None) -> Response:
+async def _logs_response(
+    request: Request, workspace_id: str, app_id: str, function_name: str | None
+) -> Response:
     state = state_of(request)
-    query = LogQuery(
-        app_id, _first_after_id(request), MAX_LOG_LINES, function_name, _filter_of(request)
-    )
+    after_id = _first_after_id(request)
+    tail = count_param(request, "tail", 0)
+    if not 0 <= tail <= MAX_LOG_LINES:
+        raise InvalidRequest(f"tail must be between 1 and {MAX_LOG_LINES}, not {tail}")
+    if after_id is None:
+        after_id = await state["store"].log_tail_start(app_id, function_name, tail) if tail else 0
+    query = LogQuery(app_id, after_id, MAX_LOG_LINES, function_name, _filter_of(request))
     if not accepts_event_stream(request.headers.get("accept")):
         lines, next_after_id = await state["store"].logs(query)
         return json_response({"logs": lines, "next_after_id": next_after_id})
@@ -62,20 +71,35 @@ async def _logs_response(request: Request, app_id: str, function_name: str | Non
         # A stream outlives its request: a token revoked meanwhile ends it (no rate charge).
         return await state["auth"].authenticate(authorization)
 
-    events = log_events(state["log_feed"], read, query.after_id, still_allowed, MAX_LOG_LINES)
+    feed = state["log_feed"]
+    close = feed.open_stream(workspace_id)
+    events = log_events(feed, app_id, read, query.after_id, still_allowed, MAX_LOG_LINES)
+
+    async def counted() -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                yield event
+        finally:
+            close()
+
+    stream = counted()
+    weakref.finalize(stream, close)  # a stream whose response never started
     return StreamingResponse(
-        events,
+        stream,
         media_type=SSE_CONTENT_TYPE,
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
 
 
-def _first_after_id(request: Request) -> int:
-    """`?after_id=`, else a reconnecting event stream's `Last-Event-ID`, else 0."""
+def _first_after_id(request: Request) -> int | None:
+    """A reconnecting event stream's `Last-Event-ID` (sent only on a reconnect, with the
+    first request's URL), else `?after_id=`, else None."""
+    last_seen = request.headers.get(LAST_EVENT_ID_HEADER)
+    if last_seen is not None:
+        return parse_count(LAST_EVENT_ID_HEADER, last_seen.strip())
     if "after_id" in request.query_params:
         return count_param(request, "after_id", 0)
-    last_seen = request.headers.get(LAST_EVENT_ID_HEADER)
-    return 0 if last_seen is None else parse_count(LAST_EVENT_ID_HEADER, last_seen.strip())
+    return None
 
 
 def _filter_of(request: Request) -> str | None:

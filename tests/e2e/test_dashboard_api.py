@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ import pytest
 
 import client as modal
 from gateway.bootstrap import create_workspace
+from gateway.logs import MAX_STREAMS_PER_WORKSPACE
+from gateway.serve import GRACEFUL_SHUTDOWN_S
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 RECORDS_APP = """
@@ -310,6 +314,46 @@ def test_logs_stream_live_as_server_sent_events(records: RunningGateway) -> None
     assert bad.status_code == 400
 
 
+def test_logs_start_from_the_tail_and_a_reconnect_resumes_from_its_last_event(
+    records: RunningGateway,
+) -> None:
+    for x in range(1, 6):
+        call(records, "square", x=x)
+    path = "/v1/apps/records/functions/square/logs"
+    tail = get(records, f"{path}?tail=2&filter=square")["logs"]
+    assert [line["line"] for line in tail] == ["square of 4", "square of 5"]
+    assert error_of(records, f"{path}?tail=1001") == (400, "invalid_request")
+    headers = {**admin(records), "accept": "text/event-stream"}
+    with httpx.stream("GET", f"{records.url}{path}?tail=1", headers=headers) as stream:
+        (last,) = read_events(stream.iter_lines(), 1)
+        assert orjson.loads(last["data"])["line"] == "square of 5"
+    # A reconnect sends the first URL again, with the last event it saw: that wins.
+    call(records, "square", x=6)
+    resumed = {**headers, "last-event-id": last["id"]}
+    with httpx.stream("GET", f"{records.url}{path}?after_id=0", headers=resumed) as stream:
+        (next_line,) = read_events(stream.iter_lines(), 1)
+        assert orjson.loads(next_line["data"])["line"] == "square of 6"
+
+
+def test_a_workspace_has_a_bounded_number_of_live_log_streams(records: RunningGateway) -> None:
+    headers = {**admin(records), "accept": "text/event-stream"}
+    url = f"{records.url}/v1/apps/records/logs"
+    with contextlib.ExitStack() as streams:
+        for _ in range(MAX_STREAMS_PER_WORKSPACE):
+            stream = streams.enter_context(httpx.stream("GET", url, headers=headers))
+            assert stream.status_code == 200
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 429
+        assert "live log streams open" in refused.json()["error"]["message"]
+
+    def opens() -> bool:
+        with httpx.stream("GET", url, headers=headers) as stream:
+            return stream.status_code == 200
+
+    # Closed streams are counted out (the gateway sees each client leave).
+    wait_until(opens)
+
+
 def test_a_log_stream_ends_when_its_token_is_revoked(records: RunningGateway) -> None:
     made = httpx.post(f"{records.url}/v1/tokens", headers=admin(records)).json()
     headers = {
@@ -374,3 +418,39 @@ def test_a_web_endpoint_keeps_its_own_root(records: RunningGateway) -> None:
     assert "content-security-policy" not in by_host.headers
     by_path = httpx.get(f"{records.url}/web/main--records-later/")
     assert by_path.status_code == 202
+
+
+def test_open_log_streams_end_when_the_gateway_shuts_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ended: list[str] = []
+
+    def follow(url: str, headers: dict[str, str]) -> None:
+        with httpx.stream("GET", url, headers=headers, timeout=scaled(30)) as stream:
+            for _ in stream.iter_lines():
+                pass
+        ended.append("cleanly")  # the gateway finished the response; it did not drop it
+
+    with serving_app(tmp_path, monkeypatch, RECORDS_APP) as gateway:
+        headers = {**admin(gateway), "accept": "text/event-stream"}
+        reader = threading.Thread(
+            target=follow, args=(f"{gateway.url}/v1/apps/records/logs", headers)
+        )
+        reader.start()
+        wait_until(lambda: gateway_has_open_stream(gateway))
+        stopping = time.monotonic()
+    # Shutting down does not wait out the graceful timeout for the stream: it ends it.
+    assert time.monotonic() - stopping < GRACEFUL_SHUTDOWN_S
+    reader.join(scaled(10))
+    assert ended == ["cleanly"]
+
+
+def gateway_has_open_stream(gateway: RunningGateway) -> bool:
+    headers = {**admin(gateway), "accept": "text/event-stream"}
+    url = f"{gateway.url}/v1/apps/records/logs"
+    opened = []
+    with contextlib.ExitStack() as streams:
+        for _ in range(MAX_STREAMS_PER_WORKSPACE):
+            stream = streams.enter_context(httpx.stream("GET", url, headers=headers))
+            opened.append(stream.status_code)
+    return 429 in opened
