@@ -34,6 +34,7 @@ from gateway.logs import LogFeed
 from gateway.maps import MapService
 from gateway.models import FunctionRecord, TokenKind
 from gateway.ratelimit import RateLimiter
+from gateway.reports import Reports
 from gateway.responses import error_response
 from gateway.routes import ROUTES
 from gateway.scheduler import LogSink, Scheduler
@@ -179,6 +180,7 @@ async def _lifespan(
         yield GatewayState(
             config=config,
             store=store,
+            reports=Reports(database),
             auth=authority,
             apps=AppService(store, blobs, scheduler),
             calls=calls,

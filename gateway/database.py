@@ -134,11 +134,19 @@ def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[sqlite3
 
 
 class Database:
-    """One SQLite file: a grouped-commit writer and an async reader."""
+    """One SQLite file: a grouped-commit writer, an async reader for what calls need, and one
+    for reports (the dashboard's lists and histories), so a slow report never makes a call wait
+    for its read."""
 
-    def __init__(self, writer: sqlite3.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        writer: sqlite3.Connection,
+        reader: aiosqlite.Connection,
+        reports: aiosqlite.Connection,
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._reports = reports
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-db-writer")
         self._queue: list[_Job] = []
         self._wake = asyncio.Event()
@@ -151,11 +159,14 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await asyncio.to_thread(_connect, path)
         await asyncio.to_thread(migrate, writer)
-        reader = await aiosqlite.connect(path, isolation_level=None)
-        reader.row_factory = sqlite3.Row
-        for pragma in _PRAGMAS[2:]:
-            await reader.execute(pragma)
-        return cls(writer, reader)
+        readers = []
+        for _ in range(2):
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader.row_factory = sqlite3.Row
+            for pragma in _PRAGMAS[2:]:
+                await reader.execute(pragma)
+            readers.append(reader)
+        return cls(writer, *readers)
 
     def write(self, statements: list[Statement], *, heavy: bool = False) -> asyncio.Future[None]:
         """Queue statements to commit together (atomically) in the next batch.
@@ -214,12 +225,17 @@ class Database:
             # every later read would miss what was committed since.
             self._checkpoint = asyncio.create_task(self.fetch_all(_CHECKPOINT))
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, params) as cursor:
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, report: bool = False
+    ) -> list[sqlite3.Row]:
+        """The rows of a query, read on the reports' connection with `report`."""
+        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cursor:
+    async def fetch_one(
+        self, sql: str, params: Sequence[Any] = (), *, report: bool = False
+    ) -> sqlite3.Row | None:
+        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
             row = await cursor.fetchone()
             return None if row is None else row
 
@@ -232,5 +248,6 @@ class Database:
             await self._checkpoint
         await self.fetch_all(_CHECKPOINT)
         await self._reader.close()
+        await self._reports.close()
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)

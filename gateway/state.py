@@ -17,6 +17,7 @@ from gateway.logs import LogFeed
 from gateway.maps import MapService
 from gateway.models import Principal
 from gateway.ratelimit import RateLimiter
+from gateway.reports import Reports
 from gateway.scheduler import Scheduler
 from gateway.secrets import SecretService
 from gateway.store import Store
@@ -26,6 +27,7 @@ from gateway.web.upstream import UpstreamPool
 class GatewayState(TypedDict):
     config: Config
     store: Store
+    reports: Reports
     auth: TokenAuthority
     apps: AppService
     calls: CallService

@@ -20,13 +20,10 @@ from gateway.models import (
     WEB_PAYLOAD_FORMAT,
     AppRecord,
     AppState,
-    CallDetails,
     CallRecord,
     CallStatus,
-    CallSummary,
     FunctionRecord,
     SecretRecord,
-    StoredResult,
     TokenKind,
     TokenRecord,
 )
@@ -57,33 +54,6 @@ class NewCall:
     variant: bytes | None = None
     #: Bytes of the arguments as sent (kept after the payload is dropped); None: not known.
     payload_bytes: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallQuery:
-    """Which of a workspace's calls to list, newest first."""
-
-    workspace_id: str
-    limit: int
-    #: Only calls of this app; None: of every app.
-    app_id: str | None = None
-    function_name: str | None = None
-    #: Only calls stored with one of these statuses; empty: any.
-    statuses: tuple[CallStatus, ...] = ()
-    #: Only calls listed after `(created_at, call_id)`, the last call of the page before.
-    before: tuple[float, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LogQuery:
-    """Which log lines of an app to read, oldest first."""
-
-    app_id: str
-    after_id: int
-    limit: int
-    function_name: str | None = None
-    #: Only lines holding this text (ASCII letters in either case).
-    contains: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +137,6 @@ def _app_record(row: sqlite3.Row) -> AppRecord:
     )
 
 
-def _call_summary(row: sqlite3.Row) -> CallSummary:
-    return CallSummary(row[0], row[1], row[2], row[3], CallStatus(row[4]), row[5], row[6], row[7])
-
-
 def _report_lost_logs(done: asyncio.Future[None]) -> None:
     if not done.cancelled() and done.exception() is not None:
         logger.error("log lines could not be stored: %s", done.exception())
@@ -178,36 +144,6 @@ def _report_lost_logs(done: asyncio.Future[None]) -> None:
 
 _APP_SELECT = "SELECT id, workspace_id, name, state, version, created_at, deployed_at FROM apps"
 _SEALED_SELECT = "SELECT workspace_id, name, keys, sealed, created_at, updated_at FROM secrets"
-_SUMMARY_SELECT = (
-    "SELECT c.id, f.app_id, a.name, f.name, c.status, c.created_at, c.finished_at, "
-    "c.payload_format{} FROM calls c JOIN functions f ON f.id = c.function_id "
-    "JOIN apps a ON a.id = f.app_id"
-)
-#: Bucket, calls started in it, and the p50 and p99 (nearest rank) of the durations of those that
-#: ran to an outcome of their own (success or failure; not cancelled or terminated ones).
-_HISTORY_SELECT = """
-SELECT bucket, MAX(started),
-       MAX(CASE WHEN rank = (finished * 50 + 99) / 100 THEN duration_s END),
-       MAX(CASE WHEN rank = (finished * 99 + 99) / 100 THEN duration_s END)
-FROM (
-    SELECT bucket, duration_s, COUNT(*) OVER buckets AS started,
-           COUNT(duration_s) OVER buckets AS finished,
-           ROW_NUMBER() OVER (buckets ORDER BY duration_s IS NULL, duration_s) AS rank
-    FROM (
-        SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket,
-               CASE WHEN status IN ('success', 'failure') THEN finished_at - created_at END
-                   AS duration_s
-        FROM calls
-        WHERE function_id IN (SELECT id FROM functions WHERE app_id = ? AND name = ?)
-          AND created_at >= ?
-    )
-    WINDOW buckets AS (PARTITION BY bucket)
-)
-GROUP BY bucket ORDER BY bucket
-"""
-_LOG_FIELDS = ("id", "function", "container_id", "stream", "line", "created_at")
-#: Largest JSON result the details of a call carry.
-PREVIEW_BYTES = 64 * 1024
 
 
 def _secret_record(row: sqlite3.Row) -> SecretRecord:
@@ -695,62 +631,6 @@ class Store:
         )
         return counts[0]
 
-    # Calls as the dashboard reads them (nothing here is on the path of a call).
-
-    async def recent_calls(self, query: CallQuery) -> list[CallSummary]:
-        """Calls of the workspace matching `query`, newest first."""
-        where = ["c.workspace_id = ?"]
-        params: list[Any] = [query.workspace_id]
-        if query.app_id is not None:
-            where.append("f.app_id = ?")
-            params.append(query.app_id)
-        if query.function_name is not None:
-            where.append("f.name = ?")
-            params.append(query.function_name)
-        if query.statuses:
-            where.append(f"c.status IN ({', '.join('?' * len(query.statuses))})")
-            params += [status.value for status in query.statuses]
-        if query.before is not None:
-            where.append("(c.created_at, c.id) < (?, ?)")
-            params += query.before
-        rows = await self._db.fetch_all(
-            f"{_SUMMARY_SELECT.format('')} WHERE {' AND '.join(where)} "
-            "ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
-            (*params, query.limit),
-        )
-        return [_call_summary(row) for row in rows]
-
-    async def call_details(self, workspace_id: str, call_id: str) -> CallDetails | None:
-        """A call of the workspace with the sizes of its input and output, and its error."""
-        extra = (
-            ", c.attempt, c.parent_call_id, c.payload_bytes, c.variant, length(c.output_json), "
-            "c.output_json_sha256, length(c.output_pickled), c.output_pickled_sha256, "
-            "CASE WHEN length(c.output_json) <= ? THEN c.output_json END, c.json_error, "
-            "c.error, c.expired"
-        )
-        row = await self._db.fetch_one(
-            f"{_SUMMARY_SELECT.format(extra)} WHERE c.id = ? AND c.workspace_id = ?",
-            (PREVIEW_BYTES, call_id, workspace_id),
-        )
-        if row is None:
-            return None
-        error = None if row[18] is None else orjson.loads(row[18])
-        result = StoredResult(
-            row[12], row[13], row[14], row[15], row[16], row[17], error, bool(row[19])
-        )
-        return CallDetails(_call_summary(row), row[8], row[9], row[10], row[11], result)
-
-    async def call_history(
-        self, app_id: str, function_name: str, start: float, bucket_s: float
-    ) -> list[tuple[int, int, float | None, float | None]]:
-        """`(bucket, calls, p50 s, p99 s)` of the calls of an app's function (every version)
-        made since `start`, in buckets of `bucket_s` (0 is the first); buckets without calls
-        are left out. Computed from the calls' records at each request."""
-        rows = await self._db.fetch_all(
-            _HISTORY_SELECT, (start, bucket_s, app_id, function_name, start)
-        )
-        return [(row[0], row[1], row[2], row[3]) for row in rows]
-
     # Logs.
 
     def append_logs(
@@ -774,36 +654,3 @@ class Store:
     async def drop_logs_before(self, cutoff: float) -> None:
         """Logs are kept as long as results are."""
         await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))], heavy=True)
-
-    async def log_tail_start(self, app_id: str, function_name: str | None, lines: int) -> int:
-        """The id to read after for the last `lines` lines of the app (or of one function)."""
-        where, params = "app_id = ?", [app_id]
-        if function_name is not None:
-            where += " AND function_name = ?"
-            params.append(function_name)
-        row = await self._db.fetch_one(
-            f"SELECT id FROM logs WHERE {where} ORDER BY id DESC LIMIT 1 OFFSET ?",
-            (*params, lines - 1),
-        )
-        return 0 if row is None else int(row[0]) - 1
-
-    async def logs(self, query: LogQuery) -> tuple[list[dict[str, Any]], int]:
-        """An app's log lines matching `query`, oldest first, and the id to read on after: the
-        last line's when `limit` lines came, else the newest stored (so lines a filter passed
-        over are not read again)."""
-        newest = await self._db.fetch_one("SELECT max(id) FROM logs")
-        horizon = max(query.after_id, (newest[0] if newest is not None else None) or 0)
-        where, params = "app_id = ? AND id > ? AND id <= ?", [query.app_id, query.after_id, horizon]
-        if query.function_name is not None:
-            where += " AND function_name = ?"
-            params.append(query.function_name)
-        if query.contains:
-            where += " AND instr(lower(line), lower(?)) > 0"
-            params.append(query.contains)
-        rows = await self._db.fetch_all(
-            "SELECT id, function_name, container_id, stream, line, created_at FROM logs "
-            f"WHERE {where} ORDER BY id LIMIT ?",
-            (*params, query.limit),
-        )
-        lines = [dict(zip(_LOG_FIELDS, row, strict=True)) for row in rows]
-        return lines, lines[-1]["id"] if len(lines) == query.limit else horizon

@@ -19,10 +19,10 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest, NotFound
 from gateway.models import WEB_PAYLOAD_FORMAT, CallDetails, CallStatus, CallSummary, Principal
+from gateway.reports import CallQuery
 from gateway.responses import json_response
 from gateway.routes.common import count_param, path_param
 from gateway.state import principal_of, state_of
-from gateway.store import CallQuery
 from gateway.tasks import Variant
 
 DEFAULT_PAGE_CALLS = 50
@@ -56,9 +56,9 @@ def summary_json(call: CallSummary, status: CallStatus) -> dict[str, Any]:
     }
 
 
-def encode_cursor(call: CallSummary) -> str:
-    """Where the next page starts: after this call."""
-    raw = orjson.dumps([call.created_at, call.call_id])
+def encode_cursor(after: tuple[float, str]) -> str:
+    """Where the next page starts: after this `(created_at, call_id)`."""
+    raw = orjson.dumps(list(after))
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -139,14 +139,14 @@ async def list_calls(request: Request) -> Response:
     state = state_of(request)
     query = await _call_query(request, principal)
     wanted = parse_statuses(request.query_params.get("status"))
-    calls = await state["store"].recent_calls(query)
+    calls, resume_after = await state["reports"].recent_calls(query)
     listed = []
     for call in calls:
         status = shown_status(call, state["calls"].is_running(call.call_id))
         # Pending and running are told apart only here, so a page may hold fewer than `limit`.
         if not wanted or status in wanted:
             listed.append(summary_json(call, status))
-    next_cursor = encode_cursor(calls[-1]) if len(calls) == query.limit else None
+    next_cursor = None if resume_after is None else encode_cursor(resume_after)
     return json_response({"calls": listed, "next_cursor": next_cursor})
 
 
@@ -197,7 +197,7 @@ async def call_details(request: Request) -> Response:
     principal = await principal_of(request)
     state = state_of(request)
     call_id = path_param(request, "call_id")
-    details = await state["store"].call_details(principal.workspace_id, call_id)
+    details = await state["reports"].call_details(principal.workspace_id, call_id)
     if details is None:
         raise NotFound(f"no call with id {call_id!r}")
     status = shown_status(details.summary, state["calls"].is_running(call_id))
@@ -239,7 +239,7 @@ async def function_history(request: Request) -> Response:
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
     start = (time.time() // MINUTE_S - (HISTORY_MINUTES - 1)) * MINUTE_S
-    rows = await state["store"].call_history(function.app_id, function.name, start, MINUTE_S)
+    rows = await state["reports"].call_history(function.app_id, function.name, start, MINUTE_S)
     return json_response(
         {
             "app_name": function.app_name,

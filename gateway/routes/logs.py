@@ -13,10 +13,10 @@ from starlette.routing import Route
 
 from gateway.errors import InvalidRequest
 from gateway.logs import log_events
+from gateway.reports import LogQuery
 from gateway.responses import SSE_CONTENT_TYPE, accepts_event_stream, json_response
 from gateway.routes.common import count_param, parse_count, path_param
 from gateway.state import principal_of, state_of
-from gateway.store import LogQuery
 
 #: Most log lines one request (or one read of a stream) returns.
 MAX_LOG_LINES = 1000
@@ -56,14 +56,14 @@ async def _logs_response(
     if not 0 <= tail <= MAX_LOG_LINES:
         raise InvalidRequest(f"tail must be between 1 and {MAX_LOG_LINES}, not {tail}")
     if after_id is None:
-        after_id = await state["store"].log_tail_start(app_id, function_name, tail) if tail else 0
+        after_id = await state["reports"].log_tail_start(app_id, function_name, tail) if tail else 0
     query = LogQuery(app_id, after_id, MAX_LOG_LINES, function_name, _filter_of(request))
     if not accepts_event_stream(request.headers.get("accept")):
-        lines, next_after_id = await state["store"].logs(query)
+        lines, next_after_id = await state["reports"].logs(query)
         return json_response({"logs": lines, "next_after_id": next_after_id})
 
     async def read(after_id: int) -> tuple[list[dict[str, object]], int]:
-        return await state["store"].logs(replace(query, after_id=after_id))
+        return await state["reports"].logs(replace(query, after_id=after_id))
 
     authorization = request.headers.get("authorization")
 

@@ -11,16 +11,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import gateway.reports as reports_module
 from gateway.database import Database
 from gateway.models import AppState, CallStatus
-from gateway.store import PREVIEW_BYTES, CallQuery, LogQuery, NewCall, Store, StoredOutcome
+from gateway.reports import PREVIEW_BYTES, CallQuery, LogQuery, Reports
+from gateway.store import NewCall, Store, StoredOutcome
 
 
 @asynccontextmanager
-async def _open_store(path: Path) -> AsyncIterator[Store]:
+async def _open_store(path: Path) -> AsyncIterator[tuple[Store, Reports]]:
     database = await Database.open(path)
     try:
-        yield Store(database)
+        yield Store(database), Reports(database)
     finally:
         await database.close()
 
@@ -72,7 +76,7 @@ def _set_duration(path: Path, call_id: str, duration_s: float) -> None:
 
 def test_recent_calls_are_filtered_and_paged_newest_first(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with _open_store(tmp_path / "w.db") as store:
+        async with _open_store(tmp_path / "w.db") as (store, reports):
             ws_a, ws_b = await store.create_workspace("a"), await store.create_workspace("b")
             square, cube = await _app(store, ws_a, "shop", ["square", "cube"])
             (elsewhere,) = await _app(store, ws_b, "shop", ["square"])
@@ -86,7 +90,8 @@ def test_recent_calls_are_filtered_and_paged_newest_first(tmp_path: Path) -> Non
 
             async def ids(**filters: Any) -> list[str]:
                 query = CallQuery(ws_a, 10, **filters)
-                return [call.call_id for call in await store.recent_calls(query)]
+                calls, _ = await reports.recent_calls(query)
+                return [call.call_id for call in calls]
 
             assert await ids() == ["fc-4", "fc-3", "fc-2", "fc-1", "fc-0"]
             assert await ids(function_name="square") == ["fc-4", "fc-3", "fc-1"]
@@ -97,7 +102,8 @@ def test_recent_calls_are_filtered_and_paged_newest_first(tmp_path: Path) -> Non
             apps = await store.list_apps(ws_a)
             assert await ids(app_id=apps[0].app_id) == ["fc-4", "fc-3", "fc-2", "fc-1", "fc-0"]
             assert await ids(app_id="ap-of-another") == []
-            (listed,) = await store.recent_calls(CallQuery(ws_b, 10))
+            (listed,), after = await reports.recent_calls(CallQuery(ws_b, 10))
+            assert after is None  # the last page
             assert (listed.call_id, listed.app_name, listed.function_name) == (
                 "fc-x",
                 "shop",
@@ -111,7 +117,7 @@ def test_history_gives_calls_and_nearest_rank_percentiles_per_bucket(tmp_path: P
     path = tmp_path / "w.db"
 
     async def scenario() -> None:
-        async with _open_store(path) as store:
+        async with _open_store(path) as (store, reports):
             ws_a = await store.create_workspace("a")
             (square,) = await _app(store, ws_a, "shop", ["square"])
             start = 1_000_000.0
@@ -130,7 +136,7 @@ def test_history_gives_calls_and_nearest_rank_percentiles_per_bucket(tmp_path: P
             await _finish(store, "fc-b2", CallStatus.CANCELLED, None)
             await _call(store, ws_a, "fc-old", square, start - 1)  # before the window
 
-            rows = await store.call_history(
+            rows = await reports.call_history(
                 (await store.list_apps(ws_a))[0].app_id, "square", start, 60.0
             )
             assert [row[:2] for row in rows] == [(0, 10), (2, 3)]
@@ -143,7 +149,7 @@ def test_history_gives_calls_and_nearest_rank_percentiles_per_bucket(tmp_path: P
 
 def test_a_filtered_log_read_goes_on_past_the_lines_it_skipped(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with _open_store(tmp_path / "w.db") as store:
+        async with _open_store(tmp_path / "w.db") as (store, reports):
             now = time.time()
             await store.append_logs(
                 [
@@ -153,21 +159,21 @@ def test_a_filtered_log_read_goes_on_past_the_lines_it_skipped(tmp_path: Path) -
                     ("ap-1", "square", "ct-1", "stdout", "bye", now),
                 ]
             )
-            lines, after = await store.logs(LogQuery("ap-1", 0, 10, contains="HELLO"))
+            lines, after = await reports.logs(LogQuery("ap-1", 0, 10, contains="HELLO"))
             assert [line["line"] for line in lines] == ["hello", "Hello World"]
             assert after == 4  # past the last line stored, which did not match
-            lines, after = await store.logs(LogQuery("ap-1", 0, 10, function_name="square"))
+            lines, after = await reports.logs(LogQuery("ap-1", 0, 10, function_name="square"))
             assert [line["line"] for line in lines] == ["hello", "bye"]
-            lines, after = await store.logs(LogQuery("ap-1", 0, 1))
+            lines, after = await reports.logs(LogQuery("ap-1", 0, 1))
             assert ([line["id"] for line in lines], after) == ([1], 1)
-            assert await store.logs(LogQuery("ap-1", 4, 10)) == ([], 4)
+            assert await reports.logs(LogQuery("ap-1", 4, 10)) == ([], 4)
 
     asyncio.run(scenario())
 
 
 def test_call_details_carry_sizes_and_a_preview_only_of_small_results(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with _open_store(tmp_path / "w.db") as store:
+        async with _open_store(tmp_path / "w.db") as (store, reports):
             ws_a, ws_b = await store.create_workspace("a"), await store.create_workspace("b")
             (square,) = await _app(store, ws_a, "shop", ["square"])
             await _call(store, ws_a, "fc-small", square, time.time())
@@ -176,7 +182,7 @@ def test_call_details_carry_sizes_and_a_preview_only_of_small_results(tmp_path: 
             await _call(store, ws_a, "fc-large", square, time.time())
             await _finish(store, "fc-large", CallStatus.SUCCESS, large)
 
-            small = await store.call_details(ws_a, "fc-small")
+            small = await reports.call_details(ws_a, "fc-small")
             assert small is not None
             assert (small.payload_bytes, small.attempt, small.summary.function_name) == (
                 2,
@@ -184,9 +190,38 @@ def test_call_details_carry_sizes_and_a_preview_only_of_small_results(tmp_path: 
                 "square",
             )
             assert (small.result.json_bytes, small.result.json_preview) == (5, b"[1,2]")
-            big = await store.call_details(ws_a, "fc-large")
+            big = await reports.call_details(ws_a, "fc-large")
             assert big is not None
             assert (big.result.json_bytes, big.result.json_preview) == (len(large), None)
-            assert await store.call_details(ws_b, "fc-small") is None
+            assert await reports.call_details(ws_b, "fc-small") is None
+
+    asyncio.run(scenario())
+
+
+def test_a_listing_looks_through_a_bounded_number_of_calls_and_pages_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reports_module, "SCAN_CALLS", 3)
+
+    async def scenario() -> None:
+        async with _open_store(tmp_path / "w.db") as (store, reports):
+            ws_a = await store.create_workspace("a")
+            square, cube = await _app(store, ws_a, "shop", ["square", "cube"])
+            now = time.time()
+            await _call(store, ws_a, "fc-0", cube, now)  # the only cube call: the oldest
+            for index in range(1, 8):
+                await _call(store, ws_a, f"fc-{index}", square, now + index)
+            # Each page looks through 3 calls: cube's call is reached on the third.
+            found: list[str] = []
+            pages = 0
+            before = None
+            while True:
+                query = CallQuery(ws_a, 10, function_name="cube", before=before)
+                calls, before = await reports.recent_calls(query)
+                found += [call.call_id for call in calls]
+                pages += 1
+                if before is None:
+                    break
+            assert (found, pages) == (["fc-0"], 3)
 
     asyncio.run(scenario())
