@@ -399,7 +399,13 @@ def test_the_dashboard_is_served_with_strict_headers(records: RunningGateway) ->
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
     assert script.headers["content-security-policy"] == page.headers["content-security-policy"]
-    for missing in ("/dashboard/static/nothing.js", "/dashboard/static/%2e%2e/%2e%2e/README.md"):
+    # The repository's README.md and pyproject.toml sit one level above static/: never served.
+    for missing in (
+        "/dashboard/static/nothing.js",
+        "/dashboard/static/%2e%2e/README.md",
+        "/dashboard/static/..%2fpyproject.toml",
+        "/dashboard/static/%2E%2E/%2E%2E/main/README.md",
+    ):
         assert httpx.get(f"{records.url}{missing}").status_code == 404, missing
     described = get(records, "/v1/openapi.json")["paths"]
     assert {"/v1/calls", "/v1/calls/{call_id}/details", "/v1/whoami"} <= set(described)
