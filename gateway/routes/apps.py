@@ -184,6 +184,19 @@ async def function_stats(request: Request) -> Response:
     return json_response(state["scheduler"].stats(function.function_id))
 
 
+async def app_stats(request: Request) -> Response:
+    """Every function's backlog and containers right now, by name (what the dashboard's app
+    page polls, one request for all): 200; 401, 404."""
+    principal = await principal_of(request)
+    state = state_of(request)
+    app = await state["apps"].app(principal.workspace_id, path_param(request, "app"))
+    functions = await state["apps"].functions(app)
+    stats = {
+        function.name: state["scheduler"].stats(function.function_id) for function in functions
+    }
+    return json_response({"app_id": app.app_id, "functions": stats})
+
+
 async def update_autoscaler(request: Request) -> Response:
     """Change `min_containers`, `max_containers`, `buffer_containers` or `scaledown_window_s`
     of a deployed function until its app's next deploy: 200 with the function; 400, 401, 404.
@@ -213,5 +226,6 @@ ROUTES = [
     Route("/v1/apps/{app}", stop_app, methods=["DELETE"]),
     Route("/v1/apps/{app}/functions/{function}", show_function, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/stats", function_stats, methods=["GET"]),
+    Route("/v1/apps/{app}/stats", app_stats, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/autoscaler", update_autoscaler, methods=["PATCH"]),
 ]

@@ -174,6 +174,7 @@ def test_another_workspace_sees_none_of_the_calls_history_or_logs(
         "/v1/apps/records/functions/square/history",
         "/v1/apps/records/logs",
         "/v1/apps/records/functions/square/logs",
+        "/v1/apps/records/stats",
     ):
         assert error_of(records, path, headers) == (404, "not_found"), path
     streamed = httpx.get(
@@ -371,6 +372,13 @@ def test_a_log_stream_ends_when_its_token_is_revoked(records: RunningGateway) ->
             "message": f"the token {made['token_id']} was revoked",
         }
         assert list(lines) == []
+
+
+def test_an_apps_stats_come_in_one_request(records: RunningGateway) -> None:
+    call(records, "square", x=2)
+    stats = get(records, "/v1/apps/records/stats")
+    assert stats["functions"]["square"] == get(records, "/v1/apps/records/functions/square/stats")
+    assert set(stats["functions"]) >= {"square", "fail"}
 
 
 def test_whoami_names_the_workspace_and_the_token(records: RunningGateway) -> None:
