@@ -4,6 +4,7 @@ gateway with a deployed app. Each test saves a screenshot to `test-output/dashbo
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -338,6 +339,34 @@ def test_an_unreachable_gateway_is_reported(tmp_path: Path, request: pytest.Fixt
         expect(page.get_by_text("No calls yet.")).to_be_visible()
         gateway_stack.close()
         expect(page.locator("#banner")).to_contain_text("Cannot reach the gateway")
+
+
+def test_a_refused_refresh_says_why_and_clears_when_one_succeeds(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # A small budget: the sign-in and the apps fit in it, then the test spends the rest.
+    config = gateway_config(tmp_path / "data", rate_limit_per_s=0.5, rate_burst_s=8)
+    with running_gateway(config) as gateway, opened(gateway, request) as page:
+        signed_in(gateway, page)
+        expect(page.get_by_text("No apps in this workspace yet.")).to_be_visible()
+
+        def is_refused() -> bool:
+            headers = {"authorization": gateway.authorization}
+            return httpx.get(f"{gateway.url}/v1/whoami", headers=headers).status_code == 429
+
+        wait_until(is_refused)
+        page.get_by_role("link", name="Calls").click()
+        notice = page.locator(".refresh-notice", has_text="the calls")
+        expect(notice).to_have_text(
+            re.compile(
+                r"^Could not load the calls: the workspace is over its rate limit.*\(retrying\)$"
+            )
+        )
+        expect(page.get_by_text("Loading calls…")).to_be_visible()
+        save_screenshot(page, f"{request.node.name}-refused")
+        expect(page.get_by_text("No calls yet.")).to_be_visible()
+        expect(page.get_by_label("Status")).to_be_visible()
+        expect(page.locator(".refresh-notice:visible")).to_have_count(0)
 
 
 def test_empty_workspace_shows_what_to_do(

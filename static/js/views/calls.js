@@ -104,7 +104,6 @@ export function showCalls(context, params) {
   const olderPages = h("tbody", {});
   const listing = h("div", { class: "loading" }, "Loading calls…");
   const more = h("div", { class: "more" });
-  fill(context.root, h("h1", {}, "Calls"), filters, listing, more);
   const pagePath = (cursor) => {
     const query = new URLSearchParams({ limit: String(PAGE_CALLS) });
     for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
@@ -139,12 +138,24 @@ export function showCalls(context, params) {
       isListed = true;
     }
   };
-  filtersForm(context, params).then(
-    (form) => fill(filters, form),
-    (error) => fill(filters, errorText(error.message)),
+  // The form is read once (retried until it is); the list is refreshed.
+  const form = new Poller(
+    async () => {
+      fill(filters, await filtersForm(context, params));
+      form.stop();
+    },
+    REFRESH_MS,
+    "the filters",
   );
-  const poller = new Poller(refresh, REFRESH_MS).start();
-  return () => poller.stop();
+  const poller = new Poller(refresh, REFRESH_MS, "the calls");
+  const notices = [form.notice, poller.notice];
+  fill(context.root, h("h1", {}, "Calls"), notices, filters, listing, more);
+  form.start();
+  poller.start();
+  return () => {
+    form.stop();
+    poller.stop();
+  };
 }
 
 function resultBody(result) {
@@ -208,7 +219,6 @@ function detailsList(call) {
 export function showCall(context, callId) {
   const body = h("div", { class: "loading" }, "Loading the call…");
   const graph = h("section", { class: "card graph" }, h("h2", {}, "Call graph"));
-  fill(context.root, body, graph);
   const refresh = async () => {
     let call;
     try {
@@ -239,6 +249,8 @@ export function showCall(context, callId) {
     fill(graph, h("h2", {}, "Call graph"), nodes, cut);
     if (!active) poller.stop();
   };
-  const poller = new Poller(refresh, REFRESH_MS).start();
+  const poller = new Poller(refresh, REFRESH_MS, "the call");
+  fill(context.root, poller.notice, body, graph);
+  poller.start();
   return () => poller.stop();
 }
