@@ -7,13 +7,15 @@ import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from gateway.bootstrap import create_workspace
 from tests.helpers import (
@@ -59,6 +61,13 @@ DASHBOARD_APP = """
     @app.function()
     def fail(text: str):
         raise ValueError(text)
+
+
+    @app.function()
+    def chatty(count: int) -> int:
+        for index in range(count):
+            print(f"line {index}")
+        return count
 
 
     @app.function()
@@ -149,6 +158,19 @@ def new_token(gateway: RunningGateway, **body: Any) -> tuple[str, str]:
 
 def has_no_horizontal_overflow(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def log_requests(page: Page) -> list[dict[str, list[str]]]:
+    """The query of each request the page makes for logs, in order, as they are made."""
+    queries: list[dict[str, list[str]]] = []
+
+    def record(sent: Request) -> None:
+        address = urlsplit(sent.url)
+        if address.path.endswith("/logs"):
+            queries.append(parse_qs(address.query))
+
+    page.on("request", record)
+    return queries
 
 
 def test_signing_in_shows_the_deployed_app_and_its_functions(
@@ -274,6 +296,59 @@ def test_logs_stream_live_and_filter(
         expect(lines).to_have_text(["squared 7!", "squared 7!"])
         page.get_by_label("Filter").fill("")
         expect(lines).to_have_count(4)
+
+
+def test_logs_ask_for_the_tail_and_keep_the_last_lines_in_batches(
+    dashboard: RunningGateway, request: pytest.FixtureRequest
+) -> None:
+    with opened(dashboard, request) as page:
+        queries = log_requests(page)
+        signed_in(dashboard, page)
+        page.goto(f"{dashboard.url}/#/logs/dash/chatty")
+        expect(page.locator(".live-state")).to_have_text("live")
+        # Only the last lines, never the days of lines the gateway keeps.
+        assert queries == [{"tail": ["500"]}]
+        call(dashboard, "chatty", count=2500)
+        lines = page.locator(".log-line .log-text")
+        expect(lines.last).to_have_text("line 2499")
+        # At most 2,000 lines stay on the page, the newest; the view follows the end.
+        expect(lines).to_have_count(2000)
+        expect(lines.first).to_have_text("line 500")
+        follows = "(log) => log.scrollHeight - log.scrollTop - log.clientHeight < 2"
+        page.wait_for_function(f"({follows})(document.querySelector('.log'))")
+
+
+def test_logs_reconnect_after_the_gateway_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    with ExitStack() as second, ExitStack() as first:
+        gateway = first.enter_context(serving_app(tmp_path, monkeypatch, DASHBOARD_APP))
+        with opened(gateway, request) as page:
+            queries = log_requests(page)
+            signed_in(gateway, page)
+            page.goto(f"{gateway.url}/#/logs/dash/square")
+            state = page.locator(".live-state")
+            expect(state).to_have_text("live")
+            lines = page.locator(".log-line .log-text")
+            call(gateway, "square", x=7)
+            expect(lines).to_have_text(["squared 7!"])
+            first.close()
+            # The page says so, and is never left saying "live" on a dead stream.
+            expect(state).to_have_attribute("data-state", "unreachable")
+            expect(page.locator("#banner")).to_contain_text("Cannot reach the gateway")
+            # The same gateway again: same address, same data.
+            port = urlsplit(gateway.url).port
+            assert port is not None
+            again = replace(gateway.config, port=port)
+            second.enter_context(running_gateway(again, token=gateway.token))
+            expect(state).to_have_text("live")
+            expect(page.locator("#banner")).to_be_hidden()
+            call(gateway, "square", x=8)
+            # Resumed from the last line seen: nothing twice, nothing lost.
+            expect(lines).to_have_text(["squared 7!", "squared 8!"])
+            last_seen = page.locator(".log-line").first.get_attribute("data-id")
+            assert queries[0] == {"tail": ["500"]}
+            assert queries[-1] == {"after_id": [last_seen]}
 
 
 def test_tokens_are_created_and_revoked(
