@@ -17,6 +17,7 @@ import orjson
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from client._frames import pack_frame
 from gateway.bootstrap import create_workspace
 from tests.helpers import (
     REPOSITORY,
@@ -137,6 +138,29 @@ def spawn(gateway: RunningGateway, function: str, **kwargs: Any) -> str:
 
 def call_body(**kwargs: Any) -> bytes:
     return orjson.dumps({"kwargs": kwargs})
+
+
+def spawn_squares(gateway: RunningGateway, count: int) -> list[str]:
+    """Start `count` calls of `square` with one request (as `spawn_map` does); their ids."""
+    bodies = [call_body(x=x) for x in range(count)]
+    response = httpx.post(
+        f"{gateway.url}/v1/apps/dash/functions/square/calls/batch",
+        content=pack_frame({"sizes": [len(body) for body in bodies], "format": "json"}, bodies),
+        headers={"authorization": gateway.authorization},
+    )
+    assert response.status_code == 202, response.text
+    call_ids = [str(call_id) for call_id in response.json()["call_ids"]]
+    assert len(call_ids) == count
+    return call_ids
+
+
+def listed_calls(gateway: RunningGateway) -> list[str]:
+    """The ids of the workspace's calls, newest first, as the API lists them."""
+    response = httpx.get(
+        f"{gateway.url}/v1/calls?limit=200", headers={"authorization": gateway.authorization}
+    )
+    assert response.json()["next_cursor"] is None
+    return [str(listed["call_id"]) for listed in response.json()["calls"]]
 
 
 def call(gateway: RunningGateway, function: str, **kwargs: Any) -> Any:
@@ -414,6 +438,34 @@ def test_an_unreachable_gateway_is_reported(tmp_path: Path, request: pytest.Fixt
         expect(page.get_by_text("No calls yet.")).to_be_visible()
         gateway_stack.close()
         expect(page.locator("#banner")).to_contain_text("Cannot reach the gateway")
+
+
+def test_older_calls_reach_every_call_while_new_ones_come(
+    dashboard: RunningGateway, request: pytest.FixtureRequest
+) -> None:
+    spawn_squares(dashboard, 3)
+    with opened(dashboard, request) as page:
+        signed_in(dashboard, page)
+        page.get_by_role("link", name="Calls").click()
+        rows = page.locator("table.calls tbody tr")
+        expect(rows).to_have_count(3)
+        older = page.get_by_role("button", name="Older calls")
+        expect(older).to_be_hidden()
+        # More than a page comes after the page was opened: the rest is one click away.
+        newest = spawn_squares(dashboard, 60)[-1]
+        expect(rows.first).to_have_attribute("data-call-id", newest)
+        expect(rows).to_have_count(50)
+        older.click()
+        expect(rows).to_have_count(63)
+        expect(older).to_be_hidden()
+        # With the older page shown, another burst pushes rows out of the first page: they stay
+        # listed between the new calls and the older page.
+        newest = spawn_squares(dashboard, 60)[-1]
+        expect(rows.first).to_have_attribute("data-call-id", newest)
+        expect(rows).to_have_count(123)
+        shown = [row.get_attribute("data-call-id") for row in rows.all()]
+        assert shown == listed_calls(dashboard)
+        expect(older).to_be_hidden()
 
 
 def test_a_refused_refresh_says_why_and_clears_when_one_succeeds(
