@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from client._frames import pack_frame
 from gateway.bootstrap import create_workspace
@@ -182,6 +182,18 @@ def new_token(gateway: RunningGateway, **body: Any) -> tuple[str, str]:
 
 def has_no_horizontal_overflow(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def is_inside(inner: Locator, outer: Locator) -> bool:
+    box, frame = inner.bounding_box(), outer.bounding_box()
+    assert box is not None
+    assert frame is not None
+    return (
+        frame["x"] <= box["x"]
+        and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        and frame["y"] <= box["y"]
+        and box["y"] + box["height"] <= frame["y"] + frame["height"]
+    )
 
 
 def log_requests(page: Page) -> list[dict[str, list[str]]]:
@@ -552,6 +564,17 @@ def test_a_narrow_screen_never_scrolls_sideways(
             expect(page.locator(ready).first).to_be_visible()
             assert has_no_horizontal_overflow(page), place
             save_screenshot(page, f"{request.node.name}-{name}")
+        # The chart's scales are read whole: no label runs past the card or the screen.
+        page.goto(f"{dashboard.url}/#/apps/dash")
+        card = page.locator("[data-function=square]")
+        labels = card.locator(".chart-frame .scale span")
+        expect(labels).to_have_count(5)  # calls per minute, 0, the longest duration, two times
+        expect(labels.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
+        screen = page.locator("body")
+        for label in labels.all():
+            assert is_inside(label, card), label.inner_text()
+            assert is_inside(label, screen), label.inner_text()
+        assert is_inside(card.locator("svg.chart"), card)
 
 
 def test_a_page_of_another_workspace_sees_nothing_of_this_one(
