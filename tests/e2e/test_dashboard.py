@@ -280,9 +280,13 @@ def test_a_running_call_is_cancelled_from_its_page(
         page.goto(f"{dashboard.url}/#/calls/{call_id}")
         head = page.locator("header.page-head")
         expect(head).to_have_attribute("data-status", "running")
+        # The graph says what the header says (the store alone knows the call as pending).
+        root = page.locator("ul.tree > li > .badge")
+        expect(root).to_have_text("running")
         head.get_by_role("button", name="Cancel").click()
         expect(head).to_have_attribute("data-status", "cancelled")
         expect(page.locator("section.error")).to_contain_text("call_cancelled")
+        expect(root).to_have_text("cancelled")
     answer = httpx.get(
         f"{dashboard.url}/v1/calls/{call_id}", headers={"authorization": dashboard.authorization}
     )

@@ -266,18 +266,28 @@ function resultSection(call) {
   return h("section", { class: "card" }, h("h2", {}, "Result"), body);
 }
 
-function graphNode(node, currentId) {
+/**
+ * The graph is read from the store, which keeps a call as pending until it ends (only the
+ * details of one call tell running from waiting): the call of the page shows the status its
+ * header shows, and the others that have not ended show as unfinished.
+ */
+function graphStatus(node, call) {
+  if (node.call_id === call.call_id) return call.status;
+  return node.status === "pending" ? "unfinished" : node.status;
+}
+
+function graphNode(node, call) {
   const label =
-    node.call_id === currentId
+    node.call_id === call.call_id
       ? h("strong", { class: "id" }, node.call_id)
       : link(route("calls", node.call_id), node.call_id, "id");
-  const children = node.children.map((child) => graphNode(child, currentId));
+  const children = node.children.map((child) => graphNode(child, call));
   return h(
     "li",
     { dataset: { callId: node.call_id } },
     label,
     ` ${node.function_name} `,
-    badge(node.status),
+    badge(graphStatus(node, call)),
     children.length ? h("ul", {}, children) : null,
   );
 }
@@ -325,7 +335,7 @@ export function showCall(context, callId) {
       resultSection(call),
     );
     const tree = await context.api.get(`/v1/calls/${segment(callId)}/graph`);
-    const nodes = h("ul", { class: "tree" }, graphNode(tree, callId));
+    const nodes = h("ul", { class: "tree" }, graphNode(tree, call));
     const cut = tree.truncated ? muted("Only the first calls are shown.") : null;
     fill(graph, h("h2", {}, "Call graph"), nodes, cut);
     if (!active) poller.stop();
