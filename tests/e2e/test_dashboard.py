@@ -184,6 +184,11 @@ def has_no_horizontal_overflow(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+def expect_call_graph(page: Page) -> None:
+    """The call page has drawn its call graph too (it is read after the call)."""
+    expect(page.locator("section.graph ul.tree")).to_be_visible()
+
+
 def is_inside(inner: Locator, outer: Locator) -> bool:
     box, frame = inner.bounding_box(), outer.bounding_box()
     assert box is not None
@@ -269,6 +274,7 @@ def test_a_call_appears_running_and_then_finishes(
         expect(details).to_contain_text("Attempts1")
         size = len(call_body(path=str(release)))
         expect(details).to_contain_text(f"Argumentsjson, {size} B")
+        expect_call_graph(page)
 
 
 def test_a_running_call_is_cancelled_from_its_page(
@@ -314,6 +320,7 @@ def test_a_failed_call_shows_its_traceback_as_text_and_its_call_graph(
         expect(child.locator(".badge")).to_have_text("success")
         child.get_by_role("link").click()
         expect(page.locator("dl.details")).to_contain_text(f"Called from{parent}")
+        expect_call_graph(page)
 
 
 def test_logs_stream_live_and_filter(
@@ -557,7 +564,7 @@ def test_a_narrow_screen_never_scrolls_sideways(
         ("apps", "apps", "tr[data-app=dash]"),
         ("app", "apps/dash", "[data-function=square] svg.chart"),
         ("calls", "calls", f"tr[data-call-id={failed}]"),
-        ("call", f"calls/{failed}", "pre.traceback"),
+        ("call", f"calls/{failed}", "section.graph ul.tree"),
         ("logs", "logs/dash", ".log-line"),
         ("tokens", "tokens", "tr[data-token-id]"),
     ]
