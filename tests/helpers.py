@@ -84,11 +84,14 @@ def gateway_config(data_dir: Path, **overrides: Any) -> Config:
 
 @contextmanager
 def running_gateway(
-    config: Config, verify: ssl.SSLContext | bool = True
+    config: Config, verify: ssl.SSLContext | bool = True, token: NewToken | None = None
 ) -> Iterator[RunningGateway]:
     """Serve `config` on a thread of its own until the block ends (`verify`: the CA bundle to
-    check an HTTPS gateway's certificate with)."""
-    token = asyncio.run(first_start(config))
+    check an HTTPS gateway's certificate with). `token`: the first token of a data dir that a
+    gateway served before, to serve it again (no first start then: it needs no asyncio loop on
+    this thread, so a browser may be open)."""
+    if token is None:
+        token = asyncio.run(first_start(config))
     assert token is not None
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

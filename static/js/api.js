@@ -93,43 +93,86 @@ export class Api {
     return (await this.request("DELETE", path)).json();
   }
 
-  /** Opens the server-sent events of `path`: an async iterator of `{event, data, id}`. */
+  /**
+   * Opens the server-sent events of `path`: an async iterator of batches, each the events
+   * (`{event, data, id}`) that one read of the network brought, so that a page draws each batch
+   * at once. A connection that drops midway (the gateway went away) throws `UnreachableError`
+   * and reports the gateway unreachable, as a request that cannot connect does.
+   */
   async events(path, { signal } = {}) {
     const response = await this.request("GET", path, { signal, accept: "text/event-stream" });
-    return readEvents(response.body.getReader());
+    return this.untilDropped(readEventBatches(response.body.getReader()), signal);
+  }
+
+  async *untilDropped(batches, signal) {
+    try {
+      yield* batches;
+    } catch (error) {
+      // Chromium says "TypeError: network error", Firefox "TypeError: Error in body stream".
+      if (signal?.aborted || error instanceof ApiError) throw error;
+      this.onReachable(false);
+      throw new UnreachableError(`lost the connection to the gateway at ${location.origin}`);
+    }
   }
 }
 
-/** Parses a server-sent event stream (the WHATWG rules: fields, comments, blank-line ends). */
-export async function* readEvents(reader) {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  let data = [];
-  let name = "message";
-  let id = null;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    // A "\r" at the very end may be half of "\r\n": it waits for the next chunk.
-    const lines = buffer.split(/\r\n|\r(?!$)|\n/);
-    buffer = lines.pop();
+/** Server-sent events by the WHATWG rules (fields, comments, blank-line ends), fed as they come. */
+class EventParser {
+  constructor() {
+    this.buffer = "";
+    this.data = [];
+    this.name = "message";
+    this.id = null;
+  }
+
+  /** The events that `text` (the next piece of the stream) completes. */
+  feed(text) {
+    this.buffer += text;
+    // A "\r" at the very end may be half of "\r\n": it waits for the next piece.
+    const lines = this.buffer.split(/\r\n|\r(?!$)|\n/);
+    this.buffer = lines.pop();
+    const events = [];
     for (const line of lines) {
       if (line === "") {
-        if (data.length) yield { event: name, data: data.join("\n"), id };
-        data = [];
-        name = "message";
-        continue;
+        const data = this.data.join("\n");
+        if (this.data.length) events.push({ event: this.name, data, id: this.id });
+        this.data = [];
+        this.name = "message";
+      } else if (!line.startsWith(":")) {
+        this.field(line);
       }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let text = colon < 0 ? "" : line.slice(colon + 1);
-      if (text.startsWith(" ")) text = text.slice(1);
-      if (field === "data") data.push(text);
-      else if (field === "event") name = text;
-      else if (field === "id") id = text;
     }
+    return events;
+  }
+
+  field(line) {
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let text = colon < 0 ? "" : line.slice(colon + 1);
+    if (text.startsWith(" ")) text = text.slice(1);
+    if (name === "data") this.data.push(text);
+    else if (name === "event") this.name = text;
+    else if (name === "id") this.id = text;
+  }
+}
+
+/**
+ * Reads a server-sent event stream: yields, as one array, the events each chunk of the network
+ * completed (a chunk that completes none yields nothing).
+ */
+export async function* readEventBatches(reader) {
+  const decoder = new TextDecoder();
+  const parser = new EventParser();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const events = parser.feed(decoder.decode(value, { stream: true }));
+      if (events.length) yield events;
+    }
+  } finally {
+    // A reader that stops early (a token revoked, the view left) closes the connection.
+    reader.cancel().catch(() => {});
   }
 }
 

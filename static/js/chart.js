@@ -1,12 +1,15 @@
 // A function's last hour as plain SVG: calls per minute as bars (left scale), the p50 and p99
 // of their durations as lines with a dot per minute (right scale). A few dozen shapes need no
-// charting library.
+// charting library. The scales' labels are HTML around the SVG, not SVG text: the drawing is
+// scaled to the width of the screen, and text in it would shrink with it, or, made larger for
+// phones, run past its edges.
 
 import { formatClock, formatDuration, h, svg } from "./dom.js";
 
 const WIDTH = 600;
-const HEIGHT = 180;
-const PLOT = { left: 48, right: WIDTH - 64, top: 14, bottom: HEIGHT - 24 };
+const HEIGHT = 150;
+// Room at the top for the dots of the highest minute, at the bottom for the axis.
+const PLOT = { left: 0, right: WIDTH, top: 4, bottom: HEIGHT - 1 };
 const SERIES = [
   ["p50", "p50_s"],
   ["p99", "p99_s"],
@@ -25,10 +28,6 @@ function minuteTitle(minute) {
 function summary(minutes) {
   const calls = minutes.reduce((total, minute) => total + minute.calls, 0);
   return `${plural(calls, "call")} in the last hour`;
-}
-
-function label(x, y, anchor, text) {
-  return svg("text", { class: "scale", x, y, "text-anchor": anchor }, text);
 }
 
 /** A duration series: a line through minutes that follow each other, and a dot on each. */
@@ -101,12 +100,24 @@ export function historyChart(history) {
     svg("line", { class: "axis", x1: PLOT.left, x2: PLOT.right, y1: PLOT.bottom, y2: PLOT.bottom }),
     bars(minutes, slot, yCalls),
     SERIES.map(([name, key]) => series(minutes, name, key, x, yDuration)),
-    label(PLOT.left - 4, PLOT.top + 8, "end", `${callsMax}/min`),
-    label(PLOT.left - 4, PLOT.bottom, "end", "0"),
-    durations.some((seconds) => seconds > 0) &&
-      label(PLOT.right + 4, PLOT.top + 8, "start", formatDuration(durationMax)),
-    label(PLOT.left, HEIGHT - 6, "start", formatClock(minutes[0].start)),
-    label(PLOT.right, HEIGHT - 6, "end", formatClock(last.start)),
   );
-  return h("figure", { class: "history" }, chart, legend(minutes));
+  const hasDurations = durations.some((seconds) => seconds > 0);
+  const frame = h(
+    "div",
+    { class: "chart-frame" },
+    h("div", { class: "scale calls-scale" }, h("span", {}, `${callsMax}/min`), h("span", {}, "0")),
+    chart,
+    h(
+      "div",
+      { class: "scale duration-scale" },
+      hasDurations && h("span", {}, formatDuration(durationMax)),
+    ),
+    h(
+      "div",
+      { class: "scale time-scale" },
+      h("span", {}, formatClock(minutes[0].start)),
+      h("span", {}, formatClock(last.start)),
+    ),
+  );
+  return h("figure", { class: "history" }, frame, legend(minutes));
 }

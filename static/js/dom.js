@@ -137,12 +137,18 @@ export function emptyState(title, hint) {
 
 /**
  * Runs `task` now and then every `intervalMs` while the tab is visible: hidden tabs make no
- * requests, and a tab shown again is refreshed at once. Ticks never overlap.
+ * requests, and a tab shown again is refreshed at once. Ticks never overlap. While ticks fail,
+ * `notice` (an element for the view to place) says what could not be loaded (`what`, such as
+ * "the apps") and why; a tick that succeeds hides it again. Failed ticks are retried at the
+ * next interval. A refused token and an unreachable gateway are also handled by the `Api`
+ * (sign-in form, banner).
  */
 export class Poller {
-  constructor(task, intervalMs) {
+  constructor(task, intervalMs, what) {
     this.task = task;
     this.intervalMs = intervalMs;
+    this.what = what;
+    this.notice = h("p", { class: "error-text refresh-notice", role: "status", hidden: true });
     this.timer = null;
     this.running = false;
     this.stopped = false;
@@ -177,9 +183,13 @@ export class Poller {
     this.running = true;
     try {
       await this.task();
+      this.notice.hidden = true;
     } catch (error) {
-      // The task shows its own errors; a failed tick is simply tried again at the next one.
-      console.debug("refresh failed", error);
+      // A view left meanwhile (signed out, say) has nothing to say any more.
+      if (!this.stopped) {
+        this.notice.textContent = `Could not load ${this.what}: ${error.message} (retrying)`;
+        this.notice.hidden = false;
+      }
     } finally {
       this.running = false;
     }

@@ -4,16 +4,20 @@ gateway with a deployed app. Each test saves a screenshot to `test-output/dashbo
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
+from client._frames import pack_frame
 from gateway.bootstrap import create_workspace
 from tests.helpers import (
     REPOSITORY,
@@ -58,6 +62,13 @@ DASHBOARD_APP = """
     @app.function()
     def fail(text: str):
         raise ValueError(text)
+
+
+    @app.function()
+    def chatty(count: int) -> int:
+        for index in range(count):
+            print(f"line {index}")
+        return count
 
 
     @app.function()
@@ -129,6 +140,29 @@ def call_body(**kwargs: Any) -> bytes:
     return orjson.dumps({"kwargs": kwargs})
 
 
+def spawn_squares(gateway: RunningGateway, count: int) -> list[str]:
+    """Start `count` calls of `square` with one request (as `spawn_map` does); their ids."""
+    bodies = [call_body(x=x) for x in range(count)]
+    response = httpx.post(
+        f"{gateway.url}/v1/apps/dash/functions/square/calls/batch",
+        content=pack_frame({"sizes": [len(body) for body in bodies], "format": "json"}, bodies),
+        headers={"authorization": gateway.authorization},
+    )
+    assert response.status_code == 202, response.text
+    call_ids = [str(call_id) for call_id in response.json()["call_ids"]]
+    assert len(call_ids) == count
+    return call_ids
+
+
+def listed_calls(gateway: RunningGateway) -> list[str]:
+    """The ids of the workspace's calls, newest first, as the API lists them."""
+    response = httpx.get(
+        f"{gateway.url}/v1/calls?limit=200", headers={"authorization": gateway.authorization}
+    )
+    assert response.json()["next_cursor"] is None
+    return [str(listed["call_id"]) for listed in response.json()["calls"]]
+
+
 def call(gateway: RunningGateway, function: str, **kwargs: Any) -> Any:
     response = httpx.post(
         f"{gateway.url}/v1/apps/dash/functions/{function}/calls",
@@ -148,6 +182,36 @@ def new_token(gateway: RunningGateway, **body: Any) -> tuple[str, str]:
 
 def has_no_horizontal_overflow(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def expect_call_graph(page: Page) -> None:
+    """The call page has drawn its call graph too (it is read after the call)."""
+    expect(page.locator("section.graph ul.tree")).to_be_visible()
+
+
+def is_inside(inner: Locator, outer: Locator) -> bool:
+    box, frame = inner.bounding_box(), outer.bounding_box()
+    assert box is not None
+    assert frame is not None
+    return (
+        frame["x"] <= box["x"]
+        and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        and frame["y"] <= box["y"]
+        and box["y"] + box["height"] <= frame["y"] + frame["height"]
+    )
+
+
+def log_requests(page: Page) -> list[dict[str, list[str]]]:
+    """The query of each request the page makes for logs, in order, as they are made."""
+    queries: list[dict[str, list[str]]] = []
+
+    def record(sent: Request) -> None:
+        address = urlsplit(sent.url)
+        if address.path.endswith("/logs"):
+            queries.append(parse_qs(address.query))
+
+    page.on("request", record)
+    return queries
 
 
 def test_signing_in_shows_the_deployed_app_and_its_functions(
@@ -210,6 +274,7 @@ def test_a_call_appears_running_and_then_finishes(
         expect(details).to_contain_text("Attempts1")
         size = len(call_body(path=str(release)))
         expect(details).to_contain_text(f"Argumentsjson, {size} B")
+        expect_call_graph(page)
 
 
 def test_a_running_call_is_cancelled_from_its_page(
@@ -221,9 +286,13 @@ def test_a_running_call_is_cancelled_from_its_page(
         page.goto(f"{dashboard.url}/#/calls/{call_id}")
         head = page.locator("header.page-head")
         expect(head).to_have_attribute("data-status", "running")
+        # The graph says what the header says (the store alone knows the call as pending).
+        root = page.locator("ul.tree > li > .badge")
+        expect(root).to_have_text("running")
         head.get_by_role("button", name="Cancel").click()
         expect(head).to_have_attribute("data-status", "cancelled")
         expect(page.locator("section.error")).to_contain_text("call_cancelled")
+        expect(root).to_have_text("cancelled")
     answer = httpx.get(
         f"{dashboard.url}/v1/calls/{call_id}", headers={"authorization": dashboard.authorization}
     )
@@ -251,6 +320,7 @@ def test_a_failed_call_shows_its_traceback_as_text_and_its_call_graph(
         expect(child.locator(".badge")).to_have_text("success")
         child.get_by_role("link").click()
         expect(page.locator("dl.details")).to_contain_text(f"Called from{parent}")
+        expect_call_graph(page)
 
 
 def test_logs_stream_live_and_filter(
@@ -273,6 +343,59 @@ def test_logs_stream_live_and_filter(
         expect(lines).to_have_text(["squared 7!", "squared 7!"])
         page.get_by_label("Filter").fill("")
         expect(lines).to_have_count(4)
+
+
+def test_logs_ask_for_the_tail_and_keep_the_last_lines_in_batches(
+    dashboard: RunningGateway, request: pytest.FixtureRequest
+) -> None:
+    with opened(dashboard, request) as page:
+        queries = log_requests(page)
+        signed_in(dashboard, page)
+        page.goto(f"{dashboard.url}/#/logs/dash/chatty")
+        expect(page.locator(".live-state")).to_have_text("live")
+        # Only the last lines, never the days of lines the gateway keeps.
+        assert queries == [{"tail": ["500"]}]
+        call(dashboard, "chatty", count=2500)
+        lines = page.locator(".log-line .log-text")
+        expect(lines.last).to_have_text("line 2499")
+        # At most 2,000 lines stay on the page, the newest; the view follows the end.
+        expect(lines).to_have_count(2000)
+        expect(lines.first).to_have_text("line 500")
+        follows = "(log) => log.scrollHeight - log.scrollTop - log.clientHeight < 2"
+        page.wait_for_function(f"({follows})(document.querySelector('.log'))")
+
+
+def test_logs_reconnect_after_the_gateway_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    with ExitStack() as second, ExitStack() as first:
+        gateway = first.enter_context(serving_app(tmp_path, monkeypatch, DASHBOARD_APP))
+        with opened(gateway, request) as page:
+            queries = log_requests(page)
+            signed_in(gateway, page)
+            page.goto(f"{gateway.url}/#/logs/dash/square")
+            state = page.locator(".live-state")
+            expect(state).to_have_text("live")
+            lines = page.locator(".log-line .log-text")
+            call(gateway, "square", x=7)
+            expect(lines).to_have_text(["squared 7!"])
+            first.close()
+            # The page says so, and is never left saying "live" on a dead stream.
+            expect(state).to_have_attribute("data-state", "unreachable")
+            expect(page.locator("#banner")).to_contain_text("Cannot reach the gateway")
+            # The same gateway again: same address, same data.
+            port = urlsplit(gateway.url).port
+            assert port is not None
+            again = replace(gateway.config, port=port)
+            second.enter_context(running_gateway(again, token=gateway.token))
+            expect(state).to_have_text("live")
+            expect(page.locator("#banner")).to_be_hidden()
+            call(gateway, "square", x=8)
+            # Resumed from the last line seen: nothing twice, nothing lost.
+            expect(lines).to_have_text(["squared 7!", "squared 8!"])
+            last_seen = page.locator(".log-line").first.get_attribute("data-id")
+            assert queries[0] == {"tail": ["500"]}
+            assert queries[-1] == {"after_id": [last_seen]}
 
 
 def test_tokens_are_created_and_revoked(
@@ -340,6 +463,62 @@ def test_an_unreachable_gateway_is_reported(tmp_path: Path, request: pytest.Fixt
         expect(page.locator("#banner")).to_contain_text("Cannot reach the gateway")
 
 
+def test_older_calls_reach_every_call_while_new_ones_come(
+    dashboard: RunningGateway, request: pytest.FixtureRequest
+) -> None:
+    spawn_squares(dashboard, 3)
+    with opened(dashboard, request) as page:
+        signed_in(dashboard, page)
+        page.get_by_role("link", name="Calls").click()
+        rows = page.locator("table.calls tbody tr")
+        expect(rows).to_have_count(3)
+        older = page.get_by_role("button", name="Older calls")
+        expect(older).to_be_hidden()
+        # More than a page comes after the page was opened: the rest is one click away.
+        newest = spawn_squares(dashboard, 60)[-1]
+        expect(rows.first).to_have_attribute("data-call-id", newest)
+        expect(rows).to_have_count(50)
+        older.click()
+        expect(rows).to_have_count(63)
+        expect(older).to_be_hidden()
+        # With the older page shown, another burst pushes rows out of the first page: they stay
+        # listed between the new calls and the older page.
+        newest = spawn_squares(dashboard, 60)[-1]
+        expect(rows.first).to_have_attribute("data-call-id", newest)
+        expect(rows).to_have_count(123)
+        shown = [row.get_attribute("data-call-id") for row in rows.all()]
+        assert shown == listed_calls(dashboard)
+        expect(older).to_be_hidden()
+
+
+def test_a_refused_refresh_says_why_and_clears_when_one_succeeds(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # A small budget: the sign-in and the apps fit in it, then the test spends the rest.
+    config = gateway_config(tmp_path / "data", rate_limit_per_s=0.5, rate_burst_s=8)
+    with running_gateway(config) as gateway, opened(gateway, request) as page:
+        signed_in(gateway, page)
+        expect(page.get_by_text("No apps in this workspace yet.")).to_be_visible()
+
+        def is_refused() -> bool:
+            headers = {"authorization": gateway.authorization}
+            return httpx.get(f"{gateway.url}/v1/whoami", headers=headers).status_code == 429
+
+        wait_until(is_refused)
+        page.get_by_role("link", name="Calls").click()
+        notice = page.locator(".refresh-notice", has_text="the calls")
+        expect(notice).to_have_text(
+            re.compile(
+                r"^Could not load the calls: the workspace is over its rate limit.*\(retrying\)$"
+            )
+        )
+        expect(page.get_by_text("Loading calls…")).to_be_visible()
+        save_screenshot(page, f"{request.node.name}-refused")
+        expect(page.get_by_text("No calls yet.")).to_be_visible()
+        expect(page.get_by_label("Status")).to_be_visible()
+        expect(page.locator(".refresh-notice:visible")).to_have_count(0)
+
+
 def test_empty_workspace_shows_what_to_do(
     gateway: RunningGateway, request: pytest.FixtureRequest
 ) -> None:
@@ -385,7 +564,7 @@ def test_a_narrow_screen_never_scrolls_sideways(
         ("apps", "apps", "tr[data-app=dash]"),
         ("app", "apps/dash", "[data-function=square] svg.chart"),
         ("calls", "calls", f"tr[data-call-id={failed}]"),
-        ("call", f"calls/{failed}", "pre.traceback"),
+        ("call", f"calls/{failed}", "section.graph ul.tree"),
         ("logs", "logs/dash", ".log-line"),
         ("tokens", "tokens", "tr[data-token-id]"),
     ]
@@ -396,6 +575,17 @@ def test_a_narrow_screen_never_scrolls_sideways(
             expect(page.locator(ready).first).to_be_visible()
             assert has_no_horizontal_overflow(page), place
             save_screenshot(page, f"{request.node.name}-{name}")
+        # The chart's scales are read whole: no label runs past the card or the screen.
+        page.goto(f"{dashboard.url}/#/apps/dash")
+        card = page.locator("[data-function=square]")
+        labels = card.locator(".chart-frame .scale span")
+        expect(labels).to_have_count(5)  # calls per minute, 0, the longest duration, two times
+        expect(labels.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? m?s$"))
+        screen = page.locator("body")
+        for label in labels.all():
+            assert is_inside(label, card), label.inner_text()
+            assert is_inside(label, screen), label.inner_text()
+        assert is_inside(card.locator("svg.chart"), card)
 
 
 def test_a_page_of_another_workspace_sees_nothing_of_this_one(

@@ -8,7 +8,6 @@ import {
   badge,
   definitions,
   emptyState,
-  errorText,
   fill,
   formatTime,
   h,
@@ -22,6 +21,7 @@ import {
 const APPS_REFRESH_MS = 5000;
 const STATS_REFRESH_MS = 2000;
 const HISTORY_REFRESH_MS = 15000;
+const LOAD_RETRY_MS = 2000;
 
 /** How the API names an app in paths: deployed apps by name, the others by id. */
 export function appRef(app) {
@@ -60,7 +60,6 @@ function appRow(context, app, refresh) {
 
 export function showApps(context) {
   const list = h("div", { class: "loading" }, "Loading apps…");
-  fill(context.root, h("h1", {}, "Apps"), list);
   const refresh = async () => {
     const { apps } = await context.api.get("/v1/apps");
     if (!apps.length) {
@@ -71,7 +70,9 @@ export function showApps(context) {
     const rows = apps.map((app) => appRow(context, app, () => poller.now()));
     fill(list, table("apps", ["App", "State", "Version", "Deployed", ""], h("tbody", {}, rows)));
   };
-  const poller = new Poller(refresh, APPS_REFRESH_MS).start();
+  const poller = new Poller(refresh, APPS_REFRESH_MS, "the apps");
+  fill(context.root, h("h1", {}, "Apps"), poller.notice, list);
+  poller.start();
   return () => poller.stop();
 }
 
@@ -157,48 +158,52 @@ function appHeader(context, app) {
 /** Every `intervalMs`, `read` each function's `what` and `show` it on its card. */
 function pollFunctions(context, app, cards, what, intervalMs, show) {
   const base = `/v1/apps/${segment(appRef(app))}/functions`;
-  return new Poller(async () => {
-    const read = cards.map(({ fn }) => context.api.get(`${base}/${segment(fn.name)}/${what}`));
-    (await Promise.all(read)).forEach((values, index) => show(cards[index], values));
-  }, intervalMs).start();
+  return new Poller(
+    async () => {
+      const read = cards.map(({ fn }) => context.api.get(`${base}/${segment(fn.name)}/${what}`));
+      (await Promise.all(read)).forEach((values, index) => show(cards[index], values));
+    },
+    intervalMs,
+    `the functions' ${what}`,
+  );
 }
 
 export function showApp(context, ref) {
   const body = h("div", { class: "loading" }, "Loading the app…");
-  fill(context.root, body);
   const pollers = [];
-  let left = false;
   const load = async () => {
     let app;
     try {
       app = await context.api.get(`/v1/apps/${segment(ref)}`);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) {
-        const empty = emptyState(`No live app ${ref}.`, "It may have been stopped.");
-        fill(body, empty, link("#/apps", "All apps"));
-      } else {
-        fill(body, errorText(error.message));
-      }
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+      const empty = emptyState(`No live app ${ref}.`, "It may have been stopped.");
+      fill(body, empty, link("#/apps", "All apps"));
+      loader.stop();
       return;
     }
+    if (loader.stopped) return; // the view was left while the app was read
+    loader.stop();
     const cards = app.functions.map((fn) => functionCard(app, fn));
     const functions = cards.length
       ? cards.map(({ card }) => card)
       : emptyState("This app has no functions.");
-    fill(body, appHeader(context, app), functions);
-    if (left) return;
-    pollers.push(
+    const live = [
       pollFunctions(context, app, cards, "stats", STATS_REFRESH_MS, (card, values) =>
         showStats(card.stats, values),
       ),
       pollFunctions(context, app, cards, "history", HISTORY_REFRESH_MS, (card, history) =>
         fill(card.chart, historyChart(history)),
       ),
-    );
+    ];
+    fill(body, appHeader(context, app), live.map((poller) => poller.notice), functions);
+    pollers.push(...live);
+    live.forEach((poller) => poller.start());
   };
-  load();
-  return () => {
-    left = true;
-    pollers.forEach((poller) => poller.stop());
-  };
+  // Loaded once (retried until it is); then only the stats and the history are refreshed.
+  const loader = new Poller(load, LOAD_RETRY_MS, "the app");
+  pollers.push(loader);
+  fill(context.root, loader.notice, body);
+  loader.start();
+  return () => pollers.forEach((poller) => poller.stop());
 }

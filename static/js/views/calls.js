@@ -23,6 +23,8 @@ import { appRef } from "./apps.js";
 
 const REFRESH_MS = 2000;
 const PAGE_CALLS = 50;
+// Most pages a refresh reads to reach the rows shown, after a burst of new calls.
+const CATCH_UP_PAGES = 5;
 const FILTERS = ["app", "function", "status"];
 const STATUSES = ["pending", "running", "success", "failure", "cancelled", "terminated"];
 const ACTIVE = new Set(["pending", "running"]);
@@ -98,53 +100,143 @@ function noCalls(params) {
   return emptyState("No calls yet.", "Calls appear here as soon as they are made.");
 }
 
+/** Whether call `a` comes after call `b` in the list (newest first, as the API orders them). */
+function isOlder(a, b) {
+  return a.created_at < b.created_at || (a.created_at === b.created_at && a.call_id < b.call_id);
+}
+
+/**
+ * The list of calls on the page: always one run of calls from the newest down, so no call falls
+ * between two pages. A refresh reads the first page again (statuses change, new calls come);
+ * when older pages are shown too and new calls pushed rows out of the first page, it reads on
+ * until it meets the rows shown. Older rows are not refreshed: their calls have mostly ended.
+ */
+class CallList {
+  constructor(readPage) {
+    this.readPage = readPage;
+    this.calls = [];
+    this.olderCursor = null;
+    this.hasOlderPages = false;
+    // A refresh and a click on "Older calls" change the list one after the other, never both.
+    this.queue = Promise.resolve();
+  }
+
+  exclusive(change) {
+    const done = this.queue.then(change);
+    this.queue = done.catch(() => {});
+    return done;
+  }
+
+  refresh() {
+    return this.exclusive(async () => {
+      const page = await this.readPage(null);
+      let fresh = page.calls;
+      let cursor = page.next_cursor;
+      if (!this.hasOlderPages) {
+        [this.calls, this.olderCursor] = [fresh, cursor];
+        return;
+      }
+      for (let pages = 1; cursor && !this.meets(fresh) && pages < CATCH_UP_PAGES; pages += 1) {
+        const next = await this.readPage(cursor);
+        fresh = fresh.concat(next.calls);
+        cursor = next.next_cursor;
+      }
+      if (cursor && this.meets(fresh)) {
+        const last = fresh[fresh.length - 1];
+        const seen = new Set(fresh.map((call) => call.call_id));
+        const older = this.calls.filter((call) => isOlder(call, last) && !seen.has(call.call_id));
+        this.calls = fresh.concat(older);
+      } else {
+        // Read to the end, or too many new calls to catch up with: the older rows shown before
+        // are dropped, and "Older calls" goes on from what was read.
+        [this.calls, this.olderCursor] = [fresh, cursor];
+        this.hasOlderPages = fresh.length > PAGE_CALLS;
+      }
+    });
+  }
+
+  /** Whether `fresh` (read from the newest down) reaches the rows shown: nothing between. */
+  meets(fresh) {
+    if (!this.calls.length) return true;
+    return fresh.length > 0 && !isOlder(this.calls[0], fresh[fresh.length - 1]);
+  }
+
+  loadOlder() {
+    return this.exclusive(async () => {
+      if (!this.olderCursor) return;
+      const page = await this.readPage(this.olderCursor);
+      const last = this.calls[this.calls.length - 1];
+      const seen = new Set(this.calls.map((call) => call.call_id));
+      const older = page.calls.filter(
+        (call) => !seen.has(call.call_id) && (!last || isOlder(call, last)),
+      );
+      this.calls = this.calls.concat(older);
+      this.olderCursor = page.next_cursor;
+      this.hasOlderPages = true;
+    });
+  }
+}
+
 export function showCalls(context, params) {
   const filters = h("div", {});
-  const firstPage = h("tbody", {});
-  const olderPages = h("tbody", {});
+  const rows = h("tbody", {});
   const listing = h("div", { class: "loading" }, "Loading calls…");
-  const more = h("div", { class: "more" });
-  fill(context.root, h("h1", {}, "Calls"), filters, listing, more);
-  const pagePath = (cursor) => {
+  const more = h("div", { class: "more", hidden: true });
+  const list = new CallList((cursor) => {
     const query = new URLSearchParams({ limit: String(PAGE_CALLS) });
     for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
     if (cursor) query.set("cursor", cursor);
-    return `/v1/calls?${query}`;
-  };
-  const rowsOf = (calls) => calls.map((call) => callRow(context, call, () => poller.now()));
-  // Older pages are loaded on demand and not refreshed: their calls have mostly ended.
-  const offerOlder = (cursor) => {
-    if (!cursor) return fill(more);
-    const button = h("button", { type: "button" }, "Older calls");
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      const page = await context.api.get(pagePath(cursor));
-      olderPages.append(...rowsOf(page.calls));
-      offerOlder(page.next_cursor);
-    });
-    fill(more, button);
-  };
-  let isListed = false;
-  const refresh = async () => {
-    const page = await context.api.get(pagePath(null));
-    if (!page.calls.length && !olderPages.children.length) {
+    return context.api.get(`/v1/calls?${query}`);
+  });
+  const older = h("button", { type: "button" }, "Older calls");
+  const olderError = h("span", { class: "error-text" });
+  older.addEventListener("click", async () => {
+    older.disabled = true;
+    olderError.textContent = "";
+    try {
+      await list.loadOlder();
+      show();
+    } catch (error) {
+      olderError.textContent = ` ${error.message}`;
+    } finally {
+      older.disabled = false;
+    }
+  });
+  fill(more, older, olderError);
+  const show = () => {
+    more.hidden = !list.olderCursor;
+    if (!list.calls.length) {
       fill(listing, noCalls(params));
       return;
     }
-    fill(firstPage, rowsOf(page.calls));
-    if (!isListed) {
+    fill(rows, list.calls.map((call) => callRow(context, call, () => poller.now())));
+    if (!listing.contains(rows)) {
       const headings = ["Call", "Function", "Status", "Duration", "Started", ""];
-      fill(listing, table("calls", headings, [firstPage, olderPages]));
-      offerOlder(page.next_cursor);
-      isListed = true;
+      fill(listing, table("calls", headings, rows));
     }
   };
-  filtersForm(context, params).then(
-    (form) => fill(filters, form),
-    (error) => fill(filters, errorText(error.message)),
+  // The form is read once (retried until it is); the list is refreshed.
+  const form = new Poller(
+    async () => {
+      fill(filters, await filtersForm(context, params));
+      form.stop();
+    },
+    REFRESH_MS,
+    "the filters",
   );
-  const poller = new Poller(refresh, REFRESH_MS).start();
-  return () => poller.stop();
+  const refresh = async () => {
+    await list.refresh();
+    show();
+  };
+  const poller = new Poller(refresh, REFRESH_MS, "the calls");
+  const notices = [form.notice, poller.notice];
+  fill(context.root, h("h1", {}, "Calls"), notices, filters, listing, more);
+  form.start();
+  poller.start();
+  return () => {
+    form.stop();
+    poller.stop();
+  };
 }
 
 function resultBody(result) {
@@ -174,18 +266,28 @@ function resultSection(call) {
   return h("section", { class: "card" }, h("h2", {}, "Result"), body);
 }
 
-function graphNode(node, currentId) {
+/**
+ * The graph is read from the store, which keeps a call as pending until it ends (only the
+ * details of one call tell running from waiting): the call of the page shows the status its
+ * header shows, and the others that have not ended show as unfinished.
+ */
+function graphStatus(node, call) {
+  if (node.call_id === call.call_id) return call.status;
+  return node.status === "pending" ? "unfinished" : node.status;
+}
+
+function graphNode(node, call) {
   const label =
-    node.call_id === currentId
+    node.call_id === call.call_id
       ? h("strong", { class: "id" }, node.call_id)
       : link(route("calls", node.call_id), node.call_id, "id");
-  const children = node.children.map((child) => graphNode(child, currentId));
+  const children = node.children.map((child) => graphNode(child, call));
   return h(
     "li",
     { dataset: { callId: node.call_id } },
     label,
     ` ${node.function_name} `,
-    badge(node.status),
+    badge(graphStatus(node, call)),
     children.length ? h("ul", {}, children) : null,
   );
 }
@@ -208,7 +310,6 @@ function detailsList(call) {
 export function showCall(context, callId) {
   const body = h("div", { class: "loading" }, "Loading the call…");
   const graph = h("section", { class: "card graph" }, h("h2", {}, "Call graph"));
-  fill(context.root, body, graph);
   const refresh = async () => {
     let call;
     try {
@@ -234,11 +335,13 @@ export function showCall(context, callId) {
       resultSection(call),
     );
     const tree = await context.api.get(`/v1/calls/${segment(callId)}/graph`);
-    const nodes = h("ul", { class: "tree" }, graphNode(tree, callId));
+    const nodes = h("ul", { class: "tree" }, graphNode(tree, call));
     const cut = tree.truncated ? muted("Only the first calls are shown.") : null;
     fill(graph, h("h2", {}, "Call graph"), nodes, cut);
     if (!active) poller.stop();
   };
-  const poller = new Poller(refresh, REFRESH_MS).start();
+  const poller = new Poller(refresh, REFRESH_MS, "the call");
+  fill(context.root, poller.notice, body, graph);
+  poller.start();
   return () => poller.stop();
 }
