@@ -241,6 +241,8 @@ def test_live_stats_update_without_a_reload(
 ) -> None:
     release = tmp_path / "release"
     with opened(dashboard, request) as page:
+        asked: list[str] = []
+        page.on("request", lambda sent: asked.append(sent.url))
         signed_in(dashboard, page)
         page.goto(f"{dashboard.url}/#/apps/dash")
         running = page.locator("[data-function=wait_for] [data-stat=running]")
@@ -252,6 +254,9 @@ def test_live_stats_update_without_a_reload(
         )
         release.touch()
         expect(running).to_have_text("0")
+    # One request a refresh for the whole app, not one per function.
+    assert any(url.endswith("/v1/apps/dash/stats") for url in asked)
+    assert not [url for url in asked if url.endswith("/stats") and "/functions/" in url]
 
 
 def test_a_call_appears_running_and_then_finishes(
