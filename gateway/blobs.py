@@ -66,12 +66,17 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True)
 
     def path_of(self, sha256: str) -> Path:
+        """Where the file named `sha256` is (a name that is not a SHA-256 is a ValueError: it
+        could lead out of the blob folder)."""
+        if not _SHA256.match(sha256):
+            raise ValueError(f"{sha256[:80]!r} is not a blob name")
         return self._root / sha256[:2] / sha256
 
     def _put_sync(self, data: bytes) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_of(sha256)
         if path.exists():
+            os.utime(path)  # stored again now: not garbage for another retention
             return sha256
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as file:
@@ -179,6 +184,7 @@ class BlobStore:
         size = await self.size_of(workspace_id, sha256)
         if size is not None:
             await self.grant(workspace_id, sha256, size)
+            await asyncio.to_thread(os.utime, self.path_of(sha256))
         return size
 
     async def collect_garbage(self, unused_since: float) -> int:
@@ -188,7 +194,7 @@ class BlobStore:
         await self._db.write(
             [("DELETE FROM blob_refs WHERE used_at < ?", (unused_since,))], heavy=True
         )
-        rows = await self._db.fetch_all(_NAMED_BLOBS)
+        rows = await self._db.fetch_all(_NAMED_BLOBS, report=True)
         named = {str(row[0]) for row in rows}
         return await asyncio.to_thread(self._delete_unnamed, named, unused_since)
 

@@ -62,6 +62,14 @@ def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
     )
 
 
+def unowned_blob(call_id: str, sha256: str) -> CallOutcome:
+    """The failure of a call whose result names a blob its workspace never stored (a container
+    may only hand back what it sent itself)."""
+    message = f"the result names blob {sha256}, which this workspace does not have"
+    error = {"code": "function_failed", "message": message, "type": "LookupError"}
+    return CallOutcome(call_id, CallStatus.FAILURE, error=error)
+
+
 @dataclass(slots=True, eq=False)
 class ActiveCall:
     task: Task
@@ -200,9 +208,7 @@ class CallService:
         hand back what it sent itself): then a failure saying so."""
         for sha256 in (outcome.pickled_blob, outcome.json_blob):
             if sha256 is not None and await self._blobs.size_of(workspace_id, sha256) is None:
-                message = f"the result names blob {sha256}, which this workspace does not have"
-                error = {"code": "function_failed", "message": message, "type": "LookupError"}
-                return CallOutcome(outcome.call_id, CallStatus.FAILURE, error=error)
+                return unowned_blob(outcome.call_id, sha256)
         return outcome
 
     async def _write_outcome(self, outcome: CallOutcome, active: ActiveCall | None) -> None:
@@ -359,7 +365,11 @@ class CallService:
                 continue
             if found.payload_sha256 is not None:
                 # The container fetches it (calls of older versions had no blob grant).
-                size = self._blobs.path_of(found.payload_sha256).stat().st_size
+                try:
+                    size = self._blobs.path_of(found.payload_sha256).stat().st_size
+                except FileNotFoundError:
+                    self._end_lost(record.call_id, "its arguments' file is gone from the gateway")
+                    continue
                 await self._blobs.grant(record.workspace_id, found.payload_sha256, size)
             variant = Variant.from_json(found.variant)
             if is_generator_call(function, variant.method):

@@ -7,8 +7,10 @@ keeps the gateway's own cost per request low; Hypercorn for TLS, where it brings
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import resource
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -132,13 +134,19 @@ async def serve(
     hyper = hypercorn_config(config, sock)
     # Plain HTTP on the containers' socket, even with TLS on the public one.
     hyper.insecure_bind = [f"fd://{extra.detach()}" for extra in sockets[1:]]
-    kwargs = {}
-    if shutdown_trigger is not None:
-        trigger = shutdown_trigger
+    trigger = shutdown_trigger or _signalled()
 
-        async def shutting_down() -> None:
-            await trigger()
-            log_feed.closing.set()
+    async def shutting_down() -> None:
+        await trigger()
+        log_feed.closing.set()  # then Hypercorn waits for open requests
 
-        kwargs["shutdown_trigger"] = shutting_down
-    await hypercorn_serve(app, hyper, **kwargs)  # type: ignore[arg-type]
+    await hypercorn_serve(app, hyper, shutdown_trigger=shutting_down)  # type: ignore[arg-type]
+
+
+def _signalled() -> Callable[[], Awaitable[object]]:
+    """What returns on SIGINT or SIGTERM (Hypercorn's own handlers, which a trigger replaces)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop.wait

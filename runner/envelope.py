@@ -7,12 +7,16 @@ the value (or the exception) pickled for Python callers and, where it can be, as
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from runner.errors import ProtocolError
 from runner.wire import decode_frame, encode_frame
+
+#: A blob's name: the SHA-256 of its bytes.
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class PayloadFormat(StrEnum):
@@ -147,8 +151,8 @@ def _part_length(value: object, name: str) -> int | None:
 def _blob_name(value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) != 64:
-        raise ProtocolError(f"output frame has a bad blob name: {value!r}")
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise ProtocolError(f"output frame has a bad blob name: {value!r:.100}")
     return value
 
 

@@ -53,7 +53,7 @@ async def _logs_response(
     state = state_of(request)
     after_id = _first_after_id(request)
     tail = count_param(request, "tail", 0)
-    if not 0 <= tail <= MAX_LOG_LINES:
+    if "tail" in request.query_params and not 1 <= tail <= MAX_LOG_LINES:
         raise InvalidRequest(f"tail must be between 1 and {MAX_LOG_LINES}, not {tail}")
     if after_id is None:
         after_id = await state["reports"].log_tail_start(app_id, function_name, tail) if tail else 0

@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.arguments import check_json_arguments
+from gateway.calls import unowned_blob
 from gateway.classes import is_generator_call, method_params
 from gateway.errors import InvalidRequest
 from gateway.maps import MapService, MapSession
@@ -162,7 +163,7 @@ async def map_ndjson(request: Request) -> Response:
     # The whole body first: a streaming answer may not read the request any more.
     body = await read_body(request, state["config"].max_body_bytes)
     lines = [line for line in body.split(b"\n") if line.strip()]
-    maps = state["maps"]
+    maps, blobs = state["maps"], state["blobs"]
     session = maps.open(
         principal.workspace_id,
         function,
@@ -179,10 +180,12 @@ async def map_ndjson(request: Request) -> Response:
                 outputs = await maps.read(session, after, 1.0)
                 for seq, index, outcome in outputs:
                     after, answered = seq, answered + 1
-                    if outcome.json_blob is not None:
-                        path = state["blobs"].path_of(outcome.json_blob)
-                        async for part in _blob_line(index, path):
+                    blob = outcome.json_blob
+                    if blob is not None and await blobs.size_of(session.workspace_id, blob):
+                        async for part in _blob_line(index, blobs.path_of(blob)):
                             yield part
+                    elif blob is not None:
+                        yield _ndjson_line(index, unowned_blob(outcome.call_id, blob))
                     else:
                         yield _ndjson_line(index, outcome)
                     maps.touch(session)  # a slow reader is still a reader

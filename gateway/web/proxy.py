@@ -321,7 +321,17 @@ async def _accept(
 async def _serve_result(
     scope: Scope, send: Send, state: GatewayState, function: FunctionRecord, call_id: str
 ) -> None:
-    """A result URL: the kept response once there is one, else 302 to itself. Never a new call."""
+    """A result URL: the kept response once there is one, else 302 to itself. Never a new call.
+
+    Raises:
+        NotFound: the call is not a request to this endpoint (another endpoint's response, even
+            of the same workspace, is never shown here: it may be behind proxy auth).
+    """
+    store = state["store"]
+    record = await store.call(function.workspace_id, call_id)
+    owner = None if record is None else await store.function_by_id(record.function_id)
+    if owner is None or (owner.app_id, owner.name) != (function.app_id, function.name):
+        raise NotFound(f"call {call_id} is not a request to this endpoint")
     outcome = await state["calls"].wait(
         function.workspace_id, call_id, state["config"].request_timeout_s
     )

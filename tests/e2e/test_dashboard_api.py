@@ -323,7 +323,8 @@ def test_logs_start_from_the_tail_and_a_reconnect_resumes_from_its_last_event(
     path = "/v1/apps/records/functions/square/logs"
     tail = get(records, f"{path}?tail=2&filter=square")["logs"]
     assert [line["line"] for line in tail] == ["square of 4", "square of 5"]
-    assert error_of(records, f"{path}?tail=1001") == (400, "invalid_request")
+    for bad in ("1001", "0", "-1"):
+        assert error_of(records, f"{path}?tail={bad}") == (400, "invalid_request"), bad
     headers = {**admin(records), "accept": "text/event-stream"}
     with httpx.stream("GET", f"{records.url}{path}?tail=1", headers=headers) as stream:
         (last,) = read_events(stream.iter_lines(), 1)

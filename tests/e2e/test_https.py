@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import ssl
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +17,16 @@ import pytest
 import client as modal
 from client._apps import stop_app
 from client._http import run_flow
+from gateway.serve import GRACEFUL_SHUTDOWN_S
 from tests.certificates import self_signed_certificate
+from tests.e2e.test_recovery import gateway_process, token_from
 from tests.helpers import (
     RunningGateway,
     deploy_file,
     gateway_config,
     point_client_at,
     running_gateway,
+    scaled,
     write_app,
 )
 
@@ -119,3 +127,32 @@ def test_websockets_over_wss(tls_gateway: tuple[RunningGateway, Path]) -> None:
             return await connection.recv()
 
     assert asyncio.run(talk()) == "secure hello"
+
+
+def test_a_tls_gateway_ends_its_log_streams_at_once_on_sigterm(tmp_path: Path) -> None:
+    certificate, key = self_signed_certificate(tmp_path)
+    data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
+    flags = ("--tls-cert", str(certificate), "--tls-key", str(key))
+    with gateway_process(data_dir, profile, *flags) as (process, url):
+        headers = {"authorization": token_from(profile), "accept": "text/event-stream"}
+        environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
+        environment["WHARF_CA_BUNDLE"] = str(certificate)
+        deployed = subprocess.run(
+            [sys.executable, "-m", "client", "deploy", str(write_app(tmp_path, TLS_APP))],
+            env=environment,
+            capture_output=True,
+            timeout=scaled(60),
+            check=False,
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        with httpx.Client(verify=trusting(certificate)) as http:
+            logs = f"{url}/v1/apps/tls-app/logs"
+            with http.stream("GET", logs, headers=headers, timeout=scaled(30)) as stream:
+                assert stream.status_code == 200
+                process.send_signal(signal.SIGTERM)
+                stopping = time.monotonic()
+                for _ in stream.iter_lines():
+                    pass  # the gateway ends the stream
+                process.wait(timeout=scaled(20))
+    # Without ending its streams, the server would wait out its grace period for them.
+    assert time.monotonic() - stopping < GRACEFUL_SHUTDOWN_S

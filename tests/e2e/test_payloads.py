@@ -42,6 +42,21 @@ PAYLOAD_APP = """
         return "x" * size
 
 
+    @app.function(retries=0)
+    def forge(name: str) -> str:
+        # User code shares the agent's process: it can make the agent hand back any blob name.
+        import dataclasses
+
+        import runner.agent
+
+        async def forged(output):
+            blobs = {"json": None, "json_blob": name, "pickled": None, "pickled_blob": name}
+            return dataclasses.replace(output, **blobs)
+
+        runner.agent.offload_value = forged
+        return "forged"
+
+
     @app.function(max_containers=1)
     def pause(data: str, seconds: float) -> int:
         import time
@@ -263,3 +278,42 @@ def test_maps_batch_inputs_by_bytes_within_what_the_gateway_takes(
         assert [answer.status_code for answer in answers] == [200] * 8 + [429]
         assert "bytes of inputs waiting or running" in answers[-1].json()["error"]["message"]
         httpx.delete(f"{gateway.url}/v1/maps/{opened['map_id']}", headers=auth)
+
+
+def test_a_container_cannot_hand_back_another_workspaces_blob(payloads: RunningGateway) -> None:
+    other = asyncio.run(create_workspace(payloads.config, "victim"))
+    theirs = {"authorization": f"Bearer {other.token_id}:{other.secret}"}
+    secret = b"the victim's data " * 1000
+    sha256 = hashlib.sha256(secret).hexdigest()
+    assert httpx.put(f"{payloads.url}/v1/blobs/{sha256}", content=secret, headers=theirs).is_success
+    auth = {"authorization": payloads.authorization}
+    called = httpx.post(
+        f"{payloads.url}/v1/apps/payloads/functions/forge/calls",
+        json={"args": [sha256]},
+        headers=auth,
+        timeout=scaled(30),
+    )
+    assert called.status_code == 500
+    assert "which this workspace does not have" in called.json()["error"]["message"]
+    mapped = httpx.post(
+        f"{payloads.url}/v1/apps/payloads/functions/forge/map",
+        content=orjson.dumps({"args": [sha256]}) + b"\n",
+        headers=auth,
+        timeout=scaled(30),
+    )
+    assert b"the victim" not in mapped.content
+    assert "which this workspace does not have" in mapped.json()["error"]["message"]
+
+
+def test_blob_names_that_are_not_sha256_never_reach_the_file_system(tmp_path: Path) -> None:
+    from gateway.blobs import BlobStore
+    from runner import ProtocolError
+    from runner.envelope import Output, OutputStatus, decode_output, encode_output
+
+    escape = "../../../../../../../../../../../../etc/./././././././././passwd"
+    assert len(escape) == 64
+    with pytest.raises(ValueError, match="is not a blob name"):
+        BlobStore.path_of(BlobStore.__new__(BlobStore), escape)
+    forged = Output(OutputStatus.SUCCESS, None, None, None, None, json_blob=escape)
+    with pytest.raises(ProtocolError, match="bad blob name"):
+        decode_output(encode_output(forged))

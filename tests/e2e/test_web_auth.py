@@ -26,6 +26,18 @@ AUTH_APP = """
             "saw_authorization": "authorization" in request.headers,
             "saw_modal_secret": "modal-secret" in request.headers,
         }
+
+
+    @app.function()
+    @modal.web_endpoint(requires_proxy_auth=True, wait_for_response=False)
+    def private_later():
+        return {"secret": "for token holders"}
+
+
+    @app.function()
+    @modal.web_endpoint()
+    def public():
+        return {"public": True}
 """
 
 
@@ -61,3 +73,23 @@ def test_the_workspace_token_is_accepted_and_never_reaches_the_container(
         "saw_authorization": False,
         "saw_modal_secret": False,
     }
+
+
+def test_a_result_url_answers_only_for_its_own_endpoint(
+    guarded: str, client_env: RunningGateway
+) -> None:
+    auth = {"authorization": client_env.authorization}
+    private = f"{client_env.url}/web/main--guarded-private-later/"
+    accepted = httpx.get(private, headers=auth, timeout=30)
+    assert accepted.status_code == 202
+    call_id = accepted.headers["location"].rsplit("__modal_function_id=", 1)[1]
+    # Its own result URL (with the token) gives the response once it is there.
+    own = f"{private}?__modal_function_id={call_id}"
+    assert httpx.get(own, headers=auth, timeout=30, follow_redirects=True).json() == {
+        "secret": "for token holders"
+    }
+    # Another endpoint of the same workspace, public, never replays it.
+    public = f"{client_env.url}/web/main--guarded-public/?__modal_function_id={call_id}"
+    stolen = httpx.get(public, timeout=30, follow_redirects=True)
+    assert stolen.status_code == 404
+    assert "for token holders" not in stolen.text
