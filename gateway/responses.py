@@ -72,6 +72,9 @@ def outcome_response(
         replayed.raw_headers = [
             *(pair for pair in outcome.web.headers if pair[0].lower() != b"content-length"),
             (b"content-length", b"%d" % len(outcome.web.body)),
+            # An endpoint's page, shown on the API's (and the dashboard's) origin: inert there.
+            (b"content-security-policy", b"sandbox"),
+            (b"x-content-type-options", b"nosniff"),
         ]
         return replayed
     if outcome.status is CallStatus.SUCCESS:

@@ -228,6 +228,11 @@ def test_call_details_of_python_and_web_calls(records: RunningGateway) -> None:
         "bytes": len(b'{"later":true}'),
     }
     assert error_of(records, f"/v1/calls/fc-{'0' * 32}/details") == (404, "not_found")
+    # Replayed on the API's own origin, an endpoint's response is inert (no scripts run).
+    replayed = httpx.get(f"{records.url}/v1/calls/{web_call}", headers=admin(records))
+    assert replayed.json() == {"later": True}
+    assert replayed.headers["content-security-policy"] == "sandbox"
+    assert replayed.headers["x-content-type-options"] == "nosniff"
 
 
 def test_history_counts_calls_per_minute_with_percentiles(records: RunningGateway) -> None:
