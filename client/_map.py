@@ -356,13 +356,8 @@ class Mapper:
         return_exceptions: bool = False,
         ignore_exceptions: bool = False,
     ) -> Any:
-        outputs = iterate(
-            self._path,
-            self._headers,
-            **self._arguments(
-                iterables, kwargs, order_outputs, return_exceptions or ignore_exceptions
-            ),
-        )
+        failures = return_exceptions or ignore_exceptions
+        outputs = self._start(iterate, iterables, kwargs, order_outputs, failures)
         if self._kind != "for_each":
             return outputs
         for _ in outputs:
@@ -377,13 +372,8 @@ class Mapper:
         return_exceptions: bool = False,
         ignore_exceptions: bool = False,
     ) -> Any:
-        outputs = iterate_async(
-            self._path,
-            self._headers,
-            **self._arguments(
-                iterables, kwargs, order_outputs, return_exceptions or ignore_exceptions
-            ),
-        )
+        failures = return_exceptions or ignore_exceptions
+        outputs = self._start(iterate_async, iterables, kwargs, order_outputs, failures)
         if self._kind != "for_each":
             return outputs
 
@@ -393,15 +383,19 @@ class Mapper:
 
         return drain()
 
-    def _arguments(
+    def _start(
         self,
+        run: Callable[..., Any],
         iterables: tuple[Iterable[Any], ...],
         kwargs: dict[str, Any] | None,
         order_outputs: bool,
         return_exceptions: bool,
-    ) -> dict[str, Any]:
-        return {
-            "inputs": self._inputs(iterables, kwargs or {}),
-            "order_outputs": order_outputs and self._kind != "for_each",
-            "return_exceptions": return_exceptions,
-        }
+    ) -> Any:
+        """The map's outputs, as `run` (`iterate` or `iterate_async`) drives it."""
+        return run(
+            self._path,
+            self._headers,
+            self._inputs(iterables, kwargs or {}),
+            order_outputs=order_outputs and self._kind != "for_each",
+            return_exceptions=return_exceptions,
+        )

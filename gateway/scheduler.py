@@ -87,7 +87,7 @@ def _more_for_batch(pool: Pool, budget_bytes: int) -> list[Task]:
     more: list[Task] = []
     while len(more) + 1 < pool.batch_size and pool.queue:
         task = pool.queue[0]
-        if task.web is not None or task.stream is not None or task.alone:
+        if task.runs_alone:
             break
         budget_bytes -= len(task.payload)
         if budget_bytes < 0:
@@ -244,9 +244,8 @@ class Scheduler:
             task = pool.queue.popleft()
             if task.finished:
                 continue
-            alone = task.web is not None or task.stream is not None or task.alone
             budget = self._max_body_bytes // 4 - len(task.payload)
-            batch = [task] if alone else [task, *_more_for_batch(pool, budget)]
+            batch = [task] if task.runs_alone else [task, *_more_for_batch(pool, budget)]
             container.busy += 1
             for member in batch:
                 member.container_id = container.container_id

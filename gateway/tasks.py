@@ -155,6 +155,11 @@ class Task:
     payload_blob: str | None = None
 
     @property
+    def runs_alone(self) -> bool:
+        """Sent in no batch: a web request, a generator's input, or one whose batch was lost."""
+        return self.web is not None or self.stream is not None or self.alone
+
+    @property
     def pool_key(self) -> str:
         return self.function.function_id + self.variant.pool_suffix
 

@@ -181,21 +181,17 @@ class Agent:
         if function is None:
             writer.write(encode_message("HTTP/1.1 404 Not Found", {}, b""))
             return
-        try:
-            item = await with_payload(item)
-        except Exception as exc:
-            writer.write(
-                encode_message("HTTP/1.1 200 OK", {}, encode_output(failure_output(exc, item)))
-            )
-            await writer.drain()
-            return
 
         async def emit(output: Output) -> None:
             writer.write(encode_message(_ITEM_STATUS, {}, encode_output(output)))
             await writer.drain()
 
-        inline = self._config.max_inputs == 1
-        final = await execute_stream(function, item, emit, inline=inline)
+        try:
+            item = await with_payload(item)
+        except Exception as exc:  # its arguments' blob could not be fetched
+            final = failure_output(exc, item)
+        else:
+            final = await execute_stream(function, item, emit, inline=self._config.max_inputs == 1)
         writer.write(encode_message("HTTP/1.1 200 OK", {}, encode_output(final)))
         await writer.drain()
 

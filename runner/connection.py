@@ -89,8 +89,7 @@ class AgentConnection:
                     return output
                 await on_item(output)
         except (OSError, ProtocolError) as exc:
-            self.close()
-            raise AgentUnreachable(self.container_id, str(exc) or type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         except asyncio.CancelledError:
             self.close()
             raise
@@ -119,8 +118,7 @@ class AgentConnection:
             await writer.drain()
             message = await read_message(reader, max_answer_bytes or self._max_body_bytes)
         except (OSError, ProtocolError) as exc:
-            self.close()
-            raise AgentUnreachable(self.container_id, str(exc) or type(exc).__name__) from exc
+            raise self._lost(exc) from exc
         except asyncio.CancelledError:
             # The answer may still arrive on this connection; it must not be read as the next.
             self.close()
@@ -133,6 +131,11 @@ class AgentConnection:
             self.close()
             raise AgentUnreachable(self.container_id, f"the agent answered {message.start_line}")
         return message
+
+    def _lost(self, exc: Exception) -> AgentUnreachable:
+        """The connection broke: close it, and say why."""
+        self.close()
+        return AgentUnreachable(self.container_id, str(exc) or type(exc).__name__)
 
     def close(self) -> None:
         if self._writer is not None:
