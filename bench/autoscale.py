@@ -32,7 +32,7 @@ SCALEDOWN_WINDOW_S = 2
 APP = f"""
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-autoscale")
 
@@ -104,13 +104,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         with gateway_with_app(Path(work), APP, ("--backend", args.backend)):
-            import client
+            import wharf
 
-            noop = client.Function.from_name("bench-autoscale", "noop")
+            noop = wharf.Function.from_name("bench-autoscale", "noop")
             started = time.perf_counter()
             noop.remote()
             cold_start_s = time.perf_counter() - started
-            one_second = client.Function.from_name("bench-autoscale", "one_second")
+            one_second = wharf.Function.from_name("bench-autoscale", "one_second")
             with PeakContainers(one_second) as peak:
                 first_s, all_s = asyncio.run(burst(one_second, args.calls))
             to_zero_s = seconds_to_zero(one_second)

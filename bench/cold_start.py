@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from remote_latency import HERE, gateway_with_app, measure
 
 APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-cold")
 
@@ -37,7 +37,7 @@ APP = """
 
 
 def cold_samples(work_dir: Path, samples: int) -> list[float]:
-    import client
+    import wharf
 
     app_file = work_dir / "bench_app.py"
     times = []
@@ -45,11 +45,11 @@ def cold_samples(work_dir: Path, samples: int) -> list[float]:
         # A new version each time (the source changes): its pool starts with no containers.
         app_file.write_text(textwrap.dedent(APP) + f"\n# version {index}\n")
         subprocess.run(
-            [sys.executable, "-m", "client", "deploy", str(app_file)],
+            [sys.executable, "-m", "wharf", "deploy", str(app_file)],
             check=True,
             capture_output=True,
         )
-        square = client.Function.from_name("bench-cold", "square")
+        square = wharf.Function.from_name("bench-cold", "square")
         started = time.perf_counter()
         assert square.remote(7) == 49
         times.append(time.perf_counter() - started)
@@ -71,8 +71,7 @@ def docker_run_samples(image: str, samples: int) -> list[float]:
 
 def runtime_image() -> str:
     import docker
-
-    from runner.runtime_image import ensure_runtime_image
+    from wharf_runner.backends.runtime_image import ensure_runtime_image
 
     client = docker.from_env()
     try:
@@ -95,14 +94,14 @@ def main() -> None:
     docker_run = docker_run_samples(image, args.samples)
     with tempfile.TemporaryDirectory() as work:
         with gateway_with_app(Path(work), APP, ("--backend", "docker")):
-            import client
+            import wharf
 
             cold = cold_samples(Path(work), args.samples)
-            square = client.Function.from_name("bench-cold", "square")
+            square = wharf.Function.from_name("bench-cold", "square")
             warm_docker = measure(lambda: square.remote(3), args.calls, 100)
     with tempfile.TemporaryDirectory() as work:
         with gateway_with_app(Path(work), APP):
-            square = client.Function.from_name("bench-cold", "square")
+            square = wharf.Function.from_name("bench-cold", "square")
             warm_local = measure(lambda: square.remote(3), args.calls, 100)
     result = {
         "samples": args.samples,

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from remote_latency import HERE, gateway_with_app
 
 APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-map")
 
@@ -58,9 +58,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         with gateway_with_app(Path(work), APP) as (port, _):
-            import client
+            import wharf
 
-            identity = client.Function.from_name("bench-map", "identity")
+            identity = wharf.Function.from_name("bench-map", "identity")
             assert list(identity.map(range(1000))) == list(range(1000))  # warm
             started = time.perf_counter()
             for i in range(args.remote_calls):

@@ -28,7 +28,7 @@ from remote_latency import HERE, gateway_with_app
 APP = """
     import hashlib
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-payloads")
 
@@ -46,7 +46,7 @@ APP = """
 
 def floor_s(data: bytes, work: Path) -> float:
     """Pickle, hash, write and read back `data`: the local work one blob transfer needs."""
-    from client._serialization import serialize
+    from wharf.serialization import serialize
 
     started = time.perf_counter()
     pickled = serialize(data)
@@ -68,10 +68,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         floor = floor_s(data, Path(work))
         with gateway_with_app(Path(work), APP) as (port, _):
-            import client
+            import wharf
 
-            digest = client.Function.from_name("bench-payloads", "digest")
-            make = client.Function.from_name("bench-payloads", "make")
+            digest = wharf.Function.from_name("bench-payloads", "digest")
+            make = wharf.Function.from_name("bench-payloads", "make")
             assert make.remote(10) == b"w" * 10  # warm
             idle_mb = gateway_peak_rss_mb(port)
             started = time.perf_counter()

@@ -26,7 +26,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 
 APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-latency")
 
@@ -106,23 +106,23 @@ def gateway_with_app(
     profile = work_dir / "wharf.toml"
     env = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
     data_dir = work_dir / "data"
-    server = [sys.executable, "-m", "gateway", "server", "--port", str(port)]
+    server = [sys.executable, "-m", "wharf_gateway", "server", "--port", str(port)]
     server += ["--data-dir", str(data_dir), "--rate-limit-per-s", "1000000", *server_args]
     with process(server, env):
         wait_for(f"http://127.0.0.1:{port}/v1/health")
         os.environ["WHARF_CONFIG_PATH"] = str(profile)
         app_file = work_dir / "bench_app.py"
         app_file.write_text(textwrap.dedent(source))
-        deploy = [sys.executable, "-m", "client", "deploy", str(app_file)]
+        deploy = [sys.executable, "-m", "wharf", "deploy", str(app_file)]
         subprocess.run(deploy, env=env, check=True, capture_output=True)
         yield port, data_dir
 
 
 def measure_remote(count: int, warmup: int, work_dir: Path) -> dict[str, float]:
     with gateway_with_app(work_dir, APP):
-        import client
+        import wharf
 
-        square = client.Function.from_name("bench-latency", "square")
+        square = wharf.Function.from_name("bench-latency", "square")
         assert square.remote(12) == 144
         return measure(lambda: square.remote(3), count, warmup)
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from remote_latency import HERE, gateway_with_app, measure
 
 APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-web")
 

@@ -33,7 +33,7 @@ APP = """
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("bench-ws")
 

@@ -18,7 +18,7 @@ done
 
 wharf deploy examples/hello.py
 python - <<'PY'
-from client._config import load_credentials
+from wharf._config import load_credentials
 
 credentials = load_credentials()
 print()

@@ -1,6 +1,6 @@
 """The example app `make run` deploys: call `square` from curl or from Python."""
 
-import client as modal
+import wharf as modal
 
 app = modal.App("hello")
 

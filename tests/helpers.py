@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from client._http import close_connections, run_flow
-from gateway.bootstrap import NewToken, first_start
-from gateway.config import Config, HttpServer
-from gateway.serve import serve
+from wharf._http import close_connections, run_flow
+from wharf_gateway.server.bootstrap import NewToken, first_start
+from wharf_gateway.server.config import Config, HttpServer
+from wharf_gateway.server.serve import serve
 
 #: Scales every timeout in the suite (raise it on a slow machine: WHARF_TEST_TIME_SCALE=3).
 TEST_TIME_SCALE = float(os.environ.get("WHARF_TEST_TIME_SCALE", "1"))
@@ -191,13 +190,13 @@ def run_wharf(
     args: list[str], environment: dict[str, str], cwd: Path | None = None, timeout_s: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run the `wharf` command line."""
-    return _run(["-m", "client", *args], environment, cwd, timeout_s)
+    return _run(["-m", "wharf", *args], environment, cwd, timeout_s)
 
 
 def deploy_file(path: Path, name: str | None = None) -> str:
     """Deploy an app file with the client library of this process; returns the app id."""
-    from client._apps import deploy_app
-    from client._loader import load_app
+    from wharf._apps import deploy_app
+    from wharf._loader import load_app
 
     return run_flow(deploy_app(load_app(path), name=name, ephemeral=False)).app_id
 

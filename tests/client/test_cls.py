@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
-import client as modal
-from client._cls import class_parameters, encode_parameters, has_legacy_init, instantiate
-from client._errors import InvalidError
+import wharf as modal
+from wharf._cls import class_parameters, encode_parameters, has_legacy_init, instantiate
+from wharf._errors import InvalidError
 
 
 class Model:

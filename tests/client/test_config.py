@@ -6,9 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from client._config import Credentials, load_credentials
-from client._errors import AuthError
+from wharf._config import Credentials, load_credentials
+from wharf._errors import AuthError
 
 PROFILES = """
     [home]

@@ -16,9 +16,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
-from client._config import Credentials, load_credentials
-from client._errors import (
+from wharf._config import Credentials, load_credentials
+from wharf._errors import (
     ERROR_CODE_CLASSES,
     ClientError,
     ConnectionError,
@@ -26,7 +25,7 @@ from client._errors import (
     RemoteError,
     ServerError,
 )
-from client._http import (
+from wharf._http import (
     MAX_RATE_LIMIT_RETRIES,
     Flow,
     _async_clients,
@@ -34,8 +33,8 @@ from client._http import (
     run_flow,
     run_flow_async,
 )
-from client._invocation import remote_flow
-from client._serialization import serialize
+from wharf._invocation import remote_flow
+from wharf.serialization import serialize
 
 BASE_URL = "http://gateway.test"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-import client as modal
-from client._image import PYTHON_SOURCE_DIR
+import wharf as modal
+from wharf._image import PYTHON_SOURCE_DIR
 
 
 def test_each_step_makes_a_new_image() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from client._errors import InvalidError
-from client._options import FunctionOptions, resolve_options
-from client._retries import Retries
+from wharf._errors import InvalidError
+from wharf._options import FunctionOptions, resolve_options
+from wharf._retries import Retries
 
 
 def test_defaults_are_safe_and_finite() -> None:

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from wharf_gateway.security.guards import MAX_FRAGMENTS, MAX_HEAD_BYTES
+from wharf_gateway.server.config import Config, HttpServer
 
-from gateway.config import Config, HttpServer
-from gateway.guards import MAX_FRAGMENTS, MAX_HEAD_BYTES
 from tests.helpers import (
     RunningGateway,
     gateway_config,
@@ -34,7 +34,7 @@ ECHO_APP = """
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("abuse")
 

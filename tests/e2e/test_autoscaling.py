@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf._apps import stop_app
+from wharf._http import run_flow
 
-import client as modal
-from client._apps import stop_app
-from client._http import run_flow
 from tests.helpers import (
     RunningGateway,
     deploy_file,
@@ -28,7 +28,7 @@ AUTOSCALE_APP = """
     import time
     from pathlib import Path
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("autoscale")
     GATE = Path("@GATE@")

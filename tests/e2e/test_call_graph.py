@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf_gateway.server.bootstrap import create_workspace
 
-import client as modal
-from gateway.bootstrap import create_workspace
 from tests.helpers import RunningGateway, scaled, serving_app
 
 GRAPH_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("graph")
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
 
-import client as modal
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 CLASS_APP = """
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("classes")
     EXIT_MARKER = "@MARKER@"

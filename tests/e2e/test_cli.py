@@ -9,7 +9,7 @@ import httpx
 from tests.helpers import RunningGateway, run_wharf, wait_until, write_app
 
 SHARED_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("my-shared-app")
 
@@ -21,7 +21,7 @@ SHARED_APP = """
 """
 
 ANOTHER_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("another-app")
 
@@ -40,7 +40,7 @@ ANOTHER_APP = """
 """
 
 BROKEN_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("my-shared-app")
 
@@ -80,7 +80,7 @@ def test_deploy_then_run_an_app_that_calls_the_deployed_one(
 
 def test_run_passes_entrypoint_options(client_env: RunningGateway, tmp_path: Path) -> None:
     source = """
-        import client as modal
+        import wharf as modal
 
         app = modal.App("options-app")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf_gateway.server.bootstrap import create_workspace
 
-import client as modal
-from gateway.bootstrap import create_workspace
 from tests.helpers import (
     RunningGateway,
     deploy_file,
@@ -23,7 +23,7 @@ from tests.helpers import (
 POOL_APP = """
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("pool-app")
 
@@ -117,7 +117,7 @@ def test_an_argument_over_the_body_limit_raises_invalid_error(
 CAPPED_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("capped-app")
 
@@ -161,7 +161,7 @@ def _is_done(call: modal.FunctionCall) -> bool:
 ISOLATION_APP = """
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("isolation-app")
 
@@ -192,7 +192,7 @@ def test_an_agent_refuses_inputs_without_its_secret(
 ) -> None:
     import asyncio
 
-    from runner import AgentConnection, AgentUnreachable, Input, PayloadFormat
+    from wharf_runner import AgentConnection, AgentUnreachable, Input, PayloadFormat
 
     deploy_file(write_app(tmp_path, ISOLATION_APP))
     function = modal.Function.from_name("isolation-app", "environment")
@@ -261,7 +261,7 @@ def test_a_result_over_the_gateways_limit_is_the_calls_failure(
 WARM_APP = """
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("warm-app")
 
@@ -284,8 +284,8 @@ WARM_APP = """
 def test_min_containers_start_at_deploy_and_failing_starts_back_off(
     client_env: RunningGateway, tmp_path: Path
 ) -> None:
-    from client._apps import app_logs
-    from client._http import run_flow
+    from wharf._apps import app_logs
+    from wharf._http import run_flow
 
     deploy_file(write_app(tmp_path, WARM_APP))
     warm = modal.Function.from_name("warm-app", "warm")

@@ -16,9 +16,9 @@ import httpx
 import orjson
 import pytest
 from playwright.sync_api import Locator, Page, Request, expect
+from wharf.frames import pack_frame
+from wharf_gateway.server.bootstrap import create_workspace
 
-from client._frames import pack_frame
-from gateway.bootstrap import create_workspace
 from tests.helpers import (
     REPOSITORY,
     RunningGateway,
@@ -39,7 +39,7 @@ DASHBOARD_APP = """
     import os
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("dash")
 

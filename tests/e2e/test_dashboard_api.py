@@ -18,18 +18,18 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import orjson
 import pytest
+import wharf as modal
+from wharf_gateway.apps.logs import MAX_STREAMS_PER_WORKSPACE
+from wharf_gateway.server.bootstrap import create_workspace
+from wharf_gateway.server.serve import GRACEFUL_SHUTDOWN_S
 
-import client as modal
-from gateway.bootstrap import create_workspace
-from gateway.logs import MAX_STREAMS_PER_WORKSPACE
-from gateway.serve import GRACEFUL_SHUTDOWN_S
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 RECORDS_APP = """
     import os
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("records")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf_gateway.server.config import BackendKind
+from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
-import client as modal
-from gateway.config import BackendKind
-from runner.runtime_image import DEFAULT_BASE_IMAGE
 from tests.helpers import RunningGateway, serving_app, wait_until
 
 
@@ -52,7 +52,7 @@ DOCKER_APP = """
     import os
     import resource
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("boxed")
 
@@ -192,8 +192,7 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
     docker_gateway: RunningGateway,
 ) -> None:
     import docker
-
-    from runner.docker_backend import NETWORK
+    from wharf_runner.backends.docker import NETWORK
 
     modal.Function.from_name("boxed", "facts").remote()  # the network exists once one started
     client = docker.from_env()
@@ -224,8 +223,8 @@ def test_a_secret_reaches_the_container_environment(docker_gateway: RunningGatew
 def test_a_class_enters_with_its_parameters_and_exits_on_scale_down(
     docker_gateway: RunningGateway,
 ) -> None:
-    from client._apps import app_logs
-    from client._http import run_flow
+    from wharf._apps import app_logs
+    from wharf._http import run_flow
 
     greeting = modal.Cls.from_name("boxed", "Boxed")(tag="docker").greet.remote()
     assert greeting.startswith("hello docker from uid ")
@@ -269,8 +268,7 @@ def test_a_web_endpoint_is_served_from_docker(docker_gateway: RunningGateway) ->
 
 def test_containers_of_an_earlier_run_are_removed(tmp_path: Path) -> None:
     import docker
-
-    from gateway.app import backend_owner
+    from wharf_gateway.server.app import backend_owner
 
     monkeypatch = pytest.MonkeyPatch()
     data_dir = tmp_path / "data"

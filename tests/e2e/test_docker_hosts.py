@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf_gateway.server.app import backend_owner
+from wharf_gateway.server.config import BackendKind
+from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
-import client as modal
-from gateway.app import backend_owner
-from gateway.config import BackendKind
-from runner.runtime_image import DEFAULT_BASE_IMAGE
 from tests.e2e.test_docker import docker_problem
 from tests.helpers import serving_app, wait_until
 
@@ -30,7 +30,7 @@ HOSTS_APP = """
     import socket
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("hosts")
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wharf as modal
+from wharf._apps import deploy_app
+from wharf._http import run_flow
+from wharf._loader import load_app
+from wharf_gateway.server.config import BackendKind
 
-import client as modal
-from client._apps import deploy_app
-from client._http import run_flow
-from client._loader import load_app
-from gateway.config import BackendKind
 from tests.e2e.test_docker import docker_problem
 from tests.helpers import RunningGateway, serving_app, write_app
 
@@ -23,7 +23,7 @@ if (problem := docker_problem()) is not None:
 IMAGE_APP = """
     from pathlib import Path
 
-    import client as modal
+    import wharf as modal
 
     image = (
         modal.Image.debian_slim()
@@ -117,7 +117,7 @@ def test_a_failed_build_fails_the_deploy_and_the_old_version_serves(
 OTHER_BASES_APP = """
     from pathlib import Path
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("other-bases")
     here = Path(__file__).parent

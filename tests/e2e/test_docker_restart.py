@@ -22,7 +22,7 @@ if (problem := docker_problem()) is not None:
 WARM_APP = """
     import socket
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("warm")
 
@@ -50,7 +50,7 @@ def test_a_restarted_gateway_takes_on_its_running_containers(tmp_path: Path) -> 
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     with gateway_process(data_dir, profile, "--backend", "docker") as (process, url):
         subprocess.run(
-            [sys.executable, "-m", "client", "deploy", str(write_app(tmp_path, WARM_APP))],
+            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, WARM_APP))],
             env={**os.environ, "WHARF_CONFIG_PATH": str(profile)},
             check=True,
             capture_output=True,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf._apps import stop_app
+from wharf._http import run_flow
 
-import client as modal
-from client._apps import stop_app
-from client._http import run_flow
 from tests.helpers import (
     RunningGateway,
     deploy_file,
@@ -30,7 +30,7 @@ FLAKY_APP = """
     import time
     from pathlib import Path
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("flaky-app")
 
@@ -127,7 +127,7 @@ def test_app_whose_container_cannot_start_fails_calls_with_the_reason(
 ) -> None:
     source = """
         import os
-        import client as modal
+        import wharf as modal
 
         app = modal.App("broken-start")
 
@@ -216,7 +216,7 @@ def test_shutdown_does_not_wait_for_containers_still_starting(
         import os
         import time
 
-        import client as modal
+        import wharf as modal
 
         app = modal.App("slow-start")
 

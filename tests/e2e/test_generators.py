@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import wharf as modal
 
-import client as modal
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 GENERATOR_APP = """
@@ -19,7 +19,7 @@ GENERATOR_APP = """
     import time
     from pathlib import Path
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("generators")
     GATE = Path("@GATE@")

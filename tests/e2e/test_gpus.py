@@ -11,15 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
 
-import client as modal
 from tests.helpers import RunningGateway, serving_app
 
 GPU_APP = """
     import os
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("gpus")
 

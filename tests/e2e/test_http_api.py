@@ -21,7 +21,7 @@ from tests.helpers import (
 HTTP_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("http-app")
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf._apps import stop_app
+from wharf._http import run_flow
+from wharf_gateway.server.serve import GRACEFUL_SHUTDOWN_S
 
-import client as modal
-from client._apps import stop_app
-from client._http import run_flow
-from gateway.serve import GRACEFUL_SHUTDOWN_S
 from tests.certificates import self_signed_certificate
 from tests.e2e.test_recovery import gateway_process, token_from
 from tests.helpers import (
@@ -31,7 +31,7 @@ from tests.helpers import (
 )
 
 TLS_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("tls-app")
 
@@ -138,7 +138,7 @@ def test_a_tls_gateway_ends_its_log_streams_at_once_on_sigterm(tmp_path: Path) -
         environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
         environment["WHARF_CA_BUNDLE"] = str(certificate)
         deployed = subprocess.run(
-            [sys.executable, "-m", "client", "deploy", str(write_app(tmp_path, TLS_APP))],
+            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, TLS_APP))],
             env=environment,
             capture_output=True,
             timeout=scaled(60),

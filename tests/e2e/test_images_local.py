@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import wharf as modal
 
-import client as modal
 from tests.helpers import serving_app
 
 SEEDS_STYLE_APP = """
-    import client as modal
+    import wharf as modal
 
     image = modal.Image.debian_slim().pip_install("fastapi[standard]")
     app = modal.App(name="has-image", image=image)

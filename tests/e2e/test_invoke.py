@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+import wharf as modal
+from wharf._loader import load_app
 
-import client as modal
-from client._loader import load_app
 from tests.helpers import (
     RunningGateway,
     deploy_file,
@@ -23,7 +23,7 @@ SHARED_APP = """
     import asyncio
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("my-shared-app")
 
@@ -77,7 +77,7 @@ def test_remote_from_another_process_returns_the_square(
 ) -> None:
     result = run_python(
         """
-        import client as modal
+        import wharf as modal
         f = modal.Function.from_name("my-shared-app", "square")
         g = modal.Function.lookup("my-shared-app", "square")
         print(f.remote(42), g.remote(x=3))
@@ -116,7 +116,7 @@ def test_function_call_from_id_works_in_another_process(
     call = modal.Function.from_name("my-shared-app", "sleepy").spawn(0.1, "from elsewhere")
     result = run_python(
         f"""
-        import client as modal
+        import wharf as modal
         print(modal.FunctionCall.from_id({call.object_id!r}).get())
         """,
         client_env.client_environment,
@@ -163,7 +163,7 @@ def test_exception_of_a_class_unknown_here_arrives_as_remote_error(
 ) -> None:
     result = run_python(
         """
-        import client as modal
+        import wharf as modal
         try:
             modal.Function.from_name("my-shared-app", "fail_custom").remote()
         except Exception as exc:

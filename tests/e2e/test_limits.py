@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
 
-import client as modal
 from tests.helpers import (
     deploy_file,
     gateway_config,
@@ -21,7 +21,7 @@ from tests.helpers import (
 LIMITED_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("limited")
 
@@ -76,7 +76,8 @@ def test_a_flooding_workspace_is_held_to_its_own_limit_and_others_stay_fast(
     import asyncio
     import time
 
-    from gateway.bootstrap import create_workspace
+    from wharf_gateway.server.bootstrap import create_workspace
+
     from tests.helpers import run_wharf
 
     config = gateway_config(tmp_path / "data")

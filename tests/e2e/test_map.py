@@ -15,15 +15,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import wharf as modal
+from wharf_gateway.calls.maps import MAX_MAPS_PER_WORKSPACE
 
-import client as modal
-from gateway.maps import MAX_MAPS_PER_WORKSPACE
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 MAP_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("mapper")
 
@@ -190,7 +190,7 @@ def test_spawn_map_checks_its_batches(mapper: RunningGateway) -> None:
     bad = httpx.post(batch, content=b"xx", headers=headers)
     assert bad.status_code == 400
     assert "not an input frame" in bad.json()["error"]["message"]
-    from client._frames import pack_frame
+    from wharf.frames import pack_frame
 
     frame = pack_frame({"sizes": [13, 2], "format": "json"}, [b'{"args": [3]}', b"{}"])
     bad_args = httpx.post(batch, content=frame, headers=headers)

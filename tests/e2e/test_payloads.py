@@ -12,17 +12,17 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import wharf as modal
+from wharf.exception import InvalidError
+from wharf.frames import pack_frame
+from wharf_gateway.server.bootstrap import create_workspace
 
-import client as modal
-from client._frames import pack_frame
-from client.exception import InvalidError
-from gateway.bootstrap import create_workspace
 from tests.helpers import RunningGateway, scaled, serving_app, wait_until
 
 PAYLOAD_APP = """
     import hashlib
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("payloads")
 
@@ -47,7 +47,7 @@ PAYLOAD_APP = """
         # User code shares the agent's process: it can make the agent hand back any blob name.
         import dataclasses
 
-        import runner.agent
+        import wharf_runner.agent.main
 
         async def forged(output):
             blobs = {"json": None, "json_blob": name, "pickled": None, "pickled_blob": name}
@@ -160,7 +160,7 @@ def test_arguments_over_the_gateway_limit_get_413(payloads: RunningGateway) -> N
 
 
 def test_the_client_refuses_arguments_over_1_gib_before_sending() -> None:
-    from client._blobs import MAX_PAYLOAD_BYTES, upload
+    from wharf._blobs import MAX_PAYLOAD_BYTES, upload
 
     flow = upload(bytes(MAX_PAYLOAD_BYTES + 1), "the call's arguments")
     with pytest.raises(InvalidError, match="over the limit of 1,074,790,400 bytes"):
@@ -306,9 +306,9 @@ def test_a_container_cannot_hand_back_another_workspaces_blob(payloads: RunningG
 
 
 def test_blob_names_that_are_not_sha256_never_reach_the_file_system(tmp_path: Path) -> None:
-    from gateway.blobs import BlobStore
-    from runner import ProtocolError
-    from runner.envelope import Output, OutputStatus, decode_output, encode_output
+    from wharf_gateway.storage.blobs import BlobStore
+    from wharf_runner import ProtocolError
+    from wharf_runner.channel.envelope import Output, OutputStatus, decode_output, encode_output
 
     escape = "../../../../../../../../../../../../etc/./././././././././passwd"
     assert len(escape) == 64

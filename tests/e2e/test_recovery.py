@@ -18,7 +18,7 @@ from tests.helpers import scaled, wait_until, write_app
 SLOW_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("slow-app")
 
@@ -94,7 +94,7 @@ def test_calls_accepted_before_a_kill_9_all_finish_after_restart(tmp_path: Path)
     with gateway_process(data_dir, profile) as (process, url):
         environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
         subprocess.run(
-            [sys.executable, "-m", "client", "deploy", str(app_file)],
+            [sys.executable, "-m", "wharf", "deploy", str(app_file)],
             env=environment,
             check=True,
             capture_output=True,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf._http import run_flow
+from wharf._secret import create_secret
+from wharf_gateway.server.bootstrap import create_workspace
 
-import client as modal
-from client._http import run_flow
-from client._secret import create_secret
-from gateway.bootstrap import create_workspace
 from tests.helpers import (
     RunningGateway,
     deploy_file,
@@ -35,7 +35,7 @@ READER_APP = """
     import hashlib
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("secret-reader")
 
@@ -65,7 +65,7 @@ READER_APP = """
 """
 
 MISSING_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("needs-missing")
 
@@ -78,7 +78,7 @@ MISSING_APP = """
 DELETED_APP = """
     import os
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("loses-its-secret")
 

@@ -13,7 +13,7 @@ import httpx
 from tests.helpers import RunningGateway, scaled, wait_until, write_app
 
 SERVED_APP = """
-    import client as modal
+    import wharf as modal
 
     app = modal.App("served")
 
@@ -30,7 +30,7 @@ def test_serve_reloads_on_change_and_stops_on_ctrl_c(
 ) -> None:
     path = write_app(tmp_path, SERVED_APP.replace("VERSION", "v1"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "client", "serve", str(path)],
+        [sys.executable, "-m", "wharf", "serve", str(path)],
         env={**os.environ, **client_env.client_environment},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf_gateway.server.bootstrap import new_token
 
-import client as modal
-from gateway.bootstrap import new_token
 from tests.helpers import serving_app, wait_until
 
 SECRECY_APP = """
     from fastapi import Request
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("secrecy")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from wharf_gateway.server.bootstrap import create_workspace
 
-from gateway.bootstrap import create_workspace
 from tests.helpers import RunningGateway, wait_until
 
 

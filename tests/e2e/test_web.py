@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import wharf as modal
+from wharf._http import run_flow
 
-import client as modal
-from client._http import run_flow
 from tests.helpers import RunningGateway, deploy_file, scaled, write_app
 
 WEB_APP = """
@@ -21,7 +21,7 @@ WEB_APP = """
 
     from fastapi import Request
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("web-app")
 
@@ -207,7 +207,7 @@ def test_unknown_label_and_stopped_app_answer_404(web: RunningGateway) -> None:
     unknown = get(web, "no-such-endpoint")
     assert unknown.status_code == 404
     assert "no web endpoint" in unknown.json()["error"]["message"]
-    from client._apps import stop_app
+    from wharf._apps import stop_app
 
     run_flow(stop_app("web-app"))
     assert get(web, "web-app-f").status_code == 404
@@ -229,7 +229,7 @@ def test_curl_reaches_a_localhost_subdomain(web: RunningGateway) -> None:
 
 def test_a_label_taken_by_another_app_is_refused(web: RunningGateway, tmp_path: Path) -> None:
     source = """
-        import client as modal
+        import wharf as modal
 
         app = modal.App("thief")
 

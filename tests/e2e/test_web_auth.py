@@ -7,14 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from wharf_gateway.server.bootstrap import create_workspace
 
-from gateway.bootstrap import create_workspace
 from tests.helpers import RunningGateway, deploy_file, write_app
 
 AUTH_APP = """
     from fastapi import Request
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("guarded")
 

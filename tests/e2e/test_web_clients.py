@@ -26,7 +26,7 @@ from tests.helpers import (
 CLIENT_APP = """
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("clients")
 

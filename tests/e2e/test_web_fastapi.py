@@ -25,7 +25,7 @@ FASTAPI_APP = """
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
     from pydantic import BaseModel
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("fastapi-examples")
     auth_scheme = HTTPBearer()
@@ -160,7 +160,7 @@ def test_an_endpoint_whose_container_cannot_start_answers_503(
     source = """
         import os
 
-        import client as modal
+        import wharf as modal
 
         app = modal.App("no-start")
 

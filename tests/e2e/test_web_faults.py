@@ -16,7 +16,7 @@ FAULTY_APP = """
     import os
     import time
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("faulty")
 
@@ -67,8 +67,8 @@ def web(gateway: RunningGateway, label: str, path: str = "/") -> str:
 def test_a_raising_function_answers_a_generic_500_with_the_traceback_only_in_logs(
     faulty: RunningGateway,
 ) -> None:
-    from client._apps import app_logs
-    from client._http import run_flow
+    from wharf._apps import app_logs
+    from wharf._http import run_flow
 
     response = httpx.get(web(faulty, "faulty-boom"), timeout=30)
     assert response.status_code == 500

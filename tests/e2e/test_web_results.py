@@ -22,7 +22,7 @@ SLOW_APP = """
 
     from fastapi.responses import JSONResponse
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("slow-web")
 
@@ -127,7 +127,7 @@ def test_command_line_clients_follow_to_the_result(slow_web: RunningGateway, too
 
 
 def test_the_same_flows_work_on_hypercorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.config import HttpServer
+    from wharf_gateway.server.config import HttpServer
 
     with serving_app(
         tmp_path, monkeypatch, SLOW_APP, request_timeout_s=0.4, http_server=HttpServer.HYPERCORN

@@ -19,7 +19,7 @@ WS_APP = """
     from starlette.routing import WebSocketRoute
     from starlette.websockets import WebSocket
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("ws-app")
 
@@ -136,7 +136,7 @@ SINK_APP = """
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("ws-sink")
 
@@ -242,7 +242,7 @@ def test_a_closed_connection_leaves_its_container_warm_for_the_next(ws: str) -> 
 RAW_APP = """
     import threading
 
-    import client as modal
+    import wharf as modal
 
     app = modal.App("ws-raw")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from gateway.arguments import check_json_arguments
-from gateway.errors import InvalidRequest
-from gateway.models import FunctionRecord
+from wharf_gateway.calls.arguments import check_json_arguments
+from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.models import FunctionRecord
 
 
 def _function(params: list[dict[str, Any]] | None) -> FunctionRecord:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from gateway.auth import TokenAuthority, parse_bearer
-from gateway.database import Database
-from gateway.errors import Unauthorized
-from gateway.models import Principal, TokenKind
-from gateway.store import Store
+from wharf_gateway.errors import Unauthorized
+from wharf_gateway.models import Principal, TokenKind
+from wharf_gateway.security.auth import TokenAuthority, parse_bearer
+from wharf_gateway.storage.database import Database
+from wharf_gateway.storage.store import Store
 
 
 @dataclass(frozen=True)

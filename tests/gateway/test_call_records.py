@@ -10,11 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-
-from gateway.errors import InvalidRequest
-from gateway.models import CallDetails, CallStatus, CallSummary, StoredResult
-from gateway.responses import sse_event
-from gateway.routes.call_records import (
+from wharf_gateway.api.call_records import (
     HISTORY_MINUTES,
     decode_cursor,
     encode_cursor,
@@ -23,6 +19,9 @@ from gateway.routes.call_records import (
     result_json,
     shown_status,
 )
+from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.models import CallDetails, CallStatus, CallSummary, StoredResult
+from wharf_gateway.responses import sse_event
 
 SUMMARY = CallSummary(
     "fc-1", "ap-1", "shop", "square", CallStatus.SUCCESS, 1_700_000_000.25, None, "json"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gateway.config import BackendKind, Config, ConfigError
+from wharf_gateway.server.config import BackendKind, Config, ConfigError
 
 
 def test_variables_are_read_and_flags_win(tmp_path: Path) -> None:
@@ -50,8 +49,8 @@ def test_bad_values_name_their_variable(environ: dict[str, str], message: str) -
 def test_gpus_of_the_inventory_belong_to_known_hosts(tmp_path: Path) -> None:
     import json
 
-    from gateway.app import gpu_inventory
-    from gateway.gpus import Gpu
+    from wharf_gateway.scheduling.gpus import Gpu
+    from wharf_gateway.server.app import gpu_inventory
 
     inventory = tmp_path / "gpus.json"
     inventory.write_text(

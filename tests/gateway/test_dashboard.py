@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
+from wharf_gateway.api.dashboard import SECURITY_HEADERS, dashboard_routes, find_static_dir
+from wharf_gateway.errors import NotFound
 
-from gateway.errors import NotFound
-from gateway.routes.dashboard import SECURITY_HEADERS, dashboard_routes, find_static_dir
 from tests.helpers import REPOSITORY
 
 

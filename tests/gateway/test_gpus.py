@@ -6,8 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from gateway.gpus import Gpu, GpuAllocator, GpuRequest, parse_request, read_inventory, type_of
+from wharf_gateway.scheduling.gpus import (
+    Gpu,
+    GpuAllocator,
+    GpuRequest,
+    parse_request,
+    read_inventory,
+    type_of,
+)
 
 
 @pytest.mark.parametrize(

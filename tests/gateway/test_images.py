@@ -7,9 +7,14 @@ import zipfile
 from typing import Any
 
 import pytest
-
-from gateway.errors import InvalidRequest
-from gateway.images import IMAGE_FILES_DIR, RUNNER_BASE_IMAGE, check_image, recipe_for, recipes_of
+from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.images import (
+    IMAGE_FILES_DIR,
+    RUNNER_BASE_IMAGE,
+    check_image,
+    recipe_for,
+    recipes_of,
+)
 
 
 def bundle_with(files: dict[str, bytes]) -> bytes:

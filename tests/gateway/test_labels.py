@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
-from gateway.errors import InvalidRequest
-from gateway.labels import host_label
-from gateway.web.router import Target, endpoint_target
+from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.labels import host_label
+from wharf_gateway.web.router import Target, endpoint_target
 
 
 def test_default_label_is_app_and_function_lower_cased() -> None:

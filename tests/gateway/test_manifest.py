@@ -9,9 +9,8 @@ import zipfile
 from typing import Any
 
 import pytest
-
-from gateway.errors import InvalidRequest
-from gateway.manifest import decode_bundle, parse_manifest, signature_of
+from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.schema import decode_bundle, parse_manifest, signature_of
 
 
 def _manifest(**overrides: Any) -> dict[str, Any]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from gateway.errors import RateLimited
-from gateway.ratelimit import RateLimiter
+from wharf_gateway.errors import RateLimited
+from wharf_gateway.security.ratelimit import RateLimiter
 
 
 def _take_until_refused(limiter: RateLimiter, workspace_id: str, now_s: float) -> int:

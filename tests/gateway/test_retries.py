@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from client._errors import InvalidError
-from client._retries import Retries, retry_policy
-from gateway.errors import InvalidRequest
-from gateway.retries import RetryPolicy, check_retries
+from wharf._errors import InvalidError
+from wharf._retries import Retries, retry_policy
+from wharf_gateway.calls.retries import RetryPolicy, check_retries
+from wharf_gateway.errors import InvalidRequest
 
 
 def test_waits_grow_by_the_coefficient_up_to_the_cap() -> None:

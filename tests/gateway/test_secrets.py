@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from gateway.config import ConfigError
-from gateway.database import Database
-from gateway.errors import Conflict, InvalidRequest, NotFound
-from gateway.models import FunctionRecord
-from gateway.secrets import (
+from wharf_gateway.errors import Conflict, InvalidRequest, NotFound
+from wharf_gateway.models import FunctionRecord
+from wharf_gateway.security.secrets import (
     KEY_BYTES,
     MAX_SECRET_BYTES,
     MAX_SECRETS_PER_FUNCTION,
@@ -28,7 +25,9 @@ from gateway.secrets import (
     check_values,
     load_key,
 )
-from gateway.store import Store
+from wharf_gateway.server.config import ConfigError
+from wharf_gateway.storage.database import Database
+from wharf_gateway.storage.store import Store
 
 VALUE = "hunter2-do-not-leak"
 

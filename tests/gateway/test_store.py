@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-
-from gateway.database import Database, StoreConflict, migrations
-from gateway.models import AppState, CallStatus, TokenKind
-from gateway.store import NewCall, Store, StoredOutcome
+from wharf_gateway.models import AppState, CallStatus, TokenKind
+from wharf_gateway.storage.database import Database, StoreConflict, migrations
+from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
 
 
 @asynccontextmanager
@@ -230,7 +229,7 @@ def test_revoked_token_reads_as_revoked(tmp_path: Path) -> None:
 
 
 def test_reads_see_every_commit_across_wal_checkpoints(tmp_path: Path) -> None:
-    from gateway.database import CHECKPOINT_EVERY_COMMITS
+    from wharf_gateway.storage.database import CHECKPOINT_EVERY_COMMITS
 
     async def scenario() -> None:
         database = await Database.open(tmp_path / "wharf.db")

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import gateway.reports as reports_module
-from gateway.database import Database
-from gateway.models import AppState, CallStatus
-from gateway.reports import PREVIEW_BYTES, CallQuery, LogQuery, Reports
-from gateway.store import NewCall, Store, StoredOutcome
+import wharf_gateway.storage.reports as reports_module
+from wharf_gateway.models import AppState, CallStatus
+from wharf_gateway.storage.database import Database
+from wharf_gateway.storage.reports import PREVIEW_BYTES, CallQuery, LogQuery, Reports
+from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.docker_backend import MAX_LOG_LINE_BYTES, _split_lines
+from wharf_runner.backends.docker import MAX_LOG_LINE_BYTES, _split_lines
 
 
 def test_whole_lines_and_the_rest() -> None:

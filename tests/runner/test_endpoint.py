@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-
-from client._web import WebConfig, WebKind
-from runner.endpoint import endpoint_app
+from wharf._web import WebConfig, WebKind
+from wharf_runner.agent.endpoint import endpoint_app
 
 
 def square(x: int) -> dict[str, int]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from runner.envelope import (
+from wharf_runner.channel.envelope import (
     ErrorInfo,
     Input,
     Output,
@@ -17,8 +16,8 @@ from runner.envelope import (
     encode_input,
     encode_output,
 )
-from runner.errors import ProtocolError
-from runner.wire import encode_frame
+from wharf_runner.channel.wire import encode_frame
+from wharf_runner.errors import ProtocolError
 
 ERROR = ErrorInfo("ValueError", "bad cart", "Traceback (most recent call last):\n...")
 

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-
-from client import current_function_call_id, current_input_id
-from client._serialization import deserialize, serialize, serialize_arguments
-from runner.envelope import Input, Output, OutputStatus, PayloadFormat
-from runner.executor import execute
+from wharf import current_function_call_id, current_input_id
+from wharf.serialization import deserialize, serialize, serialize_arguments
+from wharf_runner.agent.executor import execute
+from wharf_runner.channel.envelope import Input, Output, OutputStatus, PayloadFormat
 
 
 def _json_input(args: list[Any], kwargs: dict[str, Any] | None = None) -> Input:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from runner.errors import ProtocolError
-from runner.wire import (
+from wharf_runner.channel.wire import (
     MAX_HEAD_BYTES,
     STREAM_LIMIT_BYTES,
     Message,
@@ -16,6 +14,7 @@ from runner.wire import (
     encode_message,
     read_message,
 )
+from wharf_runner.errors import ProtocolError
 
 MAX_BODY_BYTES = 1024
 

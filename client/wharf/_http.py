@@ -1,0 +1,244 @@
+"""The typed wrapper around the gateway's public HTTP API (the same one curl uses).
+
+Every operation is written once, as a *flow*: a generator that yields `ApiRequest`s and receives
+their `httpx.Response`s. Two drivers run flows: `run_flow` with a blocking `httpx.Client` on the
+caller's thread (no event loop, no thread hop: this is what keeps `.remote()` fast), and
+`run_flow_async` with an `httpx.AsyncClient` on the caller's loop, for the `.aio` twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import time
+import weakref
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from wharf._config import Credentials, load_credentials
+from wharf._errors import ConnectionError, RateLimitError, error_from_code
+
+T = TypeVar("T")
+
+PICKLE_CONTENT_TYPE = "application/x-python-pickle"
+#: Sent by calls made from inside a container, so the gateway can record the call graph.
+PARENT_CALL_HEADER = "wharf-parent-call-id"
+#: How often a 429 is retried before `RateLimitError` reaches the caller.
+MAX_RATE_LIMIT_RETRIES = 8
+#: Longest wait honoured from a 429's `Retry-After`.
+MAX_RETRY_AFTER_S = 10.0
+_CONNECT_TIMEOUT_S = 10.0
+_READ_TIMEOUT_S = 300.0
+#: Extra read time over a long-poll's own wait, for the network and the gateway.
+_POLL_MARGIN_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One request of a flow, relative to the gateway URL."""
+
+    method: str
+    path: str
+    content: bytes | None = None
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | float] | None = None
+    #: The gateway may hold the response this long (a long-poll); None for the default.
+    wait_s: float | None = None
+
+
+#: A generator of requests that returns a value: written once, run sync or async.
+Flow = Generator[ApiRequest, httpx.Response, T]
+
+
+def _verify(credentials: Credentials) -> ssl.SSLContext | bool:
+    if credentials.ca_bundle:
+        return ssl.create_default_context(cafile=credentials.ca_bundle)
+    return True
+
+
+#: A server URL `unix:///path` means the gateway's Unix socket (how containers reach it).
+_UNIX_SCHEME = "unix://"
+
+
+def _client_options(credentials: Credentials, *, asynchronous: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "base_url": credentials.server_url,
+        "headers": {"authorization": credentials.authorization},
+        "timeout": httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S),
+        "verify": _verify(credentials),
+        "follow_redirects": False,
+    }
+    if credentials.server_url.startswith(_UNIX_SCHEME):
+        path = credentials.server_url[len(_UNIX_SCHEME) :]
+        transport = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
+        options.update(base_url="http://wharf", transport=transport(uds=path))
+    return options
+
+
+#: Bodies over this go out a piece at a time from the blocking client (whose transport would
+#: copy what is left of one big buffer after every send).
+_PIECE_BYTES = 1024 * 1024
+
+
+def _pieces(content: bytes) -> Iterator[bytes]:
+    view = memoryview(content)
+    for start in range(0, len(view), _PIECE_BYTES):
+        yield bytes(view[start : start + _PIECE_BYTES])
+
+
+def _arguments(request: ApiRequest, *, blocking: bool = False) -> dict[str, Any]:
+    headers = dict(request.headers)
+    content: bytes | Iterator[bytes] | None = request.content
+    if blocking and request.content is not None and len(request.content) > _PIECE_BYTES:
+        headers["content-length"] = str(len(request.content))
+        content = _pieces(request.content)
+    if request.json is not None:
+        content = orjson.dumps(request.json)
+        headers["content-type"] = "application/json"
+    arguments: dict[str, Any] = {"content": content, "headers": headers, "params": request.params}
+    if request.wait_s is not None:
+        arguments["timeout"] = httpx.Timeout(
+            request.wait_s + _POLL_MARGIN_S, connect=_CONNECT_TIMEOUT_S
+        )
+    return arguments
+
+
+def _retry_after_s(response: httpx.Response, attempt: int) -> float | None:
+    """Seconds to wait before retrying a 429; None when the response is final."""
+    if response.status_code != 429 or attempt >= MAX_RATE_LIMIT_RETRIES:
+        return None
+    raw = str(response.headers.get("retry-after", ""))
+    try:
+        return min(float(raw), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return min(0.05 * (1 << attempt), MAX_RETRY_AFTER_S)
+
+
+def error_body(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object of an error response, or a made-up one when there is none."""
+    try:
+        decoded = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        decoded = None
+    error = decoded.get("error") if isinstance(decoded, dict) else None
+    if isinstance(error, dict):
+        return error
+    return {"code": "internal", "message": f"HTTP {response.status_code}: {response.text[:200]}"}
+
+
+def raise_for_platform_error(response: httpx.Response) -> httpx.Response:
+    """Raise the `ClientError` of a platform error; a call's own failure is left to the flow."""
+    if response.status_code < 400:
+        return response
+    error = error_body(response)
+    code = str(error.get("code", "internal"))
+    if response.status_code == 429:
+        raise RateLimitError(str(error.get("message", "")))
+    if code == "function_failed":
+        return response
+    raise error_from_code(code, str(error.get("message", "")))
+
+
+def _unreachable(credentials: Credentials, exc: httpx.TransportError) -> ConnectionError:
+    return ConnectionError(f"could not reach the Wharf gateway at {credentials.server_url}: {exc}")
+
+
+_sync_lock = threading.Lock()
+_sync_clients: dict[Credentials, httpx.Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Credentials, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+def _sync_client(credentials: Credentials) -> httpx.Client:
+    with _sync_lock:
+        client = _sync_clients.get(credentials)
+        if client is None:
+            client = _sync_clients[credentials] = httpx.Client(
+                **_client_options(credentials, asynchronous=False)
+            )
+        return client
+
+
+def close_connections() -> None:
+    """Close the kept-alive connections of the blocking client (they reopen when needed)."""
+    with _sync_lock:
+        clients = list(_sync_clients.values())
+        _sync_clients.clear()
+    for client in clients:
+        client.close()
+
+
+def _async_client(credentials: Credentials) -> httpx.AsyncClient:
+    by_credentials = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = by_credentials.get(credentials)
+    if client is None:
+        client = by_credentials[credentials] = httpx.AsyncClient(
+            **_client_options(credentials, asynchronous=True)
+        )
+    return client
+
+
+def send(request: ApiRequest) -> httpx.Response:
+    """Send one request on this thread, retrying 429s a bounded number of times."""
+    credentials = load_credentials()
+    client = _sync_client(credentials)
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            response = client.request(
+                request.method, request.path, **_arguments(request, blocking=True)
+            )
+        except httpx.TransportError as exc:
+            raise _unreachable(credentials, exc) from exc
+        wait_s = _retry_after_s(response, attempt)
+        if wait_s is None:
+            break
+        time.sleep(wait_s)
+    return raise_for_platform_error(response)
+
+
+async def send_async(request: ApiRequest) -> httpx.Response:
+    """Send one request on the running loop, retrying 429s a bounded number of times."""
+    credentials = load_credentials()
+    client = _async_client(credentials)
+    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+        try:
+            response = await client.request(request.method, request.path, **_arguments(request))
+        except httpx.TransportError as exc:
+            raise _unreachable(credentials, exc) from exc
+        wait_s = _retry_after_s(response, attempt)
+        if wait_s is None:
+            break
+        await asyncio.sleep(wait_s)
+    return raise_for_platform_error(response)
+
+
+def run_flow(flow: Flow[T]) -> T:
+    """Run a flow to its value with blocking requests on this thread."""
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send(send(request))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_flow_async(flow: Flow[T]) -> T:
+    """Run a flow to its value on the running event loop."""
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send(await send_async(request))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def request(request: ApiRequest) -> Flow[httpx.Response]:
+    """A flow of one request, returning its response."""
+    return (yield request)

@@ -1,0 +1,37 @@
+"""Exceptions raised by the Wharf client (`client.exception.NotFoundError`, ...)."""
+
+from __future__ import annotations
+
+from wharf._errors import (
+    AuthError,
+    ClientError,
+    ConnectionError,
+    Error,
+    ExecutionError,
+    FunctionTimeoutError,
+    InputCancellation,
+    InvalidError,
+    NoCapacityError,
+    NotFoundError,
+    OutputExpiredError,
+    RateLimitError,
+    RemoteError,
+    ServerError,
+)
+
+__all__ = [
+    "AuthError",
+    "ClientError",
+    "ConnectionError",
+    "Error",
+    "ExecutionError",
+    "FunctionTimeoutError",
+    "InputCancellation",
+    "InvalidError",
+    "NoCapacityError",
+    "NotFoundError",
+    "OutputExpiredError",
+    "RateLimitError",
+    "RemoteError",
+    "ServerError",
+]

@@ -1,0 +1,35 @@
+"""The HTTP API of DESIGN.md 2.3, one module per resource, and the dashboard's page."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from wharf_gateway.api import (
+    apps,
+    blobs,
+    call_records,
+    calls,
+    dashboard,
+    health,
+    logs,
+    maps,
+    openapi,
+    secrets,
+    tokens,
+    values,
+)
+
+ROUTES: list[BaseRoute] = [
+    *health.ROUTES,
+    *openapi.ROUTES,
+    *apps.ROUTES,
+    *logs.ROUTES,
+    *call_records.ROUTES,
+    *calls.ROUTES,
+    *blobs.ROUTES,
+    *maps.ROUTES,
+    *values.ROUTES,
+    *tokens.ROUTES,
+    *secrets.ROUTES,
+    *dashboard.ROUTES,
+]

@@ -1,0 +1,1 @@
+"""Apps: deploys (with their image builds), lookups, stops, and their live logs."""

@@ -1,0 +1,1 @@
+"""Deploy manifests: validating what a deploy uploads, classes, images and endpoint labels."""

@@ -1,0 +1,1 @@
+"""Scheduling: pools of containers per function, placement, autoscaling, GPUs."""

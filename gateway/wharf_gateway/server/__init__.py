@@ -1,0 +1,1 @@
+"""Server plumbing: configuration, the ASGI app and its lifespan, the command line, serving."""

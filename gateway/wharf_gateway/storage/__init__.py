@@ -1,0 +1,1 @@
+"""Storage: the database (all SQL, numbered migrations), blobs on disk, the dashboard's reads."""

@@ -1,0 +1,253 @@
+"""The SQLite database: opening it, numbered migrations, and grouped commits.
+
+Writes go through one writer connection; everything queued while a commit runs goes into the next
+one, so a burst of calls costs one commit, not one each. A small batch commits right on the event
+loop (about 20 us, far less than a hop to a thread and back); a large one runs on the writer's own
+thread. Reads use an aiosqlite connection, on a thread of its own; in WAL mode they never wait for
+the writer and see what has been committed. WAL checkpoints, which fsync and can take
+milliseconds, run on the reader's thread too, so commits never wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+#: Batches up to this many statements commit on the event loop; larger ones on the writer thread.
+INLINE_BATCH_STATEMENTS = 32
+#: Commits between two WAL checkpoints (run on the reader's thread, never inside a commit).
+CHECKPOINT_EVERY_COMMITS = 500
+
+_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # With WAL, NORMAL loses no committed transaction on a process crash, only on power loss.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+Statement = tuple[str, Sequence[Any]]
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The numbered migration scripts shipped in `storage/migrations`, in order."""
+    folder = resources.files("wharf_gateway.storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in _PRAGMAS:
+        connection.execute(pragma)
+    # Checkpoints run on the reader's thread, never inside a commit on the event loop.
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    return connection
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at REAL NOT NULL)"
+    )
+    applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    for version, script in migrations():
+        if version in applied:
+            continue
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Comments may hold semicolons of their own, so they go before the script is split.
+            code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+            for statement in code.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+class StoreError(Exception):
+    """A write could not be committed; sqlite's own errors stay inside this module."""
+
+
+class StoreConflict(StoreError):
+    """A write broke a uniqueness rule."""
+
+
+def _translate(error: sqlite3.Error) -> StoreError:
+    kind = StoreConflict if isinstance(error, sqlite3.IntegrityError) else StoreError
+    translated = kind(str(error))
+    translated.__cause__ = error
+    return translated
+
+
+@dataclass(slots=True)
+class _Job:
+    statements: list[Statement]
+    done: asyncio.Future[None]
+    rowcounts: list[int] = field(default_factory=list)
+    #: Maintenance that may touch many rows: always committed on the writer thread.
+    heavy: bool = False
+
+
+def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[sqlite3.Error | None]:
+    """Run every job's statements in one transaction; a failing job is rolled back alone."""
+    results: list[sqlite3.Error | None] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            connection.execute("SAVEPOINT job")
+            try:
+                job.rowcounts = [
+                    connection.execute(sql, params).rowcount for sql, params in job.statements
+                ]
+            except sqlite3.Error as exc:
+                connection.execute("ROLLBACK TO job")
+                results.append(exc)
+            else:
+                results.append(None)
+            connection.execute("RELEASE job")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return results
+
+
+class Database:
+    """One SQLite file: a grouped-commit writer, an async reader for what calls need, and one
+    for reports (the dashboard's lists and histories), so a slow report never makes a call wait
+    for its read."""
+
+    def __init__(
+        self,
+        writer: sqlite3.Connection,
+        reader: aiosqlite.Connection,
+        reports: aiosqlite.Connection,
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._reports = reports
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wharf-db-writer")
+        self._queue: list[_Job] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._checkpoint: asyncio.Task[Any] | None = None
+        self._task = asyncio.create_task(self._write_forever(), name="wharf-db-writer")
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await asyncio.to_thread(_connect, path)
+        await asyncio.to_thread(migrate, writer)
+        readers = []
+        for _ in range(2):
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader.row_factory = sqlite3.Row
+            for pragma in _PRAGMAS[2:]:
+                await reader.execute(pragma)
+            readers.append(reader)
+        return cls(writer, *readers)
+
+    def write(self, statements: list[Statement], *, heavy: bool = False) -> asyncio.Future[None]:
+        """Queue statements to commit together (atomically) in the next batch.
+
+        The future resolves once they are committed, or raises `StoreError`. `heavy` marks
+        maintenance that may touch many rows, which must not hold up the event loop.
+        """
+        job = _Job(statements, asyncio.get_running_loop().create_future(), heavy=heavy)
+        self._queue.append(job)
+        self._wake.set()
+        return job.done
+
+    async def write_counting(
+        self, statements: list[Statement], *, heavy: bool = False
+    ) -> list[int]:
+        """Like `write`, then the number of rows each statement changed."""
+        job = _Job(statements, asyncio.get_running_loop().create_future(), heavy=heavy)
+        self._queue.append(job)
+        self._wake.set()
+        await job.done
+        return job.rowcounts
+
+    async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        commits = 0
+        while not (self._closing and not self._queue):
+            await self._wake.wait()
+            self._wake.clear()
+            jobs, self._queue = self._queue, []
+            if not jobs:
+                continue
+            try:
+                small = sum(len(job.statements) for job in jobs) <= INLINE_BATCH_STATEMENTS
+                if small and not any(job.heavy for job in jobs):
+                    results = _run_batch(self._writer, jobs)
+                else:
+                    results = await loop.run_in_executor(
+                        self._executor, _run_batch, self._writer, jobs
+                    )
+            except sqlite3.Error as exc:
+                results = [exc] * len(jobs)
+            commits += 1
+            if commits % CHECKPOINT_EVERY_COMMITS == 0:
+                self._checkpoint_soon()
+            for job, error in zip(jobs, results, strict=True):
+                if job.done.done():
+                    continue
+                if error is None:
+                    job.done.set_result(None)
+                else:
+                    job.done.set_exception(_translate(error))
+
+    def _checkpoint_soon(self) -> None:
+        if self._checkpoint is None or self._checkpoint.done():
+            # Read to its end and closed: an open cursor would hold the reader's snapshot, and
+            # every later read would miss what was committed since.
+            self._checkpoint = asyncio.create_task(self.fetch_all(_CHECKPOINT))
+
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] = (), *, report: bool = False
+    ) -> list[sqlite3.Row]:
+        """The rows of a query, read on the reports' connection with `report`."""
+        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(
+        self, sql: str, params: Sequence[Any] = (), *, report: bool = False
+    ) -> sqlite3.Row | None:
+        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+            return None if row is None else row
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+        if self._checkpoint is not None:
+            await self._checkpoint
+        await self.fetch_all(_CHECKPOINT)
+        await self._reader.close()
+        await self._reports.close()
+        await asyncio.to_thread(self._writer.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""The agent: the process inside each container that loads the app and runs its inputs."""

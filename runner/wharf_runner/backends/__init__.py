@@ -1,0 +1,1 @@
+"""Runner backends: what starts and stops containers (local processes, Docker hosts)."""
