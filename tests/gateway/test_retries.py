@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from wharf._errors import InvalidError
 from wharf._retries import Retries, retry_policy
-from wharf_gateway.calls.retries import RetryPolicy, check_retries
 from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.retries import RetryPolicy, check_retries
 
 
 def test_waits_grow_by_the_coefficient_up_to_the_cap() -> None:

@@ -11,10 +11,10 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from wharf_gateway.calls.retries import check_retries
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.images import check_image
 from wharf_gateway.manifest.labels import check_label
+from wharf_gateway.manifest.retries import check_retries
 from wharf_gateway.scheduling.gpus import parse_request
 from wharf_gateway.security.secrets import check_references
 
