@@ -34,7 +34,7 @@ from wharf_gateway.responses import (
     json_response,
     outcome_response,
 )
-from wharf_gateway.scheduling.tasks import Variant
+from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.server.state import principal_of, state_of
 from wharf_gateway.storage.blobs import check_sha256
 

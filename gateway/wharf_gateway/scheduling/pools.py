@@ -18,7 +18,9 @@ from wharf_runner import AgentConnection, ContainerAddress
 
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.scheduling.gpus import GpuRequest, parse_request
-from wharf_gateway.scheduling.tasks import Task, Variant
+from wharf_gateway.scheduling.leases import WebLease
+from wharf_gateway.scheduling.tasks import Task
+from wharf_gateway.scheduling.variants import Variant
 
 #: Work one batched request to a container should carry, and the most inputs it may hold.
 BATCH_S = 0.005
@@ -39,7 +41,8 @@ class Container:
     max_inputs: int
     agent_secret: str
     idle_connections: list[AgentConnection] = field(default_factory=list)
-    running: dict[str, Task] = field(default_factory=dict)
+    #: What holds its slots: inputs by call id, web leases by lease id.
+    running: dict[str, Task | WebLease] = field(default_factory=dict)
     #: Connections with an input in flight, closed at once if the container dies.
     busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
     last_used_s: float = field(default_factory=time.monotonic)
@@ -58,7 +61,7 @@ class Pool:
     function: FunctionRecord
     variant: Variant = field(default_factory=Variant)
     containers: dict[str, Container] = field(default_factory=dict)
-    queue: deque[Task] = field(default_factory=deque)
+    queue: deque[Task | WebLease] = field(default_factory=deque)
     #: Tasks waiting out a retry's delay, with the timer that queues them again.
     delayed: dict[Task, asyncio.TimerHandle] = field(default_factory=dict)
     starting: int = 0

@@ -19,7 +19,8 @@ import orjson
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
 from wharf_gateway.models import CallStatus, FunctionRecord, WebResponse
-from wharf_gateway.scheduling.tasks import WebUnavailable, web_variant
+from wharf_gateway.scheduling.leases import WebUnavailable
+from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.exchange import Exchange
 from wharf_gateway.web.upstream import ResponseHead, UpstreamError, forwardable
