@@ -8,6 +8,7 @@ import inspect
 import io
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class Manifest:
     app_id: str | None = None
 
 
-def signature_of(params: list[dict[str, Any]]) -> inspect.Signature:
+def signature_of(params: Sequence[Mapping[str, Any]]) -> inspect.Signature:
     """The function's signature rebuilt from the manifest (defaults stand in as `...`).
 
     Raises:

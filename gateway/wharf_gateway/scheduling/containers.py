@@ -85,12 +85,6 @@ def _parameter_environment(pool: Pool) -> dict[str, str]:
     }
 
 
-def _startup_timeout_s(pool: Pool) -> float:
-    """How long a container may take to start, `@enter` methods included."""
-    options = pool.function.options
-    return float(options.get("startup_timeout_s") or options.get("timeout_s", 300.0))
-
-
 class ContainerManager(ContainerEvents):
     """Starts and stops the containers of pools, and holds their GPUs while they live."""
 
@@ -161,7 +155,7 @@ class ContainerManager(ContainerEvents):
             gpu_ids=tuple(gpu.device_id for gpu in gpus),
             gpu_host=gpus[0].host if gpus else "",
             pool_key=pool.key,
-            startup_timeout_s=_startup_timeout_s(pool),
+            startup_timeout_s=function.options.effective_startup_timeout_s,
             **resources(function),
         )
 

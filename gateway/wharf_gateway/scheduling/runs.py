@@ -11,7 +11,6 @@ from collections.abc import Callable
 from wharf_runner import AgentConnection, AgentUnreachable, Input, Output, OutputStatus, RunnerError
 
 from wharf_gateway.ids import new_id
-from wharf_gateway.manifest.retries import RetryPolicy
 from wharf_gateway.models import CallStatus
 from wharf_gateway.scheduling.containers import STOP_GRACE_S, ContainerManager
 from wharf_gateway.scheduling.pools import Container, Pool
@@ -135,7 +134,7 @@ class Runs:
 
     def _retry_later(self, pool: Pool, task: Task, output: Output) -> bool:
         """Queue a failed input again after its policy's wait, if it has retries left."""
-        policy = RetryPolicy.of(pool.function.options)
+        policy = pool.function.options.retries
         if output.status is not OutputStatus.FAILURE or task.retries >= policy.max_retries:
             return False
         if task.stream is not None and task.stream.sequence:

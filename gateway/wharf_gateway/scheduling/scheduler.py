@@ -352,7 +352,7 @@ class Scheduler:
     def _warm_up(self, function: FunctionRecord) -> None:
         """Start a function's `min_containers` (for a class: those of its default parameters,
         when it has defaults for all of them)."""
-        if int(function.options.get("min_containers", 0)) == 0:
+        if function.options.min_containers == 0:
             return
         try:
             variant = default_variant(function)

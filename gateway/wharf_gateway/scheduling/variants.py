@@ -45,8 +45,9 @@ class Variant:
         """The function as this variant's pool runs it (its options overridden)."""
         if not self.options:
             return function
-        options = {**function.options, **self.options}
-        return dataclasses.replace(function, definition={**function.definition, "options": options})
+        return dataclasses.replace(
+            function, definition=function.definition.with_options(self.options)
+        )
 
     def to_json(self) -> bytes | None:
         if self == Variant():
