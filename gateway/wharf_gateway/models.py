@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from wharf_gateway.manifest.definition import FunctionDefinition, FunctionOptions
+
 
 class CallStatus(StrEnum):
     """Where a call is in its life; the last four are final."""
@@ -110,15 +112,15 @@ class FunctionRecord:
     module: str
     app_variable: str
     #: The function's manifest entry (params, options, flags), as validated at deploy.
-    definition: dict[str, Any]
+    definition: FunctionDefinition
 
     @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.definition.get("options", {}))
+    def options(self) -> FunctionOptions:
+        return self.definition.options
 
     @property
     def is_generator(self) -> bool:
-        return bool(self.definition.get("is_generator", False))
+        return self.definition.is_generator
 
 
 #: The payload format recorded for web requests kept as calls (their body is not kept).

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from wharf_gateway.calls.arguments import check_json_arguments
 from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import FunctionRecord
 
 
@@ -24,7 +25,7 @@ def _function(params: list[dict[str, Any]] | None) -> FunctionRecord:
         bundle_sha256="0" * 64,
         module="shop_app",
         app_variable="app",
-        definition=definition,
+        definition=FunctionDefinition.from_json(definition),
     )
 
 

@@ -25,10 +25,11 @@ def _get(static_dir: Path, path: str) -> httpx.Response:
 
 def test_the_files_are_found_in_a_wheel_and_in_a_checkout(tmp_path: Path) -> None:
     assert find_static_dir() == REPOSITORY / "static"
-    package = tmp_path / "site-packages" / "gateway"
+    package = tmp_path / "site-packages" / "wharf_gateway"
     (package / "static").mkdir(parents=True)
     assert find_static_dir(package) == package / "static"
-    assert find_static_dir(tmp_path / "checkout" / "gateway") == tmp_path / "checkout" / "static"
+    checkout = tmp_path / "checkout"
+    assert find_static_dir(checkout / "gateway" / "wharf_gateway") == checkout / "static"
 
 
 def test_the_page_is_served_from_the_folder_given(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from wharf._errors import InvalidError
 from wharf._retries import Retries, retry_policy
-from wharf_gateway.calls.retries import RetryPolicy, check_retries
 from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.retries import RetryPolicy, check_retries
 
 
 def test_waits_grow_by_the_coefficient_up_to_the_cap() -> None:
@@ -24,9 +24,9 @@ def test_a_count_and_a_policy_both_become_the_full_policy() -> None:
         "max_delay_s": 60.0,
     }
     policy = check_retries("f", Retries(3, initial_delay=0.5).to_json())
-    assert RetryPolicy.of({"retries": policy}) == RetryPolicy(3, 2.0, 0.5, 60.0)
-    assert RetryPolicy.of({"retries": 4}).max_retries == 4
-    assert RetryPolicy.of({}).max_retries == 0
+    assert RetryPolicy.from_json(policy) == RetryPolicy(3, 2.0, 0.5, 60.0)
+    assert RetryPolicy.from_json(4).max_retries == 4
+    assert RetryPolicy.from_json(None).max_retries == 0
 
 
 @pytest.mark.parametrize(

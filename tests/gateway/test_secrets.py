@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from wharf_gateway.errors import Conflict, InvalidRequest, NotFound
+from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.security.secrets import (
     KEY_BYTES,
@@ -154,7 +155,7 @@ async def _service(path: Path, key: bytes) -> AsyncIterator[tuple[Store, SecretS
 
 
 def _function(workspace_id: str, secrets: list[str]) -> FunctionRecord:
-    definition = {"name": "f", "secrets": secrets}
+    definition = FunctionDefinition("f", secrets=tuple(secrets))
     return FunctionRecord(
         "fu-1", "ap-1", "app", workspace_id, 1, "f", "0" * 64, "m", "app", definition
     )

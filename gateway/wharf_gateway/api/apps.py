@@ -31,10 +31,10 @@ AUTOSCALER_OPTIONS = frozenset(
 
 def web_url(request: Request, function: FunctionRecord) -> str | None:
     """`{scheme}://{workspace}--{label}.{domain}` of a web function; None for others."""
-    web = function.definition.get("web")
-    if not web:
+    web = function.definition.web
+    if web is None:
         return None
-    return f"{request.url.scheme}://{web['host']}.{state_of(request)['domain']}"
+    return f"{request.url.scheme}://{web.host}.{state_of(request)['domain']}"
 
 
 def function_json(
@@ -43,6 +43,7 @@ def function_json(
     """A function as the API shows it; `calls_url` uses `app_ref` (the name for deployed apps)."""
     base = str(request.base_url).rstrip("/")
     app_ref = app_ref or function.app_id
+    shape = class_shape(function)
     return {
         "function_id": function.function_id,
         "name": function.name,
@@ -50,12 +51,12 @@ def function_json(
         "app_name": function.app_name,
         "version": function.version,
         "is_generator": function.is_generator,
-        "is_async": bool(function.definition.get("is_async")),
-        "params": function.definition.get("params", []),
-        "options": function.options,
+        "is_async": function.definition.is_async,
+        "params": list(function.definition.params),
+        "options": function.options.to_json(),
         "web_url": web_url(request, function),
         "calls_url": f"{base}/v1/apps/{app_ref}/functions/{function.name}/calls",
-        "class": class_shape(function),
+        "class": None if shape is None else shape.to_json(),
     }
 
 
@@ -213,7 +214,9 @@ async def update_autoscaler(request: Request) -> Response:
             f"{unknown[0]!r} is not an autoscaler setting "
             f"(use {', '.join(sorted(AUTOSCALER_OPTIONS))})"
         )
-    check_options(function.name, {**function.options, **check_options(function.name, settings)})
+    check_options(
+        function.name, function.options.to_json() | check_options(function.name, settings)
+    )
     updated = await apps.set_autoscaler(function, settings)
     return json_response(function_json(request, updated))
 

@@ -21,7 +21,7 @@ from wharf_gateway.api.common import count_param, path_param
 from wharf_gateway.errors import InvalidRequest, NotFound
 from wharf_gateway.models import WEB_PAYLOAD_FORMAT, CallDetails, CallStatus, CallSummary, Principal
 from wharf_gateway.responses import json_response
-from wharf_gateway.scheduling.tasks import Variant
+from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.server.state import principal_of, state_of
 from wharf_gateway.storage.reports import CallQuery
 

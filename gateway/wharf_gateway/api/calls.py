@@ -34,7 +34,7 @@ from wharf_gateway.responses import (
     json_response,
     outcome_response,
 )
-from wharf_gateway.scheduling.tasks import Variant
+from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.server.state import principal_of, state_of
 from wharf_gateway.storage.blobs import check_sha256
 
@@ -76,7 +76,7 @@ async def create_call(request: Request) -> Response:
     function, method = await state["apps"].target(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    if function.definition.get("web"):
+    if function.definition.web is not None:
         raise InvalidRequest(
             f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
         )
@@ -165,8 +165,8 @@ async def spawn_calls(request: Request) -> Response:
     function, method = await state["apps"].target(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    if function.definition.get("web") or is_generator_call(function, method):
-        kind = "a web endpoint" if function.definition.get("web") else "a generator function"
+    if function.definition.web is not None or is_generator_call(function, method):
+        kind = "a web endpoint" if function.definition.web is not None else "a generator function"
         raise InvalidRequest(f"{function.name} is {kind}: its calls cannot be spawned")
     batch = await read_input_batch(request, principal.workspace_id)
     payload_format = payload_format_of(batch)
@@ -228,7 +228,7 @@ def call_variant(
         bad = sorted(set(options) & _FIXED_OPTIONS)
         if bad:
             raise InvalidRequest(f"{bad[0]} cannot be changed per call")
-        check_options(function.name, {**function.options, **options})
+        check_options(function.name, function.options.to_json() | options)
     return Variant(method, parameters, options)
 
 

@@ -45,7 +45,7 @@ async def _target(request: Request) -> tuple[Principal, FunctionRecord, str | No
     function, method = await state_of(request)["apps"].target(
         principal.workspace_id, path_param(request, "app"), path_param(request, "function")
     )
-    if function.definition.get("web"):
+    if function.definition.web is not None:
         raise InvalidRequest(f"{function.name} is a web endpoint: {web_url(request, function)}")
     method_params(function, method)
     return principal, function, method

@@ -174,8 +174,8 @@ class AppService:
                 raise
             record = await self.function(workspace_id, app_ref, class_name)
             shape = class_shape(record)
-            if shape is None or method not in shape["methods"]:
-                known = ", ".join(sorted(shape["methods"])) if shape else ""
+            if shape is None or method not in shape.methods:
+                known = ", ".join(sorted(shape.methods)) if shape else ""
                 raise NotFound(
                     f"{class_name} has no method {method!r}"
                     + (f" (it has: {known})" if known else "")

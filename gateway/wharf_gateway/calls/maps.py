@@ -22,7 +22,8 @@ from wharf_gateway.errors import GatewayError, NotFound
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import CallOutcome, CallStatus, FunctionRecord
 from wharf_gateway.scheduling.scheduler import Scheduler
-from wharf_gateway.scheduling.tasks import Failure, Task, Variant
+from wharf_gateway.scheduling.tasks import Failure, Task
+from wharf_gateway.scheduling.variants import Variant
 
 #: Most inputs a map holds at once (running, waiting, or answered and not yet read).
 MAX_WINDOW = 20_000

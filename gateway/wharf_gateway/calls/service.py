@@ -21,7 +21,8 @@ from wharf_gateway.models import (
     WebResponse,
 )
 from wharf_gateway.scheduling.scheduler import Scheduler
-from wharf_gateway.scheduling.tasks import Failure, Task, Variant
+from wharf_gateway.scheduling.tasks import Failure, Task
+from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.storage.blobs import BlobStore
 from wharf_gateway.storage.database import StoreError
 from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
@@ -87,26 +88,17 @@ class CallService:
         self,
         store: Store,
         blobs: BlobStore,
+        scheduler: Scheduler,
         result_ttl_s: float,
         stream_idle_timeout_s: float = 60.0,
     ) -> None:
         self._store = store
         self._blobs = blobs
+        self.scheduler = scheduler
         self._result_ttl_s = result_ttl_s
         self._active: dict[str, ActiveCall] = {}
         self._persisting: set[asyncio.Task[None]] = set()
-        self._scheduler: Scheduler | None = None
         self.streams = StreamService(stream_idle_timeout_s)
-
-    def attach(self, scheduler: Scheduler) -> None:
-        """Set the scheduler, which needs this service as its sink, so comes second."""
-        self._scheduler = scheduler
-
-    @property
-    def scheduler(self) -> Scheduler:
-        if self._scheduler is None:
-            raise RuntimeError("CallService.attach() must be called before calls are taken")
-        return self._scheduler
 
     def _schedule(self, task: Task) -> None:
         self.scheduler.submit(task)
@@ -162,6 +154,7 @@ class CallService:
             wants_pickle,
             variant=variant or Variant(),
             payload_blob=sha256,
+            sink=self,
         )
         if streamed:
             task.stream = self.streams.open(call_id, workspace_id)
@@ -253,7 +246,9 @@ class CallService:
                 time.time(),
             )
         )
-        task = Task(call_id, workspace_id, function, PayloadFormat.JSON, b"", False, False)
+        task = Task(
+            call_id, workspace_id, function, PayloadFormat.JSON, b"", False, False, sink=self
+        )
         active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
         self._active[call_id] = active
         return active
@@ -388,6 +383,7 @@ class CallService:
                 attempt=record.attempt,
                 variant=variant,
                 payload_blob=found.payload_sha256,
+                sink=self,
             )
             done = asyncio.get_running_loop().create_future()
             committed = asyncio.get_running_loop().create_future()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from wharf_gateway.errors import InvalidRequest
+from wharf_gateway.manifest.definition import ClassShape, ParameterSpec
 from wharf_gateway.manifest.schema import signature_of
 from wharf_gateway.models import FunctionRecord
 
@@ -28,21 +29,20 @@ class Parameters:
     data: bytes
 
 
-def class_shape(function: FunctionRecord) -> dict[str, Any] | None:
+def class_shape(function: FunctionRecord) -> ClassShape | None:
     """The `class` part of a class's manifest entry; None for plain functions."""
-    shape = function.definition.get("class")
-    return shape if isinstance(shape, dict) else None
+    return function.definition.class_shape
 
 
 def is_generator_call(function: FunctionRecord, method: str | None) -> bool:
     """Whether calls of the function (or the class's method) yield values one by one."""
     shape = class_shape(function)
     if method is not None and shape is not None:
-        return bool(shape["methods"].get(method, {}).get("is_generator"))
+        return bool(shape.methods.get(method, {}).get("is_generator"))
     return function.is_generator
 
 
-def method_params(function: FunctionRecord, method: str | None) -> list[dict[str, Any]]:
+def method_params(function: FunctionRecord, method: str | None) -> list[ParameterSpec]:
     """The parameter list calls of `method` bind to (the function's own for plain ones).
 
     Raises:
@@ -50,19 +50,19 @@ def method_params(function: FunctionRecord, method: str | None) -> list[dict[str
     """
     shape = class_shape(function)
     if method is None:
-        if shape is not None and shape.get("web_method") is None:
-            known = ", ".join(sorted(shape["methods"])) or "none"
+        if shape is not None and shape.web_method is None:
+            known = ", ".join(sorted(shape.methods)) or "none"
             raise InvalidRequest(
                 f"{function.name} is a class: call one of its methods ({known}) as "
                 f"{function.name}.METHOD"
             )
-        return list(function.definition.get("params", []))
-    if shape is None or method not in shape["methods"]:
-        known = ", ".join(sorted(shape["methods"])) if shape else ""
+        return list(function.definition.params)
+    if shape is None or method not in shape.methods:
+        known = ", ".join(sorted(shape.methods)) if shape else ""
         raise InvalidRequest(
             f"{function.name} has no method {method!r}" + (f" (it has: {known})" if known else "")
         )
-    return list(shape["methods"][method].get("params", []))
+    return list(shape.methods[method].get("params", []))
 
 
 def parse_parameters_header(value: str) -> tuple[str, bytes]:
@@ -98,9 +98,8 @@ def check_parameters(function: FunctionRecord, kind: str, data: bytes) -> Parame
         if data and data != b"{}":
             raise InvalidRequest(f"{function.name} is not a class and takes no parameters")
         return None
-    legacy = shape.get("init_params") is not None
     if kind == "pickle":
-        if not legacy:
+        if shape.init_params is None:
             raise InvalidRequest(f"{function.name} takes str and int keyword parameters only")
         return Parameters("pickle", data)
     try:
@@ -109,20 +108,20 @@ def check_parameters(function: FunctionRecord, kind: str, data: bytes) -> Parame
         raise InvalidRequest(f"the parameters are not valid JSON: {exc}") from exc
     if not isinstance(values, dict):
         raise InvalidRequest("the parameters must be a JSON object of name to value")
-    if legacy:
-        _bind_init(function.name, shape["init_params"], values)
+    if shape.init_params is not None:
+        _bind_init(function.name, shape.init_params, values)
         return Parameters("json", orjson.dumps(values, option=orjson.OPT_SORT_KEYS))
-    return Parameters("json", _canonical(function.name, shape["parameters"], values))
+    return Parameters("json", _canonical(function.name, shape.parameters, values))
 
 
-def _bind_init(name: str, init_params: list[dict[str, Any]], values: dict[str, Any]) -> None:
+def _bind_init(name: str, init_params: Sequence[ParameterSpec], values: dict[str, Any]) -> None:
     try:
         signature_of(init_params).bind(**values)
     except TypeError as exc:
         raise InvalidRequest(f"{name}(): {exc}") from exc
 
 
-def _canonical(name: str, specs: list[dict[str, Any]], values: Mapping[str, Any]) -> bytes:
+def _canonical(name: str, specs: Sequence[ParameterSpec], values: Mapping[str, Any]) -> bytes:
     by_name = {spec["name"]: spec for spec in specs}
     unknown = sorted(set(values) - set(by_name))
     if unknown:
@@ -158,7 +157,7 @@ def parameters_from_query(
     if shape is None:
         return None, set()
     values: dict[str, Any] = {}
-    for spec in shape["parameters"]:
+    for spec in shape.parameters:
         key = spec["name"]
         if key not in query:
             continue

@@ -8,13 +8,14 @@ import inspect
 import io
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wharf_gateway.calls.retries import check_retries
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.images import check_image
 from wharf_gateway.manifest.labels import check_label
+from wharf_gateway.manifest.retries import check_retries
 from wharf_gateway.scheduling.gpus import parse_request
 from wharf_gateway.security.secrets import check_references
 
@@ -60,7 +61,7 @@ class Manifest:
     app_id: str | None = None
 
 
-def signature_of(params: list[dict[str, Any]]) -> inspect.Signature:
+def signature_of(params: Sequence[Mapping[str, Any]]) -> inspect.Signature:
     """The function's signature rebuilt from the manifest (defaults stand in as `...`).
 
     Raises:

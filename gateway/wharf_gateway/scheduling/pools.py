@@ -18,7 +18,9 @@ from wharf_runner import AgentConnection, ContainerAddress
 
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.scheduling.gpus import GpuRequest, parse_request
-from wharf_gateway.scheduling.tasks import Task, Variant
+from wharf_gateway.scheduling.leases import WebLease
+from wharf_gateway.scheduling.tasks import Task
+from wharf_gateway.scheduling.variants import Variant
 
 #: Work one batched request to a container should carry, and the most inputs it may hold.
 BATCH_S = 0.005
@@ -39,7 +41,8 @@ class Container:
     max_inputs: int
     agent_secret: str
     idle_connections: list[AgentConnection] = field(default_factory=list)
-    running: dict[str, Task] = field(default_factory=dict)
+    #: What holds its slots: inputs by call id, web leases by lease id.
+    running: dict[str, Task | WebLease] = field(default_factory=dict)
     #: Connections with an input in flight, closed at once if the container dies.
     busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
     last_used_s: float = field(default_factory=time.monotonic)
@@ -58,7 +61,7 @@ class Pool:
     function: FunctionRecord
     variant: Variant = field(default_factory=Variant)
     containers: dict[str, Container] = field(default_factory=dict)
-    queue: deque[Task] = field(default_factory=deque)
+    queue: deque[Task | WebLease] = field(default_factory=deque)
     #: Tasks waiting out a retry's delay, with the timer that queues them again.
     delayed: dict[Task, asyncio.TimerHandle] = field(default_factory=dict)
     starting: int = 0
@@ -85,34 +88,33 @@ class Pool:
 
     @property
     def option_min(self) -> int:
-        return 0 if self.retired else int(self.function.options.get("min_containers", 0))
+        return 0 if self.retired else self.function.options.min_containers
 
     @property
     def option_max(self) -> int | None:
-        value = self.function.options.get("max_containers")
-        return None if value is None else int(value)
+        return self.function.options.max_containers
 
     @property
     def max_inputs(self) -> int:
-        return max(1, int(self.function.options.get("max_inputs", 1)))
+        return max(1, self.function.options.max_inputs)
 
     @property
     def target_inputs(self) -> int:
         """Inputs per container the autoscaler plans for; the rest absorbs bursts."""
-        target = self.function.options.get("target_inputs")
-        return self.max_inputs if target is None else max(1, min(int(target), self.max_inputs))
+        target = self.function.options.target_inputs
+        return self.max_inputs if target is None else max(1, min(target, self.max_inputs))
 
     @property
     def buffer(self) -> int:
-        return 0 if self.retired else int(self.function.options.get("buffer_containers", 0))
+        return 0 if self.retired else self.function.options.buffer_containers
 
     @property
     def scaledown_window_s(self) -> float:
-        return float(self.function.options.get("scaledown_window_s", 60.0))
+        return self.function.options.scaledown_window_s
 
     @property
     def timeout_s(self) -> float:
-        return float(self.function.options.get("timeout_s", 300.0))
+        return self.function.options.timeout_s
 
     @property
     def backlog(self) -> int:
@@ -155,19 +157,19 @@ class Pool:
 def resources(function: FunctionRecord) -> dict[str, Any]:
     """What a function asks of its containers, for the backend: CPU, memory, its own server,
     its image."""
-    options, web = function.options, function.definition.get("web") or {}
+    options, web = function.options, function.definition.web
     return {
-        "cpu": options.get("cpu"),
-        "memory_mb": options.get("memory_mb"),
-        "serves_web": bool(web),
-        "web_server_port": web.get("port") if web.get("kind") == "server" else None,
-        "image": function.definition.get("image_tag"),
+        "cpu": options.cpu,
+        "memory_mb": options.memory_mb,
+        "serves_web": web is not None,
+        "web_server_port": web.port if web is not None and web.kind == "server" else None,
+        "image": function.definition.image_tag,
     }
 
 
 def gpu_requests(function: FunctionRecord) -> list[GpuRequest]:
     """What the function asks for, in order of preference (checked at deploy)."""
-    return [parse_request(str(gpu)) for gpu in function.options.get("gpu", [])]
+    return [parse_request(gpu) for gpu in function.options.gpu]
 
 
 def containers_to_start(pool: Pool) -> int:

@@ -320,7 +320,7 @@ class SecretService:
             SecretUnreadable: a secret does not open with this gateway's key.
         """
         environment: dict[str, str] = {}
-        for name in function.definition.get("secrets") or []:
+        for name in function.definition.secrets:
             record = await self._store.secret(function.workspace_id, name)
             if record is None:
                 raise NotFound(_missing_at_start(function, name))

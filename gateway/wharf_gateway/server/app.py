@@ -29,8 +29,9 @@ from wharf_gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFo
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import FunctionRecord, TokenKind
 from wharf_gateway.responses import error_response
+from wharf_gateway.scheduling.containers import ContainerSetup, LogSink
 from wharf_gateway.scheduling.gpus import Gpu, GpuAllocator, read_inventory
-from wharf_gateway.scheduling.scheduler import LogSink, Scheduler
+from wharf_gateway.scheduling.scheduler import Scheduler, SchedulerLimits
 from wharf_gateway.security.auth import TokenAuthority
 from wharf_gateway.security.credentials import ContainerCredentials
 from wharf_gateway.security.ratelimit import RateLimiter
@@ -143,24 +144,25 @@ async def _lifespan(
     credentials = ContainerCredentials(
         store, authority, internal_url, config.tls_ca or config.tls_cert
     )
-    calls = CallService(store, blobs, config.result_ttl_s, config.map_idle_timeout_s)
     secrets = SecretService(store, SecretBox(secrets_key))
-
     scheduler = Scheduler(
         make_backend,
-        calls,
-        credentials.mint,
-        credentials.revoke,
-        blobs.path_of,
-        _log_sink(store, log_feed),
-        config.max_body_bytes,
-        config.max_total_containers,
-        config.max_backlog,
+        ContainerSetup(
+            credentials.mint,
+            credentials.revoke,
+            blobs.path_of,
+            _log_sink(store, log_feed),
+            secrets.environment,
+        ),
+        SchedulerLimits(
+            config.max_body_bytes,
+            config.max_total_containers,
+            config.max_backlog,
+            config.max_variant_pools,
+        ),
         GpuAllocator(gpu_inventory(config)),
-        secret_environment=secrets.environment,
-        max_variant_pools=config.max_variant_pools,
     )
-    calls.attach(scheduler)
+    calls = CallService(store, blobs, scheduler, config.result_ttl_s, config.map_idle_timeout_s)
     # Containers an earlier run left (docker): those of current functions are taken on, with
     # their tokens; every other container token is revoked.
     current = {function.function_id: function for function in await store.current_functions()}

@@ -15,6 +15,7 @@ import orjson
 
 from wharf_gateway.errors import Conflict
 from wharf_gateway.ids import new_id, new_secret
+from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import (
     WEB_PAYLOAD_FORMAT,
     AppRecord,
@@ -108,9 +109,9 @@ def _call_record(row: sqlite3.Row) -> CallRecord:
 
 
 def _function_record(row: sqlite3.Row) -> FunctionRecord:
-    definition = orjson.loads(row[9])
+    definition = FunctionDefinition.from_json(orjson.loads(row[9]))
     if row[10] is not None:  # autoscaler settings changed since the deploy
-        definition["options"] = {**definition.get("options", {}), **orjson.loads(row[10])}
+        definition = definition.with_options(orjson.loads(row[10]))
     return FunctionRecord(
         function_id=row[0],
         app_id=row[1],
@@ -391,7 +392,7 @@ class Store:
                 app.version,
                 str(definition["name"]),
                 *source,
-                definition,
+                FunctionDefinition.from_json(definition),
             )
             for definition in functions
         ]
@@ -407,7 +408,7 @@ class Store:
                     f.bundle_sha256,
                     f.module,
                     f.app_variable,
-                    orjson.dumps(f.definition),
+                    orjson.dumps(f.definition.to_json()),
                 ),
             )
             for f in records

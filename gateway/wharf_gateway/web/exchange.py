@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wharf_gateway.models import FunctionRecord
-from wharf_gateway.scheduling.tasks import Task, web_variant
+from wharf_gateway.scheduling.leases import WebLease
+from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.upstream import ResponseHead, UpstreamConnection, forwardable
 
@@ -60,7 +61,7 @@ class Exchange:
     def __init__(self, state: GatewayState, function: FunctionRecord) -> None:
         self._state = state
         self._function = function
-        self._task: Task | None = None
+        self._lease: WebLease | None = None
         self._connection: UpstreamConnection | None = None
         self._address: tuple[str, int] | None = None
         self._body_done = False
@@ -68,7 +69,7 @@ class Exchange:
     @property
     def timed_out(self) -> bool:
         """The function's timeout ended the request (its container was stopped)."""
-        return self._task is not None and self._task.timed_out
+        return self._lease is not None and self._lease.timed_out
 
     async def open(
         self,
@@ -83,10 +84,8 @@ class Exchange:
             WebUnavailable: no container could take it.
             UpstreamError: the container refused, reset or sent nonsense.
         """
-        self._task, address = await self._state["scheduler"].lease(
-            self._function.workspace_id,
-            self._function,
-            web_variant(self._function, scope.get("query_string", b"")),
+        self._lease, address = await self._state["scheduler"].lease(
+            self._function, web_variant(self._function, scope.get("query_string", b""))
         )
         self._address = (address.host, int(address.web_port or 0))
         self._connection = await self._state["upstreams"].connection(*self._address)
@@ -116,5 +115,5 @@ class Exchange:
                 self._state["upstreams"].give_back(*self._address, self._connection)
             else:
                 self._connection.close()
-        if self._task is not None:
-            self._state["scheduler"].release(self._task, healthy=healthy)
+        if self._lease is not None:
+            self._state["scheduler"].release(self._lease, healthy=healthy)

@@ -18,8 +18,10 @@ import orjson
 
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
+from wharf_gateway.manifest.definition import WebDefinition
 from wharf_gateway.models import CallStatus, FunctionRecord, WebResponse
-from wharf_gateway.scheduling.tasks import WebUnavailable, web_variant
+from wharf_gateway.scheduling.leases import WebUnavailable
+from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.exchange import Exchange
 from wharf_gateway.web.upstream import ResponseHead, UpstreamError, forwardable
@@ -129,7 +131,7 @@ async def serve_endpoint(
         body = request_body(receive, limit)
         if length is not None and length <= EAGER_BODY_BYTES:
             body = replay([chunk async for chunk in body])
-        if function.definition["web"].get("wait_for_response", True):
+        if _web_of(function).wait_for_response:
             await _proxy(scope, send, state, function, root_path, body, length)
         else:
             await _accept(scope, send, state, function, root_path, body)
@@ -152,9 +154,16 @@ async def admit(scope: Scope, state: GatewayState, host: str) -> tuple[Scope, Fu
     function = await state["apps"].endpoint(host)
     if function is None:
         raise NotFound(f"there is no web endpoint at {host!r}")
-    if function.definition["web"].get("requires_proxy_auth"):
+    if _web_of(function).requires_proxy_auth:
         scope = await _proxy_authenticated(scope, state, function)
     return scope, function
+
+
+def _web_of(function: FunctionRecord) -> WebDefinition:
+    web = function.definition.web
+    if web is None:  # only web functions have endpoints; a race with a redeploy at most
+        raise NotFound(f"{function.name} is not a web endpoint")
+    return web
 
 
 #: Headers that carry a workspace token to an endpoint with `requires_proxy_auth`.

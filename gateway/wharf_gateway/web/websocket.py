@@ -14,7 +14,8 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from wharf_runner import ContainerAddress
 
 from wharf_gateway.errors import GatewayError
-from wharf_gateway.scheduling.tasks import WebUnavailable, web_variant
+from wharf_gateway.scheduling.leases import WebUnavailable
+from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.container_socket import INTERNAL_ERROR, ContainerSocket
 from wharf_gateway.web.exchange import upstream_headers, upstream_target
@@ -56,7 +57,7 @@ async def serve_websocket(
         # A handshake cannot be redirected to a result URL: it waits for a container (the
         # caller's own timeout, or a failed start, ends the wait).
         variant = web_variant(function, scope.get("query_string", b""))
-        task, address = await state["scheduler"].lease(function.workspace_id, function, variant)
+        lease, address = await state["scheduler"].lease(function, variant)
     except (GatewayError, WebUnavailable):
         await _refuse(send)
         return
@@ -64,7 +65,7 @@ async def serve_websocket(
     try:
         healthy = await _relay(scope, receive, send, address, root_path)
     finally:
-        state["scheduler"].release(task, healthy=healthy)
+        state["scheduler"].release(lease, healthy=healthy)
 
 
 async def _relay(

@@ -25,12 +25,19 @@ class RetryPolicy:
     max_delay_s: float = 60.0
 
     @classmethod
-    def of(cls, options: dict[str, Any]) -> RetryPolicy:
-        """The policy in a function's (checked) options."""
-        value = options.get("retries")
+    def from_json(cls, value: object) -> RetryPolicy:
+        """The policy of a function's checked `retries` option (a policy object, or a count)."""
         if isinstance(value, dict):
             return cls(**value)
-        return cls(max_retries=int(value or 0))
+        return cls(max_retries=int(value or 0))  # type: ignore[call-overload]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_retries": self.max_retries,
+            "backoff_coefficient": self.backoff_coefficient,
+            "initial_delay_s": self.initial_delay_s,
+            "max_delay_s": self.max_delay_s,
+        }
 
     def delay_s(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (from 1)."""
