@@ -13,7 +13,7 @@ from wharf_gateway.manifest.schema import Manifest
 from wharf_gateway.models import AppRecord, AppState, FunctionRecord, Principal
 from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.calls import Store
 
 #: Hosts remembered between deploys (including unknown ones, so floods of them stay cheap).
 _MAX_CACHED_HOSTS = 10_000

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from wharf_gateway.errors import Unauthorized
 from wharf_gateway.models import Principal, TokenKind, TokenRecord
-from wharf_gateway.storage.store import Store, secret_digest
+from wharf_gateway.storage.calls import Store, secret_digest
 
 #: How long a token's record is trusted from memory: a revocation made by another process (the
 #: `wharf token revoke` command) takes effect within this time.

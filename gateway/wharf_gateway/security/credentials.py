@@ -6,7 +6,7 @@ from pathlib import Path
 
 from wharf_gateway.models import TokenKind
 from wharf_gateway.security.auth import TokenAuthority
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.calls import Store
 
 
 class ContainerCredentials:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wharf_gateway.errors import GatewayError, InvalidRequest, NotFound
 from wharf_gateway.models import FunctionRecord, SecretRecord
 from wharf_gateway.server.config import ConfigError
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.calls import Store
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -10,8 +10,8 @@ from typing import Any
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.models import TokenKind
 from wharf_gateway.server.config import Config
+from wharf_gateway.storage.calls import Store
 from wharf_gateway.storage.database import Database
-from wharf_gateway.storage.store import Store
 
 DEFAULT_WORKSPACE = "main"
 
