@@ -12,8 +12,8 @@ import pytest
 from wharf_gateway.errors import Unauthorized
 from wharf_gateway.models import Principal, TokenKind
 from wharf_gateway.security.auth import TokenAuthority, parse_bearer
-from wharf_gateway.storage.calls import Store
 from wharf_gateway.storage.database import Database
+from wharf_gateway.storage.store import Store
 
 
 @dataclass(frozen=True)

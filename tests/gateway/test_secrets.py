@@ -26,8 +26,8 @@ from wharf_gateway.security.secrets import (
     load_key,
 )
 from wharf_gateway.server.config import ConfigError
-from wharf_gateway.storage.calls import Store
 from wharf_gateway.storage.database import Database
+from wharf_gateway.storage.store import Store
 
 VALUE = "hunter2-do-not-leak"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from wharf_gateway.models import AppState, CallStatus, TokenKind
-from wharf_gateway.storage.calls import NewCall, Store, StoredOutcome
+from wharf_gateway.storage.calls import NewCall, StoredOutcome
 from wharf_gateway.storage.database import Database, StoreConflict, migrations
+from wharf_gateway.storage.store import Store
 
 
 @asynccontextmanager

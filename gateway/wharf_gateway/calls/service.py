@@ -23,8 +23,9 @@ from wharf_gateway.models import (
 from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.scheduling.tasks import Failure, Task, Variant
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.calls import NewCall, Store, StoredOutcome
+from wharf_gateway.storage.calls import NewCall, StoredOutcome
 from wharf_gateway.storage.database import StoreError
+from wharf_gateway.storage.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from wharf_gateway.security.secrets import SecretBox, SecretService, load_key
 from wharf_gateway.server.config import BackendKind, Config, ConfigError
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.calls import Store
 from wharf_gateway.storage.database import Database
 from wharf_gateway.storage.reports import Reports
+from wharf_gateway.storage.store import Store
 from wharf_gateway.web.background import Background
 from wharf_gateway.web.router import FrontDoor
 from wharf_gateway.web.upstream import UpstreamPool

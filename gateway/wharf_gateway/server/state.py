@@ -18,8 +18,8 @@ from wharf_gateway.security.ratelimit import RateLimiter
 from wharf_gateway.security.secrets import SecretService
 from wharf_gateway.server.config import Config
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.calls import Store
 from wharf_gateway.storage.reports import Reports
+from wharf_gateway.storage.store import Store
 from wharf_gateway.web.background import Background
 from wharf_gateway.web.upstream import UpstreamPool
 

@@ -251,3 +251,10 @@ class Database:
         await self._reports.close()
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)
+
+
+class Records:
+    """One kind of the gateway's records (calls, apps, tokens...), over one `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
