@@ -53,7 +53,7 @@ PAYLOAD_APP = """
             blobs = {"json": None, "json_blob": name, "pickled": None, "pickled_blob": name}
             return dataclasses.replace(output, **blobs)
 
-        runner.agent.offload_value = forged
+        wharf_runner.agent.main.offload_value = forged
         return "forged"
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from wharf_gateway.models import AppState, CallStatus, TokenKind
-from wharf_gateway.storage.database import Database, StoreConflict, migrations
-from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
+from wharf_gateway.storage.calls import NewCall, StoredOutcome
+from wharf_gateway.storage.database import Database, StoreConflict, StoreError, migrations
+from wharf_gateway.storage.store import Store
 
 
 @asynccontextmanager
@@ -181,6 +182,25 @@ def test_failing_write_in_a_batch_is_rolled_back_alone(tmp_path: Path) -> None:
 
             rows = await database.fetch_all("SELECT id FROM workspaces ORDER BY id")
             assert [row[0] for row in rows] == ["ws-1", "ws-4"]
+        finally:
+            await database.close()
+
+    asyncio.run(scenario())
+
+
+def test_sqlite_errors_reach_callers_as_store_errors(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_bytes(b"these are not the pages of a database " * 200)
+
+    async def scenario() -> None:
+        with pytest.raises(StoreError, match="not a database"):
+            await Database.open(not_a_database)
+        database = await Database.open(tmp_path / "wharf.db")
+        try:
+            with pytest.raises(StoreError, match="no such table"):
+                await database.fetch_all("SELECT id FROM no_such_table")
+            with pytest.raises(StoreError, match="no such column"):
+                await database.fetch_one("SELECT no_such_column FROM workspaces", report=True)
         finally:
             await database.close()
 

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import wharf_gateway.storage.reports as reports_module
 from wharf_gateway.models import AppState, CallStatus
+from wharf_gateway.storage.calls import NewCall, StoredOutcome
 from wharf_gateway.storage.database import Database
 from wharf_gateway.storage.reports import PREVIEW_BYTES, CallQuery, LogQuery, Reports
-from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
+from wharf_gateway.storage.store import Store
 
 
 @asynccontextmanager

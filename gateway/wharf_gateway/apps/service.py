@@ -12,8 +12,8 @@ from wharf_gateway.manifest.labels import host_label
 from wharf_gateway.manifest.schema import Manifest
 from wharf_gateway.models import AppRecord, AppState, FunctionRecord, Principal
 from wharf_gateway.scheduling.scheduler import Scheduler
+from wharf_gateway.storage.apps import AppStore
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.store import Store
 
 #: Hosts remembered between deploys (including unknown ones, so floods of them stay cheap).
 _MAX_CACHED_HOSTS = 10_000
@@ -43,7 +43,7 @@ def assign_hosts(workspace: str, manifest: Manifest, *, dev: bool) -> dict[str, 
 class AppService:
     """Deploys and finds apps; function lookups are served from memory after the first."""
 
-    def __init__(self, store: Store, blobs: BlobStore, scheduler: Scheduler) -> None:
+    def __init__(self, store: AppStore, blobs: BlobStore, scheduler: Scheduler) -> None:
         self._store = store
         self._blobs = blobs
         self._scheduler = scheduler

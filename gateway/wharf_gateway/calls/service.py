@@ -24,8 +24,9 @@ from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.scheduling.tasks import Failure, Task
 from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.storage.blobs import BlobStore
+from wharf_gateway.storage.calls import NewCall, StoredOutcome
 from wharf_gateway.storage.database import StoreError
-from wharf_gateway.storage.store import NewCall, Store, StoredOutcome
+from wharf_gateway.storage.store import Store
 
 logger = logging.getLogger(__name__)
 

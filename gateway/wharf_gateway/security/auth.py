@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from wharf_gateway.errors import Unauthorized
 from wharf_gateway.models import Principal, TokenKind, TokenRecord
-from wharf_gateway.storage.store import Store, secret_digest
+from wharf_gateway.storage.workspaces import WorkspaceStore, secret_digest
 
 #: How long a token's record is trusted from memory: a revocation made by another process (the
 #: `wharf token revoke` command) takes effect within this time.
@@ -35,7 +35,7 @@ def parse_bearer(header: str | None) -> tuple[str, str]:
 class TokenAuthority:
     """Checks tokens against the store, caching records (never secrets) by token id."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: WorkspaceStore) -> None:
         self._store = store
         self._cache: dict[str, tuple[TokenRecord, float]] = {}
         #: Bumped by every revocation, so a lookup that raced one is not cached.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from wharf_gateway.models import TokenKind
 from wharf_gateway.security.auth import TokenAuthority
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.workspaces import WorkspaceStore
 
 
 class ContainerCredentials:
@@ -14,7 +14,7 @@ class ContainerCredentials:
 
     def __init__(
         self,
-        store: Store,
+        store: WorkspaceStore,
         authority: TokenAuthority,
         internal_url: str,
         ca_bundle: Path | None = None,

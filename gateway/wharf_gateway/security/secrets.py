@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from wharf_gateway.errors import GatewayError, InvalidRequest, NotFound
 from wharf_gateway.models import FunctionRecord, SecretRecord
 from wharf_gateway.server.config import ConfigError
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.secrets import SecretStore
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -225,7 +225,7 @@ def _context(workspace_id: str, name: str) -> str:
 class SecretService:
     """Secrets of workspaces: created, listed and deleted over the API, used by functions."""
 
-    def __init__(self, store: Store, box: SecretBox) -> None:
+    def __init__(self, store: SecretStore, box: SecretBox) -> None:
         self._store = store
         self._box = box
 

@@ -11,7 +11,7 @@ from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.models import TokenKind
 from wharf_gateway.server.config import Config
 from wharf_gateway.storage.database import Database
-from wharf_gateway.storage.store import Store
+from wharf_gateway.storage.workspaces import WorkspaceStore
 
 DEFAULT_WORKSPACE = "main"
 
@@ -65,13 +65,13 @@ def check_workspace_name(name: object) -> str:
     return name
 
 
-async def _with_store(config: Config) -> tuple[Database, Store]:
+async def _with_store(config: Config) -> tuple[Database, WorkspaceStore]:
     database = await Database.open(config.database_path)
-    return database, Store(database)
+    return database, WorkspaceStore(database)
 
 
 async def _token_of(
-    store: Store,
+    store: WorkspaceStore,
     workspace_id: str,
     workspace: str,
     kind: TokenKind = TokenKind.USER,
@@ -81,7 +81,7 @@ async def _token_of(
     return NewToken(workspace, token_id, secret)
 
 
-async def _existing_workspace(store: Store, name: str) -> str:
+async def _existing_workspace(store: WorkspaceStore, name: str) -> str:
     workspace_id = await store.workspace_id(name)
     if workspace_id is None:
         raise InvalidRequest(f"there is no workspace named {name!r}")

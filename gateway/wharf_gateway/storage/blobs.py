@@ -1,8 +1,10 @@
-"""Content-addressed files under the data dir: app bundles and payloads too big for a row.
+"""The blob store: content-addressed files under the data dir, for app bundles and payloads too
+big for a row.
 
 A payload over `INLINE_PAYLOAD_BYTES` is a blob: stored once by its SHA-256, streamed in and out
 in chunks (never whole in the gateway's memory), and readable only by the workspaces that sent
-or produced its bytes, each recorded in `blob_refs`.
+or produced its bytes. This module holds the files; who may read them, and what still names
+them, are rows kept by `blob_refs.BlobRefs`.
 """
 
 from __future__ import annotations
@@ -12,24 +14,16 @@ import hashlib
 import os
 import re
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
 from wharf_gateway.errors import InvalidRequest, PayloadTooLarge
 from wharf_gateway.server.config import INLINE_PAYLOAD_BYTES
+from wharf_gateway.storage.blob_refs import BlobRefs
 from wharf_gateway.storage.database import Database
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-#: Every file something still names: workspaces' blobs, calls' payloads and outputs, bundles.
-_NAMED_BLOBS = """
-    SELECT sha256 FROM blob_refs
-    UNION SELECT payload_sha256 FROM calls WHERE payload_sha256 IS NOT NULL
-    UNION SELECT output_pickled_sha256 FROM calls WHERE output_pickled_sha256 IS NOT NULL
-    UNION SELECT output_json_sha256 FROM calls WHERE output_json_sha256 IS NOT NULL
-    UNION SELECT bundle_sha256 FROM functions
-"""
 #: Bytes gathered before they are hashed and written, off the event loop.
 _WRITE_CHUNK_BYTES = 4 * 1024 * 1024
 
@@ -62,7 +56,7 @@ class BlobStore:
 
     def __init__(self, root: Path, database: Database) -> None:
         self._root = root
-        self._db = database
+        self._refs = BlobRefs(database)
         root.mkdir(parents=True, exist_ok=True)
 
     def path_of(self, sha256: str) -> Path:
@@ -157,26 +151,14 @@ class BlobStore:
     async def grant(self, workspace_id: str, sha256: str, size: int) -> None:
         """Let the workspace read the blob (it sent or produced its bytes), from now until
         it goes unused for the retention."""
-        await self._db.write(
-            [
-                (
-                    "INSERT INTO blob_refs (workspace_id, sha256, size, used_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, sha256) "
-                    "DO UPDATE SET used_at = excluded.used_at",
-                    (workspace_id, sha256, size, time.time()),
-                )
-            ]
-        )
+        await self._refs.grant(workspace_id, sha256, size)
 
     async def size_of(self, workspace_id: str, sha256: str) -> int | None:
         """The blob's size if the workspace may read it and it is stored; else None."""
-        row = await self._db.fetch_one(
-            "SELECT size FROM blob_refs WHERE workspace_id = ? AND sha256 = ?",
-            (workspace_id, sha256),
-        )
-        if row is None or not await asyncio.to_thread(self.path_of(sha256).is_file):
+        size = await self._refs.size(workspace_id, sha256)
+        if size is None or not await asyncio.to_thread(self.path_of(sha256).is_file):
             return None
-        return int(row["size"])
+        return size
 
     async def claim(self, workspace_id: str, sha256: str) -> int | None:
         """`size_of`, for a blob about to be used (named by a call, or found already sent):
@@ -191,11 +173,8 @@ class BlobStore:
         """Forget workspaces' blobs unused since `unused_since`, then delete the files older
         than that which nothing names any more (no workspace, call or function); returns how
         many files were deleted."""
-        await self._db.write(
-            [("DELETE FROM blob_refs WHERE used_at < ?", (unused_since,))], heavy=True
-        )
-        rows = await self._db.fetch_all(_NAMED_BLOBS, report=True)
-        named = {str(row[0]) for row in rows}
+        await self._refs.forget_unused(unused_since)
+        named = await self._refs.named()
         return await asyncio.to_thread(self._delete_unnamed, named, unused_since)
 
     def _delete_unnamed(self, named: set[str], older_than: float) -> int:

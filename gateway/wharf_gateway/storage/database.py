@@ -58,6 +58,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+async def _open_reader(path: Path) -> aiosqlite.Connection:
+    reader = await aiosqlite.connect(path, isolation_level=None)
+    reader.row_factory = sqlite3.Row
+    for pragma in _PRAGMAS[2:]:
+        await reader.execute(pragma)
+    return reader
+
+
 def migrate(connection: sqlite3.Connection) -> None:
     connection.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
@@ -85,7 +93,8 @@ def migrate(connection: sqlite3.Connection) -> None:
 
 
 class StoreError(Exception):
-    """A write could not be committed; sqlite's own errors stay inside this module."""
+    """A read or write failed, or the database would not open; sqlite's own errors stay
+    inside this module."""
 
 
 class StoreConflict(StoreError):
@@ -156,16 +165,18 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
+        """The database in the file at `path`, created and brought to the newest migration.
+
+        Raises:
+            StoreError: the file cannot be opened as a database, or a migration failed.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await asyncio.to_thread(_connect, path)
-        await asyncio.to_thread(migrate, writer)
-        readers = []
-        for _ in range(2):
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            reader.row_factory = sqlite3.Row
-            for pragma in _PRAGMAS[2:]:
-                await reader.execute(pragma)
-            readers.append(reader)
+        try:
+            writer = await asyncio.to_thread(_connect, path)
+            await asyncio.to_thread(migrate, writer)
+            readers = [await _open_reader(path) for _ in range(2)]
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
         return cls(writer, *readers)
 
     def write(self, statements: list[Statement], *, heavy: bool = False) -> asyncio.Future[None]:
@@ -228,16 +239,27 @@ class Database:
     async def fetch_all(
         self, sql: str, params: Sequence[Any] = (), *, report: bool = False
     ) -> list[sqlite3.Row]:
-        """The rows of a query, read on the reports' connection with `report`."""
-        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """The rows of a query, read on the reports' connection with `report`.
+
+        Raises:
+            StoreError: the query failed.
+        """
+        try:
+            async with (self._reports if report else self._reader).execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     async def fetch_one(
         self, sql: str, params: Sequence[Any] = (), *, report: bool = False
     ) -> sqlite3.Row | None:
-        async with (self._reports if report else self._reader).execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-            return None if row is None else row
+        """The first row of a query, if any (see `fetch_all`)."""
+        try:
+            async with (self._reports if report else self._reader).execute(sql, params) as cursor:
+                row: sqlite3.Row | None = await cursor.fetchone()
+                return row
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections."""
@@ -251,3 +273,10 @@ class Database:
         await self._reports.close()
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)
+
+
+class Records:
+    """One kind of the gateway's records (calls, apps, tokens...), over one `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database

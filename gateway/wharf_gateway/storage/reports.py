@@ -88,6 +88,23 @@ def _call_summary(row: sqlite3.Row) -> CallSummary:
     return CallSummary(row[0], row[1], row[2], row[3], CallStatus(row[4]), row[5], row[6], row[7])
 
 
+def _summary_filter(query: CallQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (or nothing) picking the query's calls among those scanned, and its
+    parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.app_id is not None:
+        where.append("f.app_id = ?")
+        params.append(query.app_id)
+    if query.function_name is not None:
+        where.append("f.name = ?")
+        params.append(query.function_name)
+    if query.statuses:
+        where.append(f"c.status IN ({', '.join('?' * len(query.statuses))})")
+        params += [status.value for status in query.statuses]
+    return ("WHERE " + " AND ".join(where) if where else ""), params
+
+
 class Reports:
     """The dashboard's reads of one database."""
 
@@ -109,22 +126,11 @@ class Reports:
             "(SELECT id, function_id, status, created_at, finished_at, payload_format FROM calls "
             f"WHERE {scan} ORDER BY created_at DESC, id DESC LIMIT {SCAN_CALLS})"
         )
-        where: list[str] = []
-        params = list(scan_params)
-        if query.app_id is not None:
-            where.append("f.app_id = ?")
-            params.append(query.app_id)
-        if query.function_name is not None:
-            where.append("f.name = ?")
-            params.append(query.function_name)
-        if query.statuses:
-            where.append(f"c.status IN ({', '.join('?' * len(query.statuses))})")
-            params += [status.value for status in query.statuses]
+        where, params = _summary_filter(query)
         rows = await self._db.fetch_all(
-            f"{_SUMMARY_SELECT.format(extra='', calls=newest)} "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            f"{_SUMMARY_SELECT.format(extra='', calls=newest)} {where} "
             "ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
-            (*params, query.limit),
+            (*scan_params, *params, query.limit),
             report=True,
         )
         calls = [_call_summary(row) for row in rows]
