@@ -26,13 +26,8 @@ from wharf._partial import PARAMETER_TYPES, ROLE_ATTRIBUTE, Parameter
 from wharf._secret import Secret
 from wharf._variants import option_overrides
 from wharf._web import WebFunction
+from wharf.parameters import MAX_PARAMETER_BYTES
 from wharf.serialization import serialize
-
-#: The largest encoded parameter set (as in the reference).
-MAX_PARAMETER_BYTES = 16 * 1024
-#: Environment variables that hand a container its parameters.
-PARAMETERS_ENV = "RUNNER_PARAMETERS"
-PARAMETERS_FORMAT_ENV = "RUNNER_PARAMETERS_FORMAT"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,16 +13,10 @@ from typing import Any
 
 import orjson
 from wharf._app import App
-from wharf._cls import (
-    PARAMETERS_ENV,
-    PARAMETERS_FORMAT_ENV,
-    Cls,
-    instantiate,
-    members,
-    web_methods,
-)
-from wharf._web import WebConfig
+from wharf._cls import Cls, instantiate, members, web_methods
+from wharf.parameters import PARAMETERS_ENV, PARAMETERS_FORMAT_ENV
 from wharf.serialization import deserialize
+from wharf.web_config import WebConfig
 
 
 @dataclass(slots=True)
