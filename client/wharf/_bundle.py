@@ -8,8 +8,9 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-#: Our own packages are installed in every container; user bundles never carry them.
-_PLATFORM_PACKAGES = frozenset({"client", "runner", "gateway"})
+#: Our own packages are installed in every container; user bundles never carry them. (A user's
+#: own `client.py` or `runner.py` is the user's: it travels like any other module.)
+_PLATFORM_PACKAGES = frozenset({"wharf", "wharf_gateway", "wharf_runner"})
 _SKIPPED_PARTS = frozenset({"site-packages", "dist-packages", ".venv", "venv", "__pycache__"})
 _FIXED_TIMESTAMP = (2020, 1, 1, 0, 0, 0)
 

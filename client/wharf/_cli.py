@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import inspect
 import os
 import sys
@@ -23,6 +24,9 @@ from wharf._serve import serve
 
 #: Commands that run on the server host, inside the gateway package.
 SERVER_COMMANDS = frozenset({"server", "token", "workspace"})
+#: Modules of the `server` extra that the gateway imports first: missing, `pip install wharf`
+#: alone put the SDK here, not the server.
+_SERVER_MODULES = ("starlette", "hypercorn", "aiosqlite")
 LOG_FOLLOW_INTERVAL_S = 1.0
 
 
@@ -205,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SERVER_COMMANDS:
+        if not all(importlib.util.find_spec(name) for name in _SERVER_MODULES):
+            print(f"error: `wharf {argv[0]}` needs: pip install 'wharf[server]'", file=sys.stderr)
+            return 1
         # The server side lives in the gateway package, which the client must not import.
         os.execv(sys.executable, [sys.executable, "-m", "wharf_gateway", *argv])  # noqa: S606
     args = _parser().parse_args(argv)

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
-
 from wharf._aio import Twin
 from wharf._errors import InvalidError, NotFoundError
 from wharf._function import Function
@@ -26,13 +24,7 @@ from wharf._partial import PARAMETER_TYPES, ROLE_ATTRIBUTE, Parameter
 from wharf._secret import Secret
 from wharf._variants import option_overrides
 from wharf._web import WebFunction
-from wharf.serialization import serialize
-
-#: The largest encoded parameter set (as in the reference).
-MAX_PARAMETER_BYTES = 16 * 1024
-#: Environment variables that hand a container its parameters.
-PARAMETERS_ENV = "RUNNER_PARAMETERS"
-PARAMETERS_FORMAT_ENV = "RUNNER_PARAMETERS_FORMAT"
+from wharf.parameters import Values, encode_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,23 +140,10 @@ def encode_parameters(
         variadic = any(p.kind is p.VAR_POSITIONAL for p in bound.signature.parameters.values())
         if not variadic:
             args, kwargs = (), dict(bound.arguments)
-    simple = not args and all(
-        isinstance(value, str | int | float | bool) or value is None for value in kwargs.values()
-    )
-    if simple:
-        encoded = ("json", orjson.dumps(kwargs, option=orjson.OPT_SORT_KEYS))
-    else:
-        encoded = ("pickle", serialize((args, kwargs)))
-    if len(encoded[1]) > MAX_PARAMETER_BYTES:
-        raise InvalidError(
-            f"the parameters take {len(encoded[1])} bytes, over the limit of {MAX_PARAMETER_BYTES}"
-        )
-    return encoded
+    return encode_values(args, kwargs)
 
 
-def instantiate(
-    user_cls: type, parameters: dict[str, Any] | tuple[tuple[Any, ...], dict[str, Any]]
-) -> Any:
+def instantiate(user_cls: type, parameters: Values) -> Any:
     """An instance of the user's class with its parameters set (defaults filled in)."""
     if has_legacy_init(user_cls):
         args, kwargs = parameters if isinstance(parameters, tuple) else ((), parameters)

@@ -31,7 +31,7 @@ from wharf._variants import (
     options_header,
     parameters_header,
 )
-from wharf._web import WebConfig
+from wharf.web_config import WebConfig
 
 
 @dataclass(frozen=True, slots=True)

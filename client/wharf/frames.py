@@ -1,5 +1,9 @@
 """Frames: a length-prefixed JSON head followed by raw parts, so batches of pickles travel in
-one body without escaping. The agent channel (`runner.wire`) and maps both use them."""
+one body without escaping. The agent channel (`wharf_runner.channel.wire`) and maps both use them.
+
+Part of the contract between the SDK, the gateway and the runner: all three read and write
+frames with these functions.
+"""
 
 from __future__ import annotations
 

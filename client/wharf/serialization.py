@@ -1,4 +1,8 @@
-"""How Python values travel: cloudpickle out, pickle in (only ever in the caller or a container)."""
+"""How Python values travel: cloudpickle out, pickle in (only ever in the caller or a container).
+
+Part of the contract between the SDK and the runner: the agent inside each container decodes
+arguments and encodes results with these functions (the gateway never unpickles).
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds the runner base image without any registry: debootstrap a minimal Debian 12 with its
-# python3 (3.11), add the Python packages the Wharf runtime needs with this machine's pip
-# (`--target`, so its index settings and CA bundle apply), and `docker import` the tree.
+# python3 (3.11), add the Python packages the Wharf runtime needs (`deploy/requirements.py runtime`)
+# with this machine's pip (`--target`, so its index settings and CA bundle apply), and `docker
+# import` the tree.
 #
 #   deploy/runner-base/build.sh [IMAGE]        (default: wharf-runner-base:latest; needs root)
+#
+# WHARF_EXTRAS=server builds a base the gateway's image (deploy/gateway/Dockerfile) needs no
+# index to build on: with the gateway's packages too, which containers do not need.
 #
 # Where a registry is reachable, `docker build -t wharf-runner-base deploy/runner-base` builds the
 # same image from python:3.11-slim instead. The gateway adds Wharf's own code on top of either.
@@ -13,6 +17,7 @@ cd "$(dirname "$0")/../.."
 image=${1:-wharf-runner-base:latest}
 python=${PYTHON:-python3}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+extras=${WHARF_EXTRAS:-runtime}
 
 # The packages must suit Debian 12's Python 3.11: build them with a 3.11.
 "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "needs Python 3.11"'
@@ -21,11 +26,10 @@ root=$(mktemp -d /tmp/wharf-runner-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
 debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm "$root" "$mirror" >/dev/null
-"$python" - <<'PY' >"$root/requirements.txt"
-import tomllib
-with open("pyproject.toml", "rb") as f:
-    print("\n".join(tomllib.load(f)["project"]["dependencies"]))
-PY
+# What the agent inside containers imports: the SDK's dependencies and the `runtime` extra's
+# (not the gateway's, unless asked: deploy/gateway/Dockerfile adds those to its own image).
+# shellcheck disable=SC2086 # several extras are several words
+"$python" deploy/requirements.py $extras >"$root/requirements.txt"
 "$python" -m pip install --quiet --no-compile --target "$root/usr/local/lib/python3.11/dist-packages" \
     -r "$root/requirements.txt"
 # Bytecode now, by the image's own Python: containers cannot write it (their root is read-only),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wharf._cls import PARAMETERS_ENV, PARAMETERS_FORMAT_ENV
+from wharf.parameters import PARAMETERS_ENV, PARAMETERS_FORMAT_ENV
 
 from wharf_runner.backends.base import (
     AdoptedContainer,

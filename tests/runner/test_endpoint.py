@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from wharf._web import WebConfig, WebKind
+from wharf.web_config import WebConfig, WebKind
 from wharf_runner.agent.endpoint import endpoint_app
 
 

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from wharf._web import WebConfig
+from wharf.web_config import WebConfig
 
 _ANY = ["*"]
 

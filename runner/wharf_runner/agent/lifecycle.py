@@ -4,25 +4,15 @@ methods when the container stops."""
 
 from __future__ import annotations
 
-import base64
 import inspect
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from wharf._app import App
-from wharf._cls import (
-    PARAMETERS_ENV,
-    PARAMETERS_FORMAT_ENV,
-    Cls,
-    instantiate,
-    members,
-    web_methods,
-)
-from wharf._web import WebConfig
-from wharf.serialization import deserialize
+from wharf.container import App, Cls, instantiate, members, web_methods
+from wharf.parameters import read_environ
+from wharf.web_config import WebConfig
 
 
 @dataclass(slots=True)
@@ -44,18 +34,6 @@ def _class_of(app: App, target: str) -> tuple[Cls, str | None] | None:
     if dot and class_name in classes:
         return classes[class_name], method
     return None
-
-
-def _parameters(environ: Mapping[str, str]) -> dict[str, Any] | tuple[Any, Any]:
-    encoded = environ.get(PARAMETERS_ENV)
-    if not encoded:
-        return {}
-    data = base64.b64decode(encoded)
-    if environ.get(PARAMETERS_FORMAT_ENV) == "pickle":
-        args, kwargs = deserialize(data)
-        return tuple(args), dict(kwargs)
-    decoded = orjson.loads(data)
-    return dict(decoded)
 
 
 async def call_hook(hook: Callable[[], Any]) -> None:
@@ -83,7 +61,7 @@ async def serve_target(app: App, target: str | None, environ: Mapping[str, str])
     user_cls = cls.user_cls
     if user_cls is None:
         raise RuntimeError(f"class {cls.name} has no code in this container")
-    instance = instantiate(user_cls, _parameters(environ))
+    instance = instantiate(user_cls, read_environ(environ))
     for name in members(user_cls, "enter"):
         await call_hook(getattr(instance, name))
     for name in members(user_cls, "method"):

@@ -36,9 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from wharf._app import App
-from wharf._loader import find_app
-from wharf.container import hydrate_app
+from wharf.container import App, find_app, hydrate_app
 
 from wharf_runner.agent.executor import collect, execute, execute_stream, failure_output
 from wharf_runner.agent.lifecycle import Served, run_exit_hooks, serve_target

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from wharf._blobs import INLINE_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, download, upload
-from wharf._errors import ClientError
-from wharf._http import run_flow
+from wharf.container import INLINE_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, download_blob, upload_blob
+from wharf.exception import ClientError
 
 from wharf_runner.channel.envelope import Input, Output, OutputStatus
 
@@ -17,7 +16,7 @@ async def with_payload(item: Input) -> Input:
     """`item` with its arguments in hand (fetched, when they are a blob)."""
     if item.payload_blob is None:
         return item
-    payload = await asyncio.to_thread(run_flow, download(item.payload_blob))
+    payload = await asyncio.to_thread(download_blob, item.payload_blob)
     return dataclasses.replace(item, payload=payload, payload_blob=None)
 
 
@@ -40,7 +39,7 @@ async def offload_value(output: Output) -> Output:
 
 async def _upload(data: bytes) -> str:
     try:
-        return await asyncio.to_thread(run_flow, upload(data, "the result"))
+        return await asyncio.to_thread(upload_blob, data, "the result")
     except ClientError as exc:
         raise ValueError(f"the result could not be sent back: {exc}") from exc
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import uvicorn
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
-from wharf._web import WebConfig, WebKind
+from wharf.web_config import WebConfig, WebKind
 
 from wharf_runner.agent.endpoint import endpoint_app
 from wharf_runner.agent.forwarded import forwarded_asgi, forwarded_wsgi

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
-from wharf._image import PYTHON_SOURCE_DIR
+from wharf.container import PYTHON_SOURCE_DIR
 
 #: The image `deploy/runner-base/` builds: Debian 12, Python 3.11 and the runtime's packages.
 DEFAULT_BASE_IMAGE = "wharf-runner-base:latest"
