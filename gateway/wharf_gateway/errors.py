@@ -1,19 +1,26 @@
 """Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status.
 
 GatewayError
-├── Unauthorized        401 unauthorized       missing, malformed, unknown or revoked token
-├── Forbidden           403 forbidden          an admin token is needed
-├── NotFound            404 not_found          no such app, function or call in this workspace
-├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
-├── PayloadTooLarge     413 payload_too_large  body over the configured limit
-├── NotAcceptable       406 not_acceptable     the result has no form the caller accepts
-├── Conflict            409 conflict           a name in use: a secret, or a label of another app
-├── MethodNotAllowed    405 method_not_allowed
-├── RateLimited         429 rate_limited       the workspace is over its rate limit
-├── BacklogFull         429 backlog_full       too many inputs of one function already wait
-├── OutputExpired       410 output_expired     the call's result is older than the retention
-├── NoCapacity          503 no_capacity        no runner can ever host what the function asks
-└── Internal            500 internal           anything unexpected (logged with the request id)
+├── Unauthorized      401 unauthorized          missing, malformed, unknown or revoked token
+├── Forbidden         403 forbidden             an admin token is needed
+├── NotFound          404 not_found             no such app, function or call in this workspace
+├── InvalidRequest    400 invalid_request       malformed JSON, wrong argument shape, bad manifest
+│   └── BuildFailed   400 image_build_failed    a deploy's image build failed (its log says why)
+├── PayloadTooLarge   413 payload_too_large     body over the configured limit
+├── NotAcceptable     406 not_acceptable        the result has no form the caller accepts
+├── Conflict          409 conflict              a name in use: a secret, or another app's label
+├── Superseded        409 conflict              a newer deploy of the same app came first
+├── MethodNotAllowed  405 method_not_allowed
+├── RateLimited       429 rate_limited          the workspace is over its rate limit
+├── BacklogFull       429 backlog_full          too many inputs of one function already wait
+├── TooManyPools      429 too_many_pools        too many parameter sets of a function run at once
+├── WindowFull        429 map_window_full       a map holds too many running or unread inputs
+├── TooManyMaps       429 too_many_maps         the workspace has too many maps open
+├── TooManyStreams    429 too_many_log_streams  the workspace has too many live log streams open
+├── OutputExpired     410 output_expired        the call's result is older than the retention
+├── NoCapacity        503 no_capacity           no runner can ever host what the function asks
+├── SecretUnreadable  500 internal              a sealed secret does not open with this key
+└── Internal          500 internal              anything unexpected (logged with the request id)
 """
 
 from __future__ import annotations
@@ -115,3 +122,55 @@ class Internal(GatewayError):
 
 class NoCapacity(GatewayError):
     status, code = 503, "no_capacity"
+
+
+class BuildFailed(InvalidRequest):
+    code = "image_build_failed"
+
+
+class Superseded(GatewayError):
+    status, code = 409, "conflict"
+
+
+class WindowFull(GatewayError):
+    status, code = 429, "map_window_full"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, limit: int, what: str = "inputs that are running or unread") -> None:
+        super().__init__(
+            f"this map already holds {limit} {what}; read its outputs before sending more"
+        )
+
+
+class TooManyMaps(GatewayError):
+    status, code = 429, "too_many_maps"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this workspace already has {limit} maps open; finish or leave one before "
+            "starting another"
+        )
+
+
+class TooManyStreams(GatewayError):
+    status, code = 429, "too_many_log_streams"
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this workspace already has {limit} live log streams open; close one first"
+        )
+
+
+class SecretUnreadable(GatewayError):
+    """A sealed secret does not open with this gateway's key (replaced key, damaged row)."""
+
+    status, code = 500, "internal"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"secret {name!r} cannot be decrypted with this gateway's key (was the key file "
+            "replaced?); create it again"
+        )
+        self.name = name
