@@ -1,4 +1,5 @@
-"""Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status.
+"""Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status
+(by `responses.render_error`); the codes are the SDK's `wharf.error_codes.ErrorCode`.
 
 GatewayError
 ├── Unauthorized      401 unauthorized          missing, malformed, unknown or revoked token
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from wharf.error_codes import ErrorCode
+
 
 class GatewayError(Exception):
     """Base class: a platform error with an HTTP status and a stable code."""
 
-    status = 500
-    code = "internal"
+    status: int = 500
+    code: ErrorCode = ErrorCode.INTERNAL
     headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str) -> None:
@@ -41,24 +44,24 @@ class GatewayError(Exception):
 
 
 class Unauthorized(GatewayError):
-    status, code = 401, "unauthorized"
+    status, code = 401, ErrorCode.UNAUTHORIZED
     headers: ClassVar[dict[str, str] | None] = {"www-authenticate": 'Bearer realm="wharf"'}
 
 
 class Forbidden(GatewayError):
-    status, code = 403, "forbidden"
+    status, code = 403, ErrorCode.FORBIDDEN
 
 
 class NotFound(GatewayError):
-    status, code = 404, "not_found"
+    status, code = 404, ErrorCode.NOT_FOUND
 
 
 class InvalidRequest(GatewayError):
-    status, code = 400, "invalid_request"
+    status, code = 400, ErrorCode.INVALID_REQUEST
 
 
 class PayloadTooLarge(GatewayError):
-    status, code = 413, "payload_too_large"
+    status, code = 413, ErrorCode.PAYLOAD_TOO_LARGE
 
     def __init__(self, limit_bytes: int, message: str | None = None) -> None:
         super().__init__(message or f"the request body is over the limit of {limit_bytes} bytes")
@@ -66,19 +69,19 @@ class PayloadTooLarge(GatewayError):
 
 
 class NotAcceptable(GatewayError):
-    status, code = 406, "not_acceptable"
+    status, code = 406, ErrorCode.NOT_ACCEPTABLE
 
 
 class Conflict(GatewayError):
-    status, code = 409, "conflict"
+    status, code = 409, ErrorCode.CONFLICT
 
 
 class MethodNotAllowed(GatewayError):
-    status, code = 405, "method_not_allowed"
+    status, code = 405, ErrorCode.METHOD_NOT_ALLOWED
 
 
 class RateLimited(GatewayError):
-    status, code = 429, "rate_limited"
+    status, code = 429, ErrorCode.RATE_LIMITED
 
     def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
         super().__init__(f"the workspace is over its rate limit; retry in {retry_after_s} s")
@@ -86,7 +89,7 @@ class RateLimited(GatewayError):
 
 
 class BacklogFull(GatewayError):
-    status, code = 429, "backlog_full"
+    status, code = 429, ErrorCode.BACKLOG_FULL
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
 
     def __init__(self, function_name: str, limit: int) -> None:
@@ -98,7 +101,7 @@ class BacklogFull(GatewayError):
 
 
 class TooManyPools(GatewayError):
-    status, code = 429, "too_many_pools"
+    status, code = 429, ErrorCode.TOO_MANY_POOLS
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
 
     def __init__(self, function_name: str, limit: int) -> None:
@@ -109,7 +112,7 @@ class TooManyPools(GatewayError):
 
 
 class OutputExpired(GatewayError):
-    status, code = 410, "output_expired"
+    status, code = 410, ErrorCode.OUTPUT_EXPIRED
 
     def __init__(self, call_id: str) -> None:
         super().__init__(f"the result of call {call_id} has expired and is no longer kept")
@@ -117,23 +120,23 @@ class OutputExpired(GatewayError):
 
 
 class Internal(GatewayError):
-    status, code = 500, "internal"
+    status, code = 500, ErrorCode.INTERNAL
 
 
 class NoCapacity(GatewayError):
-    status, code = 503, "no_capacity"
+    status, code = 503, ErrorCode.NO_CAPACITY
 
 
 class BuildFailed(InvalidRequest):
-    code = "image_build_failed"
+    code = ErrorCode.IMAGE_BUILD_FAILED
 
 
 class Superseded(GatewayError):
-    status, code = 409, "conflict"
+    status, code = 409, ErrorCode.CONFLICT
 
 
 class WindowFull(GatewayError):
-    status, code = 429, "map_window_full"
+    status, code = 429, ErrorCode.MAP_WINDOW_FULL
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
 
     def __init__(self, limit: int, what: str = "inputs that are running or unread") -> None:
@@ -143,7 +146,7 @@ class WindowFull(GatewayError):
 
 
 class TooManyMaps(GatewayError):
-    status, code = 429, "too_many_maps"
+    status, code = 429, ErrorCode.TOO_MANY_MAPS
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
 
     def __init__(self, limit: int) -> None:
@@ -154,7 +157,7 @@ class TooManyMaps(GatewayError):
 
 
 class TooManyStreams(GatewayError):
-    status, code = 429, "too_many_log_streams"
+    status, code = 429, ErrorCode.TOO_MANY_LOG_STREAMS
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
 
     def __init__(self, limit: int) -> None:
@@ -166,7 +169,7 @@ class TooManyStreams(GatewayError):
 class SecretUnreadable(GatewayError):
     """A sealed secret does not open with this gateway's key (replaced key, damaged row)."""
 
-    status, code = 500, "internal"
+    status, code = 500, ErrorCode.INTERNAL
 
     def __init__(self, name: str) -> None:
         super().__init__(

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from wharf_gateway.errors import GatewayError, TooManyStreams
-from wharf_gateway.responses import sse_event
+from wharf_gateway.responses import error_body, sse_event
 
 #: Longest wait for new lines before the store is read anyway.
 POLL_S = 2.0
@@ -109,8 +109,7 @@ async def log_events(
         try:
             await still_allowed()
         except GatewayError as error:
-            body = {"error": {"code": error.code, "message": error.message}}
-            yield sse_event(orjson.dumps(body), "error")
+            yield sse_event(orjson.dumps(error_body(error.code, error.message)), "error")
             return
         ticket = feed.ticket(app_id)
         lines, after_id = await read(after_id)

@@ -14,6 +14,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import Output, PayloadFormat
 
 from wharf_gateway.calls.service import outcome_of
@@ -183,7 +184,7 @@ class MapService:
         """Its caller is still there (it is reading, slowly)."""
         session.last_read_s = time.monotonic()
 
-    def reject(self, session: MapSession, code: str, message: str) -> None:
+    def reject(self, session: MapSession, code: ErrorCode, message: str) -> None:
         """Answer the next input with an error at once, without running it (a bad line)."""
         index = session.accepted
         session.accepted += 1

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import (
     PARAMETERS_ENV,
     PARAMETERS_FORMAT_ENV,
@@ -392,7 +393,7 @@ class Scheduler:
             task,
             Failure(
                 CallStatus.FAILURE,
-                "function_timeout",
+                ErrorCode.FUNCTION_TIMEOUT,
                 f"the function ran longer than its timeout of {pool.timeout_s:g} s",
             ),
         )
@@ -509,7 +510,7 @@ class Scheduler:
             task,
             Failure(
                 CallStatus.TERMINATED,
-                "call_terminated",
+                ErrorCode.CALL_TERMINATED,
                 f"the call's container stopped unexpectedly on each of {task.losses} attempts"
                 + (f" ({pool.exit_reason})" if pool.exit_reason else ""),
             ),
@@ -580,7 +581,7 @@ class Scheduler:
         while pool.queue:
             task = pool.queue.popleft()
             if not task.finished:
-                self._finish(task, Failure(CallStatus.FAILURE, "startup_failed", reason))
+                self._finish(task, Failure(CallStatus.FAILURE, ErrorCode.STARTUP_FAILED, reason))
 
     def _stop_container(
         self, pool: Pool, container: Container, grace_s: float = STOP_GRACE_S
@@ -684,7 +685,9 @@ class Scheduler:
             pool.delayed.clear()
             for task in tasks:
                 if not task.finished:
-                    self._finish(task, Failure(CallStatus.TERMINATED, "call_terminated", reason))
+                    self._finish(
+                        task, Failure(CallStatus.TERMINATED, ErrorCode.CALL_TERMINATED, reason)
+                    )
             for container in list(pool.containers.values()):
                 self._stop_container(pool, container, grace_s=0)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
+from wharf.error_codes import ErrorCode
 from wharf_runner import ContainerAddress, Input, Output, PayloadFormat
 
 from wharf_gateway.calls.streams import ItemStream
@@ -194,7 +195,7 @@ class Failure:
 
     status: CallStatus
     #: The error code callers see (`call_terminated`, `startup_failed`, `function_timeout`).
-    code: str
+    code: ErrorCode
     message: str
 
 
