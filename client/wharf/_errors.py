@@ -1,9 +1,9 @@
 """The exceptions of the Wharf client.
 
 ClientError (also exported as `Error`)
-├── AuthError             the gateway refused the token (401)
+├── AuthError             the gateway refused the token (401), or it may not do this (403)
 ├── NotFoundError         no such app, function or call (404)
-├── InvalidError          a bad request or option (400, 413), or a name already in use (409)
+├── InvalidError          a bad request or option (400, 405, 406, 413), or a name in use (409)
 ├── ExecutionError        the call could not run as asked (not deployed, terminated, startup failed)
 │   ├── InputCancellation     the call was cancelled
 │   ├── FunctionTimeoutError  an input ran past the function's timeout (also a TimeoutError)
@@ -18,6 +18,8 @@ ClientError (also exported as `Error`)
 from __future__ import annotations
 
 import builtins
+
+from wharf.error_codes import ErrorCode, parse_error_code
 
 
 class ClientError(Exception):
@@ -80,29 +82,40 @@ class ConnectionError(ClientError, builtins.ConnectionError):
     """The gateway could not be reached."""
 
 
-#: The gateway's error codes and the exception each becomes in Python.
-ERROR_CODE_CLASSES: dict[str, type[ClientError]] = {
-    "unauthorized": AuthError,
-    "not_found": NotFoundError,
-    "invalid_request": InvalidError,
-    "payload_too_large": InvalidError,
-    "not_acceptable": InvalidError,
-    "result_not_json": InvalidError,
-    "call_cancelled": InputCancellation,
-    "call_terminated": ExecutionError,
-    "startup_failed": ExecutionError,
-    "function_timeout": FunctionTimeoutError,
-    "method_not_allowed": InvalidError,
-    "conflict": InvalidError,
-    "output_expired": OutputExpiredError,
-    "rate_limited": RateLimitError,
-    "backlog_full": RateLimitError,
-    "no_capacity": NoCapacityError,
-    "internal": ServerError,
-    "bad_gateway": ServerError,
+#: Each gateway error code and the exception it becomes in Python. A 429 is always a
+#: `RateLimitError`; a `function_failed` body is rebuilt into the user's own exception instead.
+ERROR_CODE_CLASSES: dict[ErrorCode, type[ClientError]] = {
+    ErrorCode.UNAUTHORIZED: AuthError,
+    ErrorCode.FORBIDDEN: AuthError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.INVALID_REQUEST: InvalidError,
+    ErrorCode.IMAGE_BUILD_FAILED: InvalidError,
+    ErrorCode.PAYLOAD_TOO_LARGE: InvalidError,
+    ErrorCode.HEADERS_TOO_LARGE: InvalidError,
+    ErrorCode.NOT_ACCEPTABLE: InvalidError,
+    ErrorCode.RESULT_NOT_JSON: InvalidError,
+    ErrorCode.CONFLICT: InvalidError,
+    ErrorCode.METHOD_NOT_ALLOWED: InvalidError,
+    ErrorCode.HTTP_ERROR: ServerError,
+    ErrorCode.RATE_LIMITED: RateLimitError,
+    ErrorCode.BACKLOG_FULL: RateLimitError,
+    ErrorCode.TOO_MANY_POOLS: RateLimitError,
+    ErrorCode.MAP_WINDOW_FULL: RateLimitError,
+    ErrorCode.TOO_MANY_MAPS: RateLimitError,
+    ErrorCode.TOO_MANY_LOG_STREAMS: RateLimitError,
+    ErrorCode.OUTPUT_EXPIRED: OutputExpiredError,
+    ErrorCode.NO_CAPACITY: NoCapacityError,
+    ErrorCode.FUNCTION_FAILED: ExecutionError,
+    ErrorCode.STARTUP_FAILED: ExecutionError,
+    ErrorCode.FUNCTION_TIMEOUT: FunctionTimeoutError,
+    ErrorCode.CALL_CANCELLED: InputCancellation,
+    ErrorCode.CALL_TERMINATED: ExecutionError,
+    ErrorCode.BAD_GATEWAY: ServerError,
+    ErrorCode.INTERNAL: ServerError,
 }
 
 
 def error_from_code(code: str, message: str) -> ClientError:
     """The exception for a gateway error body; unknown codes become `ServerError`."""
-    return ERROR_CODE_CLASSES.get(code, ServerError)(message)
+    known = parse_error_code(code)
+    return ServerError(message) if known is None else ERROR_CODE_CLASSES[known](message)

@@ -22,6 +22,7 @@ import orjson
 
 from wharf._config import Credentials, load_credentials
 from wharf._errors import ConnectionError, RateLimitError, error_from_code
+from wharf.error_codes import ErrorCode
 
 T = TypeVar("T")
 
@@ -129,7 +130,10 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
     error = decoded.get("error") if isinstance(decoded, dict) else None
     if isinstance(error, dict):
         return error
-    return {"code": "internal", "message": f"HTTP {response.status_code}: {response.text[:200]}"}
+    return {
+        "code": ErrorCode.INTERNAL,
+        "message": f"HTTP {response.status_code}: {response.text[:200]}",
+    }
 
 
 def raise_for_platform_error(response: httpx.Response) -> httpx.Response:
@@ -137,10 +141,10 @@ def raise_for_platform_error(response: httpx.Response) -> httpx.Response:
     if response.status_code < 400:
         return response
     error = error_body(response)
-    code = str(error.get("code", "internal"))
+    code = str(error.get("code", ErrorCode.INTERNAL))
     if response.status_code == 429:
         raise RateLimitError(str(error.get("message", "")))
-    if code == "function_failed":
+    if code == ErrorCode.FUNCTION_FAILED:
         return response
     raise error_from_code(code, str(error.get("message", "")))
 

@@ -24,6 +24,7 @@ from wharf._context import current_function_call_id
 from wharf._errors import InvalidError, error_from_code
 from wharf._http import PARENT_CALL_HEADER, ApiRequest, Flow
 from wharf._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
+from wharf.error_codes import ErrorCode
 from wharf.frames import pack_frame, split_parts, unpack_frame
 from wharf.serialization import deserialize, rebuild_exception, serialize_arguments
 
@@ -59,7 +60,7 @@ def _outputs(response: httpx.Response) -> Flow[tuple[list[Emit], int]]:
             emits.append(Emit(int(item["index"]), deserialize(value), many=flatten))
             continue
         error = dict(item.get("error") or {})
-        if error.get("code") == "function_failed":
+        if error.get("code") == ErrorCode.FUNCTION_FAILED:
             if value:
                 error["exception_pickle"] = base64.b64encode(value).decode("ascii")
             exception = rebuild_exception(error)

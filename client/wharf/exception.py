@@ -1,4 +1,5 @@
-"""Exceptions raised by the Wharf client (`client.exception.NotFoundError`, ...)."""
+"""Exceptions raised by the Wharf client (`wharf.exception.NotFoundError`, ...); the gateway's
+error codes they stand for are `wharf.error_codes.ErrorCode`."""
 
 from __future__ import annotations
 

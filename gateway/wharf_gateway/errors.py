@@ -1,31 +1,41 @@
-"""Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status.
+"""Gateway errors, each rendered as `{"error": {"code": ..., "message": ...}}` with its status
+(by `responses.render_error`); the codes are the SDK's `wharf.error_codes.ErrorCode`.
 
 GatewayError
-├── Unauthorized        401 unauthorized       missing, malformed, unknown or revoked token
-├── Forbidden           403 forbidden          an admin token is needed
-├── NotFound            404 not_found          no such app, function or call in this workspace
-├── InvalidRequest      400 invalid_request    malformed JSON, wrong argument shape, bad manifest
-├── PayloadTooLarge     413 payload_too_large  body over the configured limit
-├── NotAcceptable       406 not_acceptable     the result has no form the caller accepts
-├── Conflict            409 conflict           a name in use: a secret, or a label of another app
-├── MethodNotAllowed    405 method_not_allowed
-├── RateLimited         429 rate_limited       the workspace is over its rate limit
-├── BacklogFull         429 backlog_full       too many inputs of one function already wait
-├── OutputExpired       410 output_expired     the call's result is older than the retention
-├── NoCapacity          503 no_capacity        no runner can ever host what the function asks
-└── Internal            500 internal           anything unexpected (logged with the request id)
+├── Unauthorized      401 unauthorized          missing, malformed, unknown or revoked token
+├── Forbidden         403 forbidden             an admin token is needed
+├── NotFound          404 not_found             no such app, function or call in this workspace
+├── InvalidRequest    400 invalid_request       malformed JSON, wrong argument shape, bad manifest
+│   └── BuildFailed   400 image_build_failed    a deploy's image build failed (its log says why)
+├── PayloadTooLarge   413 payload_too_large     body over the configured limit
+├── NotAcceptable     406 not_acceptable        the result has no form the caller accepts
+├── Conflict          409 conflict              a name in use: a secret, or another app's label
+├── Superseded        409 conflict              a newer deploy of the same app came first
+├── MethodNotAllowed  405 method_not_allowed
+├── RateLimited       429 rate_limited          the workspace is over its rate limit
+├── BacklogFull       429 backlog_full          too many inputs of one function already wait
+├── TooManyPools      429 too_many_pools        too many parameter sets of a function run at once
+├── WindowFull        429 map_window_full       a map holds too many running or unread inputs
+├── TooManyMaps       429 too_many_maps         the workspace has too many maps open
+├── TooManyStreams    429 too_many_log_streams  the workspace has too many live log streams open
+├── OutputExpired     410 output_expired        the call's result is older than the retention
+├── NoCapacity        503 no_capacity           no runner can ever host what the function asks
+├── SecretUnreadable  500 internal              a sealed secret does not open with this key
+└── Internal          500 internal              anything unexpected (logged with the request id)
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from wharf.error_codes import ErrorCode
+
 
 class GatewayError(Exception):
     """Base class: a platform error with an HTTP status and a stable code."""
 
-    status = 500
-    code = "internal"
+    status: int = 500
+    code: ErrorCode = ErrorCode.INTERNAL
     headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str) -> None:
@@ -34,24 +44,24 @@ class GatewayError(Exception):
 
 
 class Unauthorized(GatewayError):
-    status, code = 401, "unauthorized"
+    status, code = 401, ErrorCode.UNAUTHORIZED
     headers: ClassVar[dict[str, str] | None] = {"www-authenticate": 'Bearer realm="wharf"'}
 
 
 class Forbidden(GatewayError):
-    status, code = 403, "forbidden"
+    status, code = 403, ErrorCode.FORBIDDEN
 
 
 class NotFound(GatewayError):
-    status, code = 404, "not_found"
+    status, code = 404, ErrorCode.NOT_FOUND
 
 
 class InvalidRequest(GatewayError):
-    status, code = 400, "invalid_request"
+    status, code = 400, ErrorCode.INVALID_REQUEST
 
 
 class PayloadTooLarge(GatewayError):
-    status, code = 413, "payload_too_large"
+    status, code = 413, ErrorCode.PAYLOAD_TOO_LARGE
 
     def __init__(self, limit_bytes: int, message: str | None = None) -> None:
         super().__init__(message or f"the request body is over the limit of {limit_bytes} bytes")
@@ -59,19 +69,19 @@ class PayloadTooLarge(GatewayError):
 
 
 class NotAcceptable(GatewayError):
-    status, code = 406, "not_acceptable"
+    status, code = 406, ErrorCode.NOT_ACCEPTABLE
 
 
 class Conflict(GatewayError):
-    status, code = 409, "conflict"
+    status, code = 409, ErrorCode.CONFLICT
 
 
 class MethodNotAllowed(GatewayError):
-    status, code = 405, "method_not_allowed"
+    status, code = 405, ErrorCode.METHOD_NOT_ALLOWED
 
 
 class RateLimited(GatewayError):
-    status, code = 429, "rate_limited"
+    status, code = 429, ErrorCode.RATE_LIMITED
 
     def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
         super().__init__(f"the workspace is over its rate limit; retry in {retry_after_s} s")
@@ -79,7 +89,7 @@ class RateLimited(GatewayError):
 
 
 class BacklogFull(GatewayError):
-    status, code = 429, "backlog_full"
+    status, code = 429, ErrorCode.BACKLOG_FULL
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
 
     def __init__(self, function_name: str, limit: int) -> None:
@@ -91,7 +101,7 @@ class BacklogFull(GatewayError):
 
 
 class TooManyPools(GatewayError):
-    status, code = 429, "too_many_pools"
+    status, code = 429, ErrorCode.TOO_MANY_POOLS
     headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
 
     def __init__(self, function_name: str, limit: int) -> None:
@@ -102,7 +112,7 @@ class TooManyPools(GatewayError):
 
 
 class OutputExpired(GatewayError):
-    status, code = 410, "output_expired"
+    status, code = 410, ErrorCode.OUTPUT_EXPIRED
 
     def __init__(self, call_id: str) -> None:
         super().__init__(f"the result of call {call_id} has expired and is no longer kept")
@@ -110,8 +120,60 @@ class OutputExpired(GatewayError):
 
 
 class Internal(GatewayError):
-    status, code = 500, "internal"
+    status, code = 500, ErrorCode.INTERNAL
 
 
 class NoCapacity(GatewayError):
-    status, code = 503, "no_capacity"
+    status, code = 503, ErrorCode.NO_CAPACITY
+
+
+class BuildFailed(InvalidRequest):
+    code = ErrorCode.IMAGE_BUILD_FAILED
+
+
+class Superseded(GatewayError):
+    status, code = 409, ErrorCode.CONFLICT
+
+
+class WindowFull(GatewayError):
+    status, code = 429, ErrorCode.MAP_WINDOW_FULL
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, limit: int, what: str = "inputs that are running or unread") -> None:
+        super().__init__(
+            f"this map already holds {limit} {what}; read its outputs before sending more"
+        )
+
+
+class TooManyMaps(GatewayError):
+    status, code = 429, ErrorCode.TOO_MANY_MAPS
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this workspace already has {limit} maps open; finish or leave one before "
+            "starting another"
+        )
+
+
+class TooManyStreams(GatewayError):
+    status, code = 429, ErrorCode.TOO_MANY_LOG_STREAMS
+    headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this workspace already has {limit} live log streams open; close one first"
+        )
+
+
+class SecretUnreadable(GatewayError):
+    """A sealed secret does not open with this gateway's key (replaced key, damaged row)."""
+
+    status, code = 500, ErrorCode.INTERNAL
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"secret {name!r} cannot be decrypted with this gateway's key (was the key file "
+            "replaced?); create it again"
+        )
+        self.name = name

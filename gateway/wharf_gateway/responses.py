@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.responses import FileResponse, Response
+from wharf.error_codes import ErrorCode
 
 from wharf_gateway.errors import GatewayError
-from wharf_gateway.models import CallOutcome, CallStatus
+from wharf_gateway.models import CallOutcome, CallStatus, WebResponse
 
 PICKLE_CONTENT_TYPE = "application/x-python-pickle"
 JSON_CONTENT_TYPE = "application/json"
@@ -20,12 +21,12 @@ CALL_ID_HEADER = "wharf-call-id"
 CALL_STATUS_HEADER = "wharf-call-status"
 
 #: HTTP status of each final outcome that is not a success.
-_OUTCOME_STATUS = {
-    "function_failed": 500,
-    "startup_failed": 500,
-    "function_timeout": 504,
-    "call_cancelled": 409,
-    "call_terminated": 500,
+_OUTCOME_STATUS: dict[str, int] = {
+    ErrorCode.FUNCTION_FAILED: 500,
+    ErrorCode.STARTUP_FAILED: 500,
+    ErrorCode.FUNCTION_TIMEOUT: 504,
+    ErrorCode.CALL_CANCELLED: 409,
+    ErrorCode.CALL_TERMINATED: 500,
 }
 
 
@@ -33,9 +34,35 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status, headers, media_type=JSON_CONTENT_TYPE)
 
 
+def error_body(code: ErrorCode, message: str) -> dict[str, dict[str, str]]:
+    """The one error shape, `{"error": {"code": ..., "message": ...}}`: every error response's
+    body, and the `error` of a deploy's status or a live log stream's `error` event."""
+    return {"error": {"code": code.value, "message": message}}
+
+
+def render_error(
+    status: int, code: ErrorCode, message: str, headers: Mapping[str, str] | None = None
+) -> WebResponse:
+    """An error as a whole response: its status, its JSON body and its headers (`Retry-After`,
+    `WWW-Authenticate`, ...). Both the API and the web endpoints answer errors with this."""
+    raw_headers = [(b"content-type", JSON_CONTENT_TYPE.encode())]
+    for name, value in (headers or {}).items():
+        raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return WebResponse(status, raw_headers, orjson.dumps(error_body(code, message)))
+
+
+def render_gateway_error(error: GatewayError) -> WebResponse:
+    """`render_error` of a `GatewayError`, from its class's status, code and headers."""
+    return render_error(error.status, error.code, error.message, error.headers)
+
+
 def error_response(error: GatewayError) -> Response:
-    body = {"error": {"code": error.code, "message": error.message}}
-    return json_response(body, error.status, error.headers)
+    """`render_gateway_error` as a Starlette response, for the API's exception handlers."""
+    rendered = render_gateway_error(error)
+    response = Response(rendered.body, rendered.status)
+    # Starlette set only content-length: the rendered headers go before it, in their order.
+    response.raw_headers = [*rendered.headers, *response.raw_headers]
+    return response
 
 
 class BlobResponse(FileResponse):
@@ -92,9 +119,9 @@ def outcome_response(
             "this call was made from Python and its result is kept only as a Python pickle; "
             f"read it with the Python client, or send `Accept: {PICKLE_CONTENT_TYPE}`"
         )
-        code = "result_not_json" if outcome.json_error else "not_acceptable"
-        return json_response({"error": {"code": code, "message": message}}, 406, headers)
-    error = dict(outcome.error or {"code": "internal", "message": "the call failed"})
+        code = ErrorCode.RESULT_NOT_JSON if outcome.json_error else ErrorCode.NOT_ACCEPTABLE
+        return json_response(error_body(code, message), 406, headers)
+    error = dict(outcome.error or error_body(ErrorCode.INTERNAL, "the call failed")["error"])
     if wants_pickle and outcome.pickled is not None:
         error["exception_pickle"] = base64.b64encode(outcome.pickled).decode("ascii")
     status = _OUTCOME_STATUS.get(str(error.get("code")), 500)

@@ -6,6 +6,11 @@ RunnerError
 ├── ContainerStartFailed    a container did not come up (with the agent's reason)
 │   └── HostUnreachable     its runner host did not answer (another host may)
 └── ImageBuildFailed        an image could not be built (the build log says why)
+
+Inside a container the agent answers these itself; they never leave it:
+
+ArgumentsError              an input's arguments could not be decoded (the input's failure)
+Unprocessable               a web request does not fit the endpoint's parameters (422)
 """
 
 from __future__ import annotations
@@ -43,3 +48,16 @@ class ImageBuildFailed(RunnerError):
 
 class HostUnreachable(ContainerStartFailed):
     """The runner host of a container did not answer."""
+
+
+class ArgumentsError(Exception):
+    """The arguments of an input could not be decoded."""
+
+
+class Unprocessable(Exception):
+    """A web request's query or body does not fit the endpoint's parameters; `detail` is the
+    FastAPI-shaped error the 422 response carries."""
+
+    def __init__(self, location: str, name: str, message: str) -> None:
+        super().__init__(message)
+        self.detail = {"loc": [location, name], "msg": message, "type": "value_error"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wharf_gateway.errors import Conflict, InvalidRequest, NotFound
+from wharf_gateway.errors import Conflict, InvalidRequest, NotFound, SecretUnreadable
 from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.security.secrets import (
@@ -20,7 +20,6 @@ from wharf_gateway.security.secrets import (
     MAX_SECRETS_PER_FUNCTION,
     SecretBox,
     SecretService,
-    SecretUnreadable,
     check_references,
     check_secret_name,
     check_values,

@@ -19,7 +19,7 @@ from wharf_gateway.manifest.classes import class_shape
 from wharf_gateway.manifest.images import recipes_of
 from wharf_gateway.manifest.schema import check_options, decode_bundle, parse_manifest
 from wharf_gateway.models import AppRecord, AppState, FunctionRecord
-from wharf_gateway.responses import json_response
+from wharf_gateway.responses import error_body, json_response
 from wharf_gateway.server.config import Config
 from wharf_gateway.server.state import principal_of, state_of
 
@@ -130,7 +130,7 @@ def deploy_json(request: Request, job: DeployJob, after: int) -> dict[str, Any]:
     if job.result is not None:
         data["app"] = app_json(request, *job.result)
     if job.error is not None:
-        data["error"] = {"code": job.error.code, "message": job.error.message}
+        data.update(error_body(job.error.code, job.error.message))
     return data
 
 

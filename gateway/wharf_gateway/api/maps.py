@@ -14,6 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from wharf.error_codes import ErrorCode
 from wharf_runner import PayloadFormat, encode_frame
 
 from wharf_gateway.api.apps import web_url
@@ -26,7 +27,7 @@ from wharf_gateway.calls.service import unowned_blob
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.classes import is_generator_call, method_params
 from wharf_gateway.models import CallOutcome, FunctionRecord, Principal
-from wharf_gateway.responses import json_response
+from wharf_gateway.responses import error_body, json_response
 from wharf_gateway.server.state import principal_of, state_of
 
 FRAME_CONTENT_TYPE = "application/vnd.wharf.frame"
@@ -233,10 +234,8 @@ async def _blob_line(index: int, path: Path) -> AsyncIterator[bytes]:
 def _ndjson_line(index: int, outcome: CallOutcome) -> bytes:
     if outcome.status.value == "success" and outcome.json is not None:
         return b'{"index":%d,"result":%s}\n' % (index, outcome.json)
-    error = outcome.error or {
-        "code": "result_not_json",
-        "message": outcome.json_error or "the result has no JSON form",
-    }
+    message = outcome.json_error or "the result has no JSON form"
+    error = outcome.error or error_body(ErrorCode.RESULT_NOT_JSON, message)["error"]
     return orjson.dumps({"index": index, "error": error}) + b"\n"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from wharf_runner import ContainerBackend, ImageBuildFailed, ImageRecipe
 
-from wharf_gateway.errors import GatewayError, InvalidRequest, NotFound
+from wharf_gateway.errors import BuildFailed, GatewayError, NotFound, Superseded
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import AppRecord, FunctionRecord
 
@@ -28,14 +28,6 @@ MAX_LINE_CHARS = 4096
 KEEP_FINISHED_S = 600.0
 
 Commit = Callable[[], Awaitable[tuple[AppRecord, list[FunctionRecord]]]]
-
-
-class BuildFailed(InvalidRequest):
-    code = "image_build_failed"
-
-
-class Superseded(GatewayError):
-    status, code = 409, "conflict"
 
 
 @dataclass(slots=True, eq=False)

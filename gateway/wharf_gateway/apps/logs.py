@@ -13,12 +13,12 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
-from wharf_gateway.errors import GatewayError
-from wharf_gateway.responses import sse_event
+from wharf_gateway.errors import GatewayError, TooManyStreams
+from wharf_gateway.responses import error_body, sse_event
 
 #: Longest wait for new lines before the store is read anyway.
 POLL_S = 2.0
@@ -31,16 +31,6 @@ MAX_STREAMS_PER_WORKSPACE = 16
 
 #: Reads the lines after a line id: `(lines, id to read on after)` (see `Store.logs`).
 LogReader = Callable[[int], Awaitable[tuple[list[dict[str, Any]], int]]]
-
-
-class TooManyStreams(GatewayError):
-    status, code = 429, "too_many_log_streams"
-    headers: ClassVar[dict[str, str] | None] = {"retry-after": "5"}
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"this workspace already has {limit} live log streams open; close one first"
-        )
 
 
 class LogFeed:
@@ -119,8 +109,7 @@ async def log_events(
         try:
             await still_allowed()
         except GatewayError as error:
-            body = {"error": {"code": error.code, "message": error.message}}
-            yield sse_event(orjson.dumps(body), "error")
+            yield sse_event(orjson.dumps(error_body(error.code, error.message)), "error")
             return
         ticket = feed.ticket(app_id)
         lines, after_id = await read(after_id)

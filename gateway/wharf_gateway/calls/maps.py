@@ -13,12 +13,12 @@ import contextlib
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import ClassVar
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import Output, PayloadFormat
 
 from wharf_gateway.calls.service import outcome_of
-from wharf_gateway.errors import GatewayError, NotFound
+from wharf_gateway.errors import NotFound, TooManyMaps, WindowFull
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import CallOutcome, CallStatus, FunctionRecord
 from wharf_gateway.scheduling.scheduler import Scheduler
@@ -31,27 +31,6 @@ MAX_WINDOW = 20_000
 MAX_READ = 10_000
 #: Most maps one workspace may have open at once (each may hold `MAX_WINDOW` inputs).
 MAX_MAPS_PER_WORKSPACE = 64
-
-
-class WindowFull(GatewayError):
-    status, code = 429, "map_window_full"
-    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
-
-    def __init__(self, limit: int, what: str = "inputs that are running or unread") -> None:
-        super().__init__(
-            f"this map already holds {limit} {what}; read its outputs before sending more"
-        )
-
-
-class TooManyMaps(GatewayError):
-    status, code = 429, "too_many_maps"
-    headers: ClassVar[dict[str, str] | None] = {"retry-after": "1"}
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"this workspace already has {limit} maps open; finish or leave one before "
-            "starting another"
-        )
 
 
 @dataclass(slots=True, eq=False)
@@ -206,7 +185,7 @@ class MapService:
         """Its caller is still there (it is reading, slowly)."""
         session.last_read_s = time.monotonic()
 
-    def reject(self, session: MapSession, code: str, message: str) -> None:
+    def reject(self, session: MapSession, code: ErrorCode, message: str) -> None:
         """Answer the next input with an error at once, without running it (a bad line)."""
         index = session.accepted
         session.accepted += 1

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
 from wharf_gateway.calls.streams import StreamService
@@ -57,7 +58,7 @@ def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
         CallStatus.FAILURE,
         pickled=result.pickled,
         error={
-            "code": "function_failed",
+            "code": ErrorCode.FUNCTION_FAILED,
             "message": f"{error.type}: {error.message}",
             "type": error.type,
             "traceback": error.traceback,
@@ -69,7 +70,7 @@ def unowned_blob(call_id: str, sha256: str) -> CallOutcome:
     """The failure of a call whose result names a blob its workspace never stored (a container
     may only hand back what it sent itself)."""
     message = f"the result names blob {sha256}, which this workspace does not have"
-    error = {"code": "function_failed", "message": message, "type": "LookupError"}
+    error = {"code": ErrorCode.FUNCTION_FAILED, "message": message, "type": "LookupError"}
     return CallOutcome(call_id, CallStatus.FAILURE, error=error)
 
 
@@ -334,7 +335,9 @@ class CallService:
             return record.status
         self.task_finished(
             active.task,
-            Failure(CallStatus.CANCELLED, "call_cancelled", f"call {call_id} was cancelled"),
+            Failure(
+                CallStatus.CANCELLED, ErrorCode.CALL_CANCELLED, f"call {call_id} was cancelled"
+            ),
         )
         self.scheduler.cancel(active.task)
         return (await asyncio.shield(active.done)).status
@@ -399,7 +402,7 @@ class CallService:
 
     def _end_lost(self, call_id: str, reason: str) -> None:
         # What the call answered to is gone with the old process; its result gets a clear answer.
-        failure = Failure(CallStatus.TERMINATED, "call_terminated", reason)
+        failure = Failure(CallStatus.TERMINATED, ErrorCode.CALL_TERMINATED, reason)
         persist = asyncio.create_task(self._persist(outcome_of(call_id, failure)))
         self._persisting.add(persist)
         persist.add_done_callback(self._persisting.discard)

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import AgentConnection, AgentUnreachable, Input, Output, OutputStatus, RunnerError
 
 from wharf_gateway.ids import new_id
@@ -127,7 +128,7 @@ class Runs:
             task,
             Failure(
                 CallStatus.FAILURE,
-                "function_timeout",
+                ErrorCode.FUNCTION_TIMEOUT,
                 f"the function ran longer than its timeout of {pool.timeout_s:g} s",
             ),
         )
@@ -181,7 +182,7 @@ class Runs:
             task,
             Failure(
                 CallStatus.TERMINATED,
-                "call_terminated",
+                ErrorCode.CALL_TERMINATED,
                 f"the call's container stopped unexpectedly on each of {task.losses} attempts"
                 + (f" ({pool.exit_reason})" if pool.exit_reason else ""),
             ),

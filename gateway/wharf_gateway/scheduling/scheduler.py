@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import AdoptedContainer, ContainerAddress, ContainerBackend, ContainerEvents
 
 from wharf_gateway.errors import BacklogFull, InvalidRequest, NoCapacity, TooManyPools
@@ -322,7 +323,7 @@ class Scheduler:
         while pool.queue:
             item = pool.queue.popleft()
             if not item.finished:
-                _end(item, Failure(CallStatus.FAILURE, "startup_failed", reason))
+                _end(item, Failure(CallStatus.FAILURE, ErrorCode.STARTUP_FAILED, reason))
 
     def cancel(self, task: Task) -> None:
         """Drop a task the caller has finished (cancelled); stop the container running it."""
@@ -384,7 +385,7 @@ class Scheduler:
             pool.delayed.clear()
             for item in items:
                 if not item.finished:
-                    _end(item, Failure(CallStatus.TERMINATED, "call_terminated", reason))
+                    _end(item, Failure(CallStatus.TERMINATED, ErrorCode.CALL_TERMINATED, reason))
             for container in list(pool.containers.values()):
                 self._containers.stop(pool, container, grace_s=0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wharf.error_codes import ErrorCode
 from wharf_runner import Input, Output, PayloadFormat
 
 from wharf_gateway.models import CallStatus, FunctionRecord
@@ -86,7 +87,7 @@ class Failure:
 
     status: CallStatus
     #: The error code callers see (`call_terminated`, `startup_failed`, `function_timeout`).
-    code: str
+    code: ErrorCode
     message: str
 
 

@@ -26,7 +26,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from wharf_gateway.errors import GatewayError, InvalidRequest, NotFound
+from wharf_gateway.errors import InvalidRequest, NotFound, SecretUnreadable
 from wharf_gateway.models import FunctionRecord, SecretRecord
 from wharf_gateway.server.config import ConfigError
 from wharf_gateway.storage.secrets import SecretStore
@@ -47,19 +47,6 @@ INLINE_PREFIX = "@"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
-
-
-class SecretUnreadable(GatewayError):
-    """A sealed secret does not open with this gateway's key (replaced key, damaged row)."""
-
-    status, code = 500, "internal"
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"secret {name!r} cannot be decrypted with this gateway's key (was the key file "
-            "replaced?); create it again"
-        )
-        self.name = name
 
 
 def check_secret_name(name: object) -> str:

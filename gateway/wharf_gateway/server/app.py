@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from wharf.error_codes import ErrorCode
 from wharf_runner import ContainerBackend, ContainerEvents, LocalBackend, LogStream
 
 from wharf_gateway.api import ROUTES
@@ -220,7 +221,7 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound(f"no route for {request.method} {request.url.path}"))
     error = GatewayError(str(exc.detail))
-    error.status, error.code = exc.status_code, "http_error"
+    error.status, error.code = exc.status_code, ErrorCode.HTTP_ERROR
     return error_response(error)
 
 

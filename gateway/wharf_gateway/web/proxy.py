@@ -15,11 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
+from wharf.error_codes import ErrorCode, parse_error_code
 
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
 from wharf_gateway.manifest.definition import WebDefinition
 from wharf_gateway.models import CallStatus, FunctionRecord, WebResponse
+from wharf_gateway.responses import render_error, render_gateway_error
 from wharf_gateway.scheduling.leases import WebUnavailable
 from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
@@ -42,11 +44,6 @@ class _ClientGone(Exception):
 
     def __init__(self) -> None:
         super().__init__("the caller disconnected before sending its whole body")
-
-
-def json_error(status: int, code: str, message: str) -> WebResponse:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    return WebResponse(status, [(b"content-type", b"application/json")], body)
 
 
 async def send_response(send: Send, response: WebResponse, *, made_here: bool = True) -> None:
@@ -136,10 +133,7 @@ async def serve_endpoint(
         else:
             await _accept(scope, send, state, function, root_path, body)
     except GatewayError as exc:
-        response = json_error(exc.status, exc.code, exc.message)
-        for name, value in (exc.headers or {}).items():  # WWW-Authenticate, Retry-After, ...
-            response.headers.append((name.encode(), value.encode()))
-        await send_response(send, response)
+        await send_response(send, render_gateway_error(exc))
     except _ClientGone:
         pass
 
@@ -196,12 +190,13 @@ async def _proxy_authenticated(
 
 def _failure_response(exc: Exception, exchange: Exchange) -> WebResponse:
     if isinstance(exc, WebUnavailable):
-        return json_error(503, exc.failure.code, exc.failure.message)
+        return render_error(503, exc.failure.code, exc.failure.message)
     if isinstance(exc, PayloadTooLarge):
-        return json_error(exc.status, exc.code, exc.message)
+        return render_gateway_error(exc)
     if exchange.timed_out:
-        return json_error(504, "function_timeout", "the endpoint ran past its function's timeout")
-    return json_error(502, "bad_gateway", f"the endpoint's container failed: {exc}")
+        message = "the endpoint ran past its function's timeout"
+        return render_error(504, ErrorCode.FUNCTION_TIMEOUT, message)
+    return render_error(502, ErrorCode.BAD_GATEWAY, f"the endpoint's container failed: {exc}")
 
 
 async def _proxy(
@@ -276,7 +271,8 @@ async def _collect(exchange: Exchange, head: ResponseHead, limit_bytes: int) -> 
     async for chunk in exchange.body(head):
         size += len(chunk)
         if size > limit_bytes:
-            return json_error(502, "bad_gateway", "the endpoint's response is too large to keep")
+            message = "the endpoint's response is too large to keep"
+            return render_error(502, ErrorCode.BAD_GATEWAY, message)
         chunks.append(chunk)
     return WebResponse(head.status, forwardable(head.headers), b"".join(chunks))
 
@@ -352,9 +348,8 @@ async def _serve_result(
         raise NotFound(f"call {call_id} is not a request to this endpoint")
     else:
         error = outcome.error or {}
-        await send_response(
-            send, json_error(500, str(error.get("code", "internal")), str(error.get("message")))
-        )
+        code = parse_error_code(error.get("code")) or ErrorCode.INTERNAL
+        await send_response(send, render_error(500, code, str(error.get("message"))))
 
 
 async def _redirect(send: Send, location: str) -> None:

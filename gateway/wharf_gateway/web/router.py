@@ -10,8 +10,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, cast
 
+from wharf.error_codes import ErrorCode
+
+from wharf_gateway.responses import render_error
 from wharf_gateway.server.state import GatewayState
-from wharf_gateway.web.proxy import json_error, send_response, serve_endpoint
+from wharf_gateway.web.proxy import send_response, serve_endpoint
 from wharf_gateway.web.websocket import serve_websocket
 
 WEB_PATH_PREFIX = "/web/"
@@ -98,9 +101,9 @@ class FrontDoor:
         if scope["type"] == "http" and _header_bytes(scope) > MAX_HEADER_BYTES:
             await send_response(
                 send,
-                json_error(
+                render_error(
                     431,
-                    "headers_too_large",
+                    ErrorCode.HEADERS_TOO_LARGE,
                     f"the request's headers are over {MAX_HEADER_BYTES} bytes",
                 ),
             )

@@ -21,6 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from wharf.web_config import WebConfig
 
+from wharf_runner.errors import Unprocessable
+
 _ANY = ["*"]
 
 
@@ -49,12 +51,6 @@ def endpoint_app(raw_f: Callable[..., Any], web: WebConfig, *, use_fastapi: bool
     )
 
 
-class _Unprocessable(Exception):
-    def __init__(self, location: str, name: str, message: str) -> None:
-        super().__init__(message)
-        self.detail = {"loc": [location, name], "msg": message, "type": "value_error"}
-
-
 def _to_bool(raw: str) -> bool:
     return raw.lower() in ("1", "true", "yes", "on")
 
@@ -76,7 +72,7 @@ def _convert(value: str, annotation: Any, name: str) -> Any:
     try:
         return converter(value)
     except ValueError as exc:
-        raise _Unprocessable("query", name, f"not a valid {annotation}: {value!r}") from exc
+        raise Unprocessable("query", name, f"not a valid {annotation}: {value!r}") from exc
 
 
 async def _json_body(request: Request) -> Any:
@@ -86,7 +82,7 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise _Unprocessable("body", "", "the body is not valid JSON") from exc
+        raise Unprocessable("body", "", "the body is not valid JSON") from exc
 
 
 async def _arguments(raw_f: Callable[..., Any], request: Request) -> dict[str, Any]:
@@ -106,7 +102,7 @@ async def _arguments(raw_f: Callable[..., Any], request: Request) -> dict[str, A
             if body is not None:
                 arguments[parameter.name] = body
         if parameter.name not in arguments and parameter.default is inspect.Parameter.empty:
-            raise _Unprocessable("query", parameter.name, "field required")
+            raise Unprocessable("query", parameter.name, "field required")
     return arguments
 
 
@@ -114,7 +110,7 @@ def _adapter(raw_f: Callable[..., Any]) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         try:
             arguments = await _arguments(raw_f, request)
-        except _Unprocessable as exc:
+        except Unprocessable as exc:
             return JSONResponse({"detail": [exc.detail]}, status_code=422)
         if inspect.iscoroutinefunction(raw_f):
             result = await raw_f(**arguments)

@@ -13,13 +13,10 @@ from wharf.container import running_input
 from wharf.serialization import deserialize, serialize
 
 from wharf_runner.channel.envelope import ErrorInfo, Input, Output, OutputStatus, PayloadFormat
+from wharf_runner.errors import ArgumentsError
 
 #: Tracebacks longer than this keep their end, where the error is.
 MAX_TRACEBACK_BYTES = 16_384
-
-
-class ArgumentsError(Exception):
-    """The arguments of an input could not be decoded."""
 
 
 def decode_arguments(item: Input) -> tuple[tuple[Any, ...], dict[str, Any]]:
