@@ -284,7 +284,7 @@ def test_an_input_that_crashes_its_container_is_retried(
 def test_a_caller_that_goes_away_frees_its_inputs(mapper: RunningGateway, tmp_path: Path) -> None:
     script = tmp_path / "leaves.py"
     script.write_text(
-        "import os, client as modal\n"
+        "import os, wharf as modal\n"
         "for x in modal.Function.from_name('mapper', 'slow').map(range(500)):\n"
         "    os._exit(0)  # gone without a word\n"
     )
