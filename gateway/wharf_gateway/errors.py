@@ -22,6 +22,17 @@ GatewayError
 ├── NoCapacity        503 no_capacity           no runner can ever host what the function asks
 ├── SecretUnreadable  500 internal              a sealed secret does not open with this key
 └── Internal          500 internal              anything unexpected (logged with the request id)
+
+Raised inside the gateway and turned into answers where they are caught (never rendered as
+they are):
+
+Exception
+├── ConfigError       a setting is missing or invalid (stops the start; names the variable)
+├── StoreError        a database read or write failed, or the database would not open
+│   └── StoreConflict     a write broke a uniqueness rule
+├── WebUnavailable    no container could take a web request (the proxy answers 503)
+├── UpstreamError     a container's web server refused, reset or spoke nonsense (502)
+└── ClientGone        the caller disconnected before sending its whole body
 """
 
 from __future__ import annotations
@@ -177,3 +188,36 @@ class SecretUnreadable(GatewayError):
             "replaced?); create it again"
         )
         self.name = name
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+class StoreError(Exception):
+    """A read or write failed, or the database would not open; sqlite's own errors stay
+    inside the storage folder."""
+
+
+class StoreConflict(StoreError):
+    """A write broke a uniqueness rule."""
+
+
+class WebUnavailable(Exception):
+    """No container could take a web request (its start failed, or its app was stopped)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class UpstreamError(Exception):
+    """The container's server refused, reset, closed early or spoke nonsense."""
+
+
+class ClientGone(Exception):
+    """The caller disconnected before sending its whole body."""
+
+    def __init__(self) -> None:
+        super().__init__("the caller disconnected before sending its whole body")

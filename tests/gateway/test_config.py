@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from wharf_gateway.server.config import BackendKind, Config, ConfigError
+from wharf_gateway.errors import ConfigError
+from wharf_gateway.server.config import BackendKind, Config
 
 
 def test_variables_are_read_and_flags_win(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wharf_gateway.errors import Conflict, InvalidRequest, NotFound, SecretUnreadable
+from wharf_gateway.errors import ConfigError, Conflict, InvalidRequest, NotFound, SecretUnreadable
 from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.security.secrets import (
@@ -25,7 +25,6 @@ from wharf_gateway.security.secrets import (
     check_values,
     load_key,
 )
-from wharf_gateway.server.config import ConfigError
 from wharf_gateway.storage.database import Database
 from wharf_gateway.storage.store import Store
 

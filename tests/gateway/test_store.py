@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from wharf_gateway.errors import StoreConflict, StoreError
 from wharf_gateway.models import AppState, CallStatus, TokenKind
 from wharf_gateway.storage.calls import NewCall, StoredOutcome
-from wharf_gateway.storage.database import Database, StoreConflict, StoreError, migrations
+from wharf_gateway.storage.database import Database, migrations
 from wharf_gateway.storage.store import Store
 
 

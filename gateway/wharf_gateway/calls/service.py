@@ -11,7 +11,7 @@ from wharf.error_codes import ErrorCode
 from wharf_runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
 from wharf_gateway.calls.streams import StreamService
-from wharf_gateway.errors import NotFound, OutputExpired
+from wharf_gateway.errors import NotFound, OutputExpired, StoreError
 from wharf_gateway.ids import new_id
 from wharf_gateway.manifest.classes import is_generator_call
 from wharf_gateway.models import (
@@ -26,7 +26,6 @@ from wharf_gateway.scheduling.tasks import Failure, Task
 from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.storage.blobs import BlobStore
 from wharf_gateway.storage.calls import NewCall, StoredOutcome
-from wharf_gateway.storage.database import StoreError
 from wharf_gateway.storage.store import Store
 
 logger = logging.getLogger(__name__)

@@ -11,17 +11,10 @@ from dataclasses import dataclass, field
 
 from wharf_runner import ContainerAddress
 
+from wharf_gateway.errors import WebUnavailable
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.scheduling.tasks import Failure
 from wharf_gateway.scheduling.variants import Variant
-
-
-class WebUnavailable(Exception):
-    """No container could take a web request (its start failed, or its app was stopped)."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
 
 
 @dataclass(slots=True, eq=False)
@@ -58,4 +51,4 @@ class WebLease:
         holds one already is ended by its container's stop)."""
         if not self.container.done():
             self.finished = True
-            self.container.set_exception(WebUnavailable(failure))
+            self.container.set_exception(WebUnavailable(failure.code, failure.message))

@@ -26,9 +26,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from wharf_gateway.errors import InvalidRequest, NotFound, SecretUnreadable
+from wharf_gateway.errors import ConfigError, InvalidRequest, NotFound, SecretUnreadable
 from wharf_gateway.models import FunctionRecord, SecretRecord
-from wharf_gateway.server.config import ConfigError
 from wharf_gateway.storage.secrets import SecretStore
 
 KEY_BYTES = 32

@@ -26,7 +26,7 @@ from wharf_gateway.apps.logs import LogFeed
 from wharf_gateway.apps.service import AppService
 from wharf_gateway.calls.maps import MapService
 from wharf_gateway.calls.service import CallService
-from wharf_gateway.errors import GatewayError, Internal, MethodNotAllowed, NotFound
+from wharf_gateway.errors import ConfigError, GatewayError, Internal, MethodNotAllowed, NotFound
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import FunctionRecord, TokenKind
 from wharf_gateway.responses import error_response
@@ -37,7 +37,7 @@ from wharf_gateway.security.auth import TokenAuthority
 from wharf_gateway.security.credentials import ContainerCredentials
 from wharf_gateway.security.ratelimit import RateLimiter
 from wharf_gateway.security.secrets import SecretBox, SecretService, load_key
-from wharf_gateway.server.config import BackendKind, Config, ConfigError
+from wharf_gateway.server.config import BackendKind, Config
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.storage.blobs import BlobStore
 from wharf_gateway.storage.database import Database

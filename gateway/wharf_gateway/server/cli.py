@@ -14,7 +14,7 @@ from typing import Any
 
 import uvloop
 
-from wharf_gateway.errors import GatewayError
+from wharf_gateway.errors import ConfigError, GatewayError
 from wharf_gateway.server.bootstrap import (
     DEFAULT_WORKSPACE,
     create_workspace,
@@ -26,7 +26,7 @@ from wharf_gateway.server.bootstrap import (
     set_limits,
     write_profile,
 )
-from wharf_gateway.server.config import Config, ConfigError
+from wharf_gateway.server.config import Config
 from wharf_gateway.server.serve import serve
 
 

@@ -40,6 +40,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from wharf_gateway.errors import ConfigError
+
 
 class BackendKind(StrEnum):
     """Where containers run."""
@@ -59,10 +61,6 @@ class HttpServer(StrEnum):
     UVICORN = "uvicorn"
     #: Hypercorn: HTTP/1.1 and, with TLS, HTTP/2.
     HYPERCORN = "hypercorn"
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the variable."""
 
 
 #: Arguments and results above this size are stored as files, not in the database.

@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from wharf_gateway.errors import Conflict
+from wharf_gateway.errors import Conflict, StoreConflict
 from wharf_gateway.ids import new_id
 from wharf_gateway.manifest.definition import FunctionDefinition
 from wharf_gateway.models import AppRecord, AppState, FunctionRecord
-from wharf_gateway.storage.database import Records, Statement, StoreConflict
+from wharf_gateway.storage.database import Records, Statement
 
 _APP_SELECT = "SELECT id, workspace_id, name, state, version, created_at, deployed_at FROM apps"
 _FUNCTION_SELECT = (

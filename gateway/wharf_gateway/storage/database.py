@@ -22,6 +22,8 @@ from typing import Any
 
 import aiosqlite
 
+from wharf_gateway.errors import StoreConflict, StoreError
+
 #: Batches up to this many statements commit on the event loop; larger ones on the writer thread.
 INLINE_BATCH_STATEMENTS = 32
 #: Commits between two WAL checkpoints (run on the reader's thread, never inside a commit).
@@ -90,15 +92,6 @@ def migrate(connection: sqlite3.Connection) -> None:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-
-
-class StoreError(Exception):
-    """A read or write failed, or the database would not open; sqlite's own errors stay
-    inside this module."""
-
-
-class StoreConflict(StoreError):
-    """A write broke a uniqueness rule."""
 
 
 def _translate(error: sqlite3.Error) -> StoreError:

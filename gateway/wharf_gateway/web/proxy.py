@@ -18,15 +18,22 @@ import orjson
 from wharf.error_codes import ErrorCode, parse_error_code
 
 from wharf_gateway.calls.service import ActiveCall
-from wharf_gateway.errors import GatewayError, NotFound, PayloadTooLarge, Unauthorized
+from wharf_gateway.errors import (
+    ClientGone,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UpstreamError,
+    WebUnavailable,
+)
 from wharf_gateway.manifest.definition import WebDefinition
 from wharf_gateway.models import CallStatus, FunctionRecord, WebResponse
 from wharf_gateway.responses import render_error, render_gateway_error
-from wharf_gateway.scheduling.leases import WebUnavailable
 from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.exchange import Exchange
-from wharf_gateway.web.upstream import ResponseHead, UpstreamError, forwardable
+from wharf_gateway.web.upstream import ResponseHead, forwardable
 
 Scope = dict[str, Any]
 Receive = Any
@@ -37,13 +44,6 @@ Send = Any
 EAGER_BODY_BYTES = 1024 * 1024
 #: Query parameters naming a kept request's call, the first the one the gateway sets.
 RESULT_PARAMETERS = ("__modal_function_id", "__modal_function_call_id")
-
-
-class _ClientGone(Exception):
-    """The caller disconnected before sending its whole body."""
-
-    def __init__(self) -> None:
-        super().__init__("the caller disconnected before sending its whole body")
 
 
 async def send_response(send: Send, response: WebResponse, *, made_here: bool = True) -> None:
@@ -99,7 +99,7 @@ async def request_body(receive: Receive, limit_bytes: int) -> AsyncIterator[byte
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _ClientGone
+            raise ClientGone
         chunk = message.get("body", b"")
         received += len(chunk)
         if received > limit_bytes:
@@ -134,7 +134,7 @@ async def serve_endpoint(
             await _accept(scope, send, state, function, root_path, body)
     except GatewayError as exc:
         await send_response(send, render_gateway_error(exc))
-    except _ClientGone:
+    except ClientGone:
         pass
 
 
@@ -190,7 +190,7 @@ async def _proxy_authenticated(
 
 def _failure_response(exc: Exception, exchange: Exchange) -> WebResponse:
     if isinstance(exc, WebUnavailable):
-        return render_error(503, exc.failure.code, exc.failure.message)
+        return render_error(503, exc.code, exc.message)
     if isinstance(exc, PayloadTooLarge):
         return render_gateway_error(exc)
     if exchange.timed_out:
@@ -288,7 +288,7 @@ async def _finish_kept(
     try:
         head = await opening
         response = await _collect(exchange, head, state["config"].max_body_bytes)
-    except (WebUnavailable, UpstreamError, PayloadTooLarge, _ClientGone) as exc:
+    except (WebUnavailable, UpstreamError, PayloadTooLarge, ClientGone) as exc:
         healthy = not exchange.timed_out
         response = _failure_response(exc, exchange)
     finally:

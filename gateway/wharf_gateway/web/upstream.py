@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
+from wharf_gateway.errors import UpstreamError
+
 #: Headers that belong to one connection and are never forwarded (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
     {
@@ -27,10 +29,6 @@ HOP_BY_HOP = frozenset(
 )
 _HEAD_LIMIT_BYTES = 64 * 1024
 _CHUNK_BYTES = 64 * 1024
-
-
-class UpstreamError(Exception):
-    """The container's server refused, reset, closed early or spoke nonsense."""
 
 
 @dataclass(slots=True)

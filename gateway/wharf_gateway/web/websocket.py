@@ -13,8 +13,7 @@ from typing import Any
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from wharf_runner import ContainerAddress
 
-from wharf_gateway.errors import GatewayError
-from wharf_gateway.scheduling.leases import WebUnavailable
+from wharf_gateway.errors import GatewayError, WebUnavailable
 from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.container_socket import INTERNAL_ERROR, ContainerSocket
