@@ -1,4 +1,4 @@
-"""The HTTP API of DESIGN.md 2.3, one module per resource, and the dashboard's page."""
+"""The HTTP API (docs/http-api.md), one module of routes per resource, and the dashboard."""
 
 from __future__ import annotations
 

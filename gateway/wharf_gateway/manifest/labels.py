@@ -1,4 +1,4 @@
-"""Endpoint host labels (DESIGN.md 2.4): `{workspace}--{label}`, one RFC 1035 DNS label."""
+"""Endpoint host labels: `{workspace}--{label}`, one RFC 1035 DNS label (docs/web-endpoints.md)."""
 
 from __future__ import annotations
 

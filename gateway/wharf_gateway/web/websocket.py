@@ -22,7 +22,7 @@ from wharf_gateway.web.proxy import admit
 
 Scope = dict[str, Any]
 
-#: Largest WebSocket message, each way (DESIGN.md 2.4).
+#: Largest WebSocket message, each way (docs/web-endpoints.md).
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 #: Close code when no container can take the connection ("try again later").
 TRY_AGAIN_LATER = 1013
