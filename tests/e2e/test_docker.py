@@ -192,7 +192,7 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
     docker_gateway: RunningGateway,
 ) -> None:
     import docker
-    from wharf_runner.backends.docker import NETWORK
+    from wharf_runner.backends.docker_options import NETWORK
 
     modal.Function.from_name("boxed", "facts").remote()  # the network exists once one started
     client = docker.from_env()
