@@ -39,7 +39,7 @@ def gateway_process(
         [
             sys.executable,
             "-m",
-            "client",
+            "wharf",
             "server",
             "--port",
             "0",
