@@ -70,14 +70,14 @@ def docker_run_samples(image: str, samples: int) -> list[float]:
 
 
 def runtime_image() -> str:
-    import docker
+    from wharf_runner.backends.docker_engine import DockerEngine
     from wharf_runner.backends.runtime_image import ensure_runtime_image
 
-    client = docker.from_env()
+    engine = DockerEngine()
     try:
-        return ensure_runtime_image(client)
+        return ensure_runtime_image(engine)
     finally:
-        client.close()
+        engine.close()
 
 
 def p50_ms(samples: list[float]) -> float:

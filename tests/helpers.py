@@ -22,6 +22,7 @@ from wharf._http import close_connections, run_flow
 from wharf_gateway.server.bootstrap import NewToken, first_start
 from wharf_gateway.server.config import Config, HttpServer
 from wharf_gateway.server.serve import serve
+from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
 #: Scales every timeout in the suite (raise it on a slow machine: WHARF_TEST_TIME_SCALE=3).
 TEST_TIME_SCALE = float(os.environ.get("WHARF_TEST_TIME_SCALE", "1"))
@@ -159,6 +160,29 @@ def write_app(folder: Path, source: str, stem: str = "app") -> Path:
     path = folder / f"{stem}_{uuid.uuid4().hex[:8]}.py"
     path.write_text(textwrap.dedent(source))
     return path
+
+
+def docker_problem() -> str | None:
+    """Why the Docker tests cannot run here, or None; with `WHARF_REQUIRE_DOCKER=1` a reason is
+    an error instead."""
+    problem = _why_not_docker()
+    if problem is not None and os.environ.get("WHARF_REQUIRE_DOCKER") == "1":
+        raise RuntimeError(problem)
+    return problem
+
+
+def _why_not_docker() -> str | None:
+    try:
+        import docker
+
+        client = docker.from_env()
+        try:
+            client.images.get(DEFAULT_BASE_IMAGE)
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"Docker or the runner base image is not available: {exc}"
+    return None
 
 
 def unique_name(prefix: str) -> str:

@@ -29,6 +29,7 @@ from wharf_runner.errors import (
 
 if TYPE_CHECKING:
     from wharf_runner.agent.web import serve_uvicorn
+    from wharf_runner.backends.docker_fleet import docker_fleet
 
 __all__ = [
     "PARAMETERS_ENV",
@@ -53,6 +54,7 @@ __all__ = [
     "ProtocolError",
     "RunnerError",
     "decode_frame",
+    "docker_fleet",
     "encode_frame",
     "serve_uvicorn",
     "split_frame_parts",
@@ -60,9 +62,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The web servers load only where used (the gateway), not in every container's agent.
+    # The web servers and the Docker SDK load only where used (the gateway), not in every
+    # container's agent; the Docker SDK not with the local backend either.
     if name == "serve_uvicorn":
         from wharf_runner.agent.web import serve_uvicorn
 
         return serve_uvicorn
+    if name == "docker_fleet":
+        from wharf_runner.backends.docker_fleet import docker_fleet
+
+        return docker_fleet
     raise AttributeError(f"module 'runner' has no attribute {name!r}")

@@ -5,7 +5,10 @@ RunnerError
 ├── AgentUnreachable        the agent refused, reset or closed a connection
 ├── ContainerStartFailed    a container did not come up (with the agent's reason)
 │   └── HostUnreachable     its runner host did not answer (another host may)
-└── ImageBuildFailed        an image could not be built (the build log says why)
+├── ImageBuildFailed        an image could not be built (the build log says why)
+└── EngineError             the container engine (Docker) refused a request
+    ├── EngineUnreachable   the engine did not answer
+    └── ImageNotFound       an image is not on the engine's host
 
 Inside a container the agent answers these itself; they never leave it:
 
@@ -48,6 +51,27 @@ class ImageBuildFailed(RunnerError):
 
 class HostUnreachable(ContainerStartFailed):
     """The runner host of a container did not answer."""
+
+
+class EngineError(RunnerError):
+    """The container engine (Docker) refused a request; `reason` is what it said."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(f"the container engine could not {operation}: {reason}")
+        self.operation = operation
+        self.reason = reason
+
+
+class EngineUnreachable(EngineError):
+    """The container engine did not answer (its host is down, or its socket is gone)."""
+
+
+class ImageNotFound(EngineError):
+    """An image is not on the engine's host."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__(f"find the image {image}", "it is not there")
+        self.image = image
 
 
 class ArgumentsError(Exception):

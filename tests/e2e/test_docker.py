@@ -19,31 +19,7 @@ import wharf as modal
 from wharf_gateway.server.config import BackendKind
 from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
-from tests.helpers import RunningGateway, serving_app, wait_until
-
-
-def docker_problem() -> str | None:
-    """Why the Docker tests cannot run here, or None; with `WHARF_REQUIRE_DOCKER=1` a reason is
-    an error instead."""
-    problem = _why_not_docker()
-    if problem is not None and os.environ.get("WHARF_REQUIRE_DOCKER") == "1":
-        raise RuntimeError(problem)
-    return problem
-
-
-def _why_not_docker() -> str | None:
-    try:
-        import docker
-
-        client = docker.from_env()
-        try:
-            client.images.get(DEFAULT_BASE_IMAGE)
-        finally:
-            client.close()
-    except Exception as exc:
-        return f"Docker or the runner base image is not available: {exc}"
-    return None
-
+from tests.helpers import RunningGateway, docker_problem, serving_app, wait_until
 
 if (_problem := docker_problem()) is not None:
     pytest.skip(_problem, allow_module_level=True)
@@ -192,7 +168,7 @@ def test_the_containers_bridge_is_walled_off_from_the_host_and_metadata(
     docker_gateway: RunningGateway,
 ) -> None:
     import docker
-    from wharf_runner.backends.docker import NETWORK
+    from wharf_runner.backends.docker_options import NETWORK
 
     modal.Function.from_name("boxed", "facts").remote()  # the network exists once one started
     client = docker.from_env()

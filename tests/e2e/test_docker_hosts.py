@@ -20,8 +20,7 @@ from wharf_gateway.server.app import backend_owner
 from wharf_gateway.server.config import BackendKind
 from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
-from tests.e2e.test_docker import docker_problem
-from tests.helpers import serving_app, wait_until
+from tests.helpers import docker_problem, serving_app, wait_until
 
 if (problem := docker_problem()) is not None:
     pytest.skip(problem, allow_module_level=True)

@@ -14,8 +14,7 @@ from wharf._http import run_flow
 from wharf._loader import load_app
 from wharf_gateway.server.config import BackendKind
 
-from tests.e2e.test_docker import docker_problem
-from tests.helpers import RunningGateway, serving_app, write_app
+from tests.helpers import RunningGateway, docker_problem, serving_app, write_app
 
 if (problem := docker_problem()) is not None:
     pytest.skip(problem, allow_module_level=True)

@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_docker import docker_problem
 from tests.e2e.test_recovery import gateway_process, token_from
-from tests.helpers import scaled, write_app
+from tests.helpers import docker_problem, scaled, write_app
 
 if (problem := docker_problem()) is not None:
     pytest.skip(problem, allow_module_level=True)

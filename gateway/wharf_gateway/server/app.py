@@ -81,7 +81,7 @@ def gpu_inventory(config: Config) -> list[Gpu]:
 def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBackend]:
     if config.backend is BackendKind.DOCKER:
         # Imported here: the Docker SDK is not needed (nor paid for) with the local backend.
-        from wharf_runner.backends.docker_fleet import docker_fleet
+        from wharf_runner import docker_fleet
 
         owner = backend_owner(config.data_dir)
         hosts, environment = list(config.docker_hosts), config.runner_environment

@@ -234,11 +234,17 @@ class _EndOfInput(asyncio.Protocol):
         self._closed.set()
 
 
-async def _until_stopped(config: AgentConfig) -> None:
-    """Until SIGTERM, or until standard input closes when the gateway owns our stdin."""
-    loop = asyncio.get_running_loop()
+def _stop_on_sigterm() -> asyncio.Event:
+    """An event SIGTERM sets. Installed before the agent reports ready: the gateway may stop
+    a container at once, and the default action would kill it without its exit hooks."""
     stopped = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    return stopped
+
+
+async def _until_stopped(config: AgentConfig, stopped: asyncio.Event) -> None:
+    """Until `stopped` is set, or until standard input closes when the gateway owns our stdin."""
+    loop = asyncio.get_running_loop()
     if config.exit_on_stdin_eof:
         await loop.connect_read_pipe(lambda: _EndOfInput(stopped), sys.stdin)
     await stopped.wait()
@@ -263,9 +269,10 @@ async def serve_agent(config: AgentConfig) -> int:
             agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
         )
         port = server.sockets[0].getsockname()[1]
+        stopped = _stop_on_sigterm()
         _report_ready(config, {"port": port, "web_port": None if web is None else web.port})
         async with server:
-            await _until_stopped(config)
+            await _until_stopped(config, stopped)
         if web is not None:
             await web.close()
         await run_exit_hooks(served)

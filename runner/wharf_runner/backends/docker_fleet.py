@@ -24,8 +24,9 @@ from wharf_runner.backends.base import (
     ImageRecipe,
     LogStream,
 )
-from wharf_runner.backends.docker import DEFAULT_CPUS, DEFAULT_MEMORY_MB, DockerBackend
-from wharf_runner.errors import ContainerStartFailed, HostUnreachable
+from wharf_runner.backends.docker import DockerBackend
+from wharf_runner.backends.docker_options import DEFAULT_CPUS, DEFAULT_MEMORY_MB
+from wharf_runner.errors import ContainerStartFailed, EngineError, HostUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class DockerFleet:
                     backend = await asyncio.to_thread(
                         self._make_backend, _Forward(self, host), host.url
                     )
-                except Exception as exc:  # the SDK connects at once, and fails in several ways
+                except (EngineError, OSError) as exc:  # OSError: the host's name is unknown
                     raise HostUnreachable("-", f"{host.url} does not answer: {exc}") from exc
                 try:
                     host.cpus, host.memory_mb = await backend.capacity()

@@ -172,6 +172,11 @@ class LocalBackend:
             os.killpg(process.pid, signal.SIGKILL)
         # Drain the last log lines, but not for as long as a forked child keeps the pipes open.
         await asyncio.wait(pumps, timeout=_LOG_DRAIN_S)
+        # The pidfd can tell the exit before asyncio's child watcher has collected its status
+        # (`returncode`); `wait()` returns once it has, and the pipes are closed.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_LOG_DRAIN_S):
+                await process.wait()
         self._processes.pop(container_id, None)
         self._events.on_exit(container_id, process.returncode)
         await process.wait()

@@ -8,10 +8,12 @@ import importlib
 import io
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import docker.errors
 from wharf.container import PYTHON_SOURCE_DIR
+
+if TYPE_CHECKING:
+    from wharf_runner.backends.docker_engine import DockerEngine
 
 #: The image `deploy/runner-base/` builds: Debian 12, Python 3.11 and the runtime's packages.
 DEFAULT_BASE_IMAGE = "wharf-runner-base:latest"
@@ -55,27 +57,19 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-def ensure_runtime_image(client: Any, base_image: str = DEFAULT_BASE_IMAGE) -> str:
-    """The tag of the runtime image on `client`'s Docker host, built first if missing.
+def ensure_runtime_image(engine: DockerEngine, base_image: str = DEFAULT_BASE_IMAGE) -> str:
+    """The tag of the runtime image on `engine`'s Docker host, built first if missing.
 
     Raises:
-        docker.errors.ImageNotFound: the base image is not there (build it: deploy/runner-base).
-        docker.errors.BuildError: the build failed.
+        ImageNotFound: the base image is not there (build it: deploy/runner-base).
+        EngineError: the build failed.
     """
-    base_id = client.images.get(base_image).id
+    base_id = engine.image_id(base_image)
     files = _runtime_files()
     digest = hashlib.sha256(base_id.encode())
     for name, path in files:
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     tag = f"wharf-runtime:{digest.hexdigest()[:16]}"
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        client.images.build(
-            fileobj=io.BytesIO(_context(base_image, files)),
-            custom_context=True,
-            tag=tag,
-            rm=True,
-            labels={"wharf.managed": "1"},
-        )
+    if not engine.has_image(tag):
+        engine.build_image(_context(base_image, files), tag, labels={"wharf.managed": "1"})
     return tag
