@@ -459,3 +459,4 @@ class Scheduler:
             for container in list(pool.containers.values()):
                 self._containers.stop(pool, container)
         await self._containers.wait_idle()
+        await self._containers.backend.close()
