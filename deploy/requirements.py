@@ -5,7 +5,7 @@ those extras' requirements too, so `server` lists the runtime's as well.
     python3 deploy/requirements.py [--pyproject PATH] [EXTRA ...]
 
 deploy/runner-base/ installs `runtime` into the image every container starts from (the agent's
-needs); deploy/gateway/Dockerfile adds `server` (the gateway's and the runner's backends').
+needs); deploy/gateway/build.sh adds `server` (the gateway's and the runner's backends').
 """
 
 from __future__ import annotations

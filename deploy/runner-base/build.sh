@@ -6,8 +6,8 @@
 #
 #   deploy/runner-base/build.sh [IMAGE]        (default: wharf-runner-base:latest; needs root)
 #
-# WHARF_EXTRAS=server builds a base the gateway's image (deploy/gateway/Dockerfile) needs no
-# index to build on: with the gateway's packages too, which containers do not need.
+# WHARF_EXTRAS="runtime ..." adds more of the distribution's extras. The gateway's image
+# (deploy/gateway/build.sh) adds the `server` extra on top of this base by itself.
 #
 # Where a registry is reachable, `docker build -t wharf-runner-base deploy/runner-base` builds the
 # same image from python:3.11-slim instead. The gateway adds Wharf's own code on top of either.
@@ -27,7 +27,7 @@ trap 'rm -rf "$root"' EXIT
 
 debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm "$root" "$mirror" >/dev/null
 # What the agent inside containers imports: the SDK's dependencies and the `runtime` extra's
-# (not the gateway's, unless asked: deploy/gateway/Dockerfile adds those to its own image).
+# (not the gateway's, unless asked: deploy/gateway/build.sh adds those to its own image).
 # shellcheck disable=SC2086 # several extras are several words
 "$python" deploy/requirements.py $extras >"$root/requirements.txt"
 "$python" -m pip install --quiet --no-compile --target "$root/usr/local/lib/python3.11/dist-packages" \

@@ -10,6 +10,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import wharf as modal
 from wharf_gateway.server.config import BackendKind
 from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE
 
-from tests.helpers import RunningGateway, docker_problem, serving_app, wait_until
+from tests.helpers import RunningGateway, docker_problem, scaled, serving_app, wait_until
 
 if (_problem := docker_problem()) is not None:
     pytest.skip(_problem, allow_module_level=True)
@@ -272,13 +273,16 @@ def test_the_gateway_image_serves(tmp_path: Path) -> None:
 
     client = docker.from_env()
     with contextlib.closing(client):
-        image, _ = client.images.build(
-            path=str(REPOSITORY),
-            dockerfile="deploy/gateway/Dockerfile",
-            tag="wharf-gateway:test",
-            rm=True,
-            forcerm=True,
+        built = subprocess.run(
+            [str(REPOSITORY / "deploy" / "gateway" / "build.sh"), "wharf-gateway:test"],
+            env={**os.environ, "PYTHON": sys.executable},
+            capture_output=True,
+            text=True,
+            timeout=scaled(600),
+            check=False,
         )
+        assert built.returncode == 0, built.stderr
+        image = client.images.get("wharf-gateway:test")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
