@@ -43,7 +43,7 @@ def gateway_peak_rss_mb(port: int) -> float:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"gateway" in command and str(port).encode() in command:
+        if b"wharf_gateway" in command and str(port).encode() in command:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
