@@ -16,6 +16,7 @@ from typing import Any
 
 from wharf._app import LocalEntrypoint
 from wharf._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
+from wharf._domains import grant_domain, list_domains, revoke_domain
 from wharf._errors import ClientError, InvalidError
 from wharf._http import run_flow
 from wharf._loader import LoadedApp, load_app
@@ -52,7 +53,34 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("app")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     _add_secret_commands(commands)
+    _add_domain_commands(commands)
     return parser
+
+
+def _add_domain_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    domain = commands.add_parser("domain", help="grant, list or revoke custom domains (admin)")
+    domain_commands = domain.add_subparsers(dest="domain_action", required=True)
+    add = domain_commands.add_parser("add", help="grant a custom domain to a workspace")
+    add.add_argument("host")
+    add.add_argument("--workspace", required=True, help="the workspace that may serve it")
+    listing = domain_commands.add_parser("list", help="list granted domains")
+    listing.add_argument("--workspace", help="only this workspace's (admins)")
+    remove = domain_commands.add_parser("remove", help="revoke a domain; its endpoint stops")
+    remove.add_argument("host")
+
+
+def _domain(args: argparse.Namespace) -> int:
+    action = str(args.domain_action)
+    if action == "add":
+        grant = run_flow(grant_domain(args.host, args.workspace))
+        print(f"Granted {grant['host']} to workspace {grant['workspace']!r}")
+    elif action == "list":
+        for grant in run_flow(list_domains(args.workspace)):
+            print(f"{grant['host']:<40} {grant['workspace']}")
+    else:
+        run_flow(revoke_domain(args.host))
+        print(f"Revoked {args.host}")
+    return 0
 
 
 def _add_secret_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -215,7 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server side lives in the gateway package, which the client must not import.
         os.execv(sys.executable, [sys.executable, "-m", "wharf_gateway", *argv])  # noqa: S606
     args = _parser().parse_args(argv)
-    handlers = {"deploy": _deploy, "run": _run, "app": _app, "serve": _serve, "secret": _secret}
+    handlers = {
+        "deploy": _deploy,
+        "run": _run,
+        "app": _app,
+        "serve": _serve,
+        "secret": _secret,
+        "domain": _domain,
+    }
     try:
         return handlers[args.command](args)
     except ClientError as exc:

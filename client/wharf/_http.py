@@ -78,7 +78,8 @@ def _client_options(credentials: Credentials, *, asynchronous: bool) -> dict[str
     if credentials.server_url.startswith(_UNIX_SCHEME):
         path = credentials.server_url[len(_UNIX_SCHEME) :]
         transport = httpx.AsyncHTTPTransport if asynchronous else httpx.HTTPTransport
-        options.update(base_url="http://wharf", transport=transport(uds=path))
+        # `localhost` is one of every gateway's own names, so the request's Host is accepted.
+        options.update(base_url="http://localhost", transport=transport(uds=path))
     return options
 
 

@@ -12,7 +12,7 @@ GatewayError
 ├── Conflict          409 conflict              a name in use: a secret, or another app's label
 ├── Superseded        409 conflict              a newer deploy of the same app came first
 ├── MethodNotAllowed  405 method_not_allowed
-├── RateLimited       429 rate_limited          the workspace is over its rate limit
+├── RateLimited       429 rate_limited          a workspace budget, a client, or failed logins
 ├── BacklogFull       429 backlog_full          too many inputs of one function already wait
 ├── TooManyPools      429 too_many_pools        too many parameter sets of a function run at once
 ├── WindowFull        429 map_window_full       a map holds too many running or unread inputs
@@ -94,8 +94,13 @@ class MethodNotAllowed(GatewayError):
 class RateLimited(GatewayError):
     status, code = 429, ErrorCode.RATE_LIMITED
 
-    def __init__(self, retry_after_s: int, headers: dict[str, str]) -> None:
-        super().__init__(f"the workspace is over its rate limit; retry in {retry_after_s} s")
+    def __init__(
+        self,
+        retry_after_s: int,
+        headers: dict[str, str],
+        what: str = "the workspace is over its rate limit",
+    ) -> None:
+        super().__init__(f"{what}; retry in {retry_after_s} s")
         self.headers = {"retry-after": str(retry_after_s), **headers}  # type: ignore[misc]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -63,6 +64,18 @@ class Principal:
     workspace_name: str
     token_id: str
     is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DomainGrant:
+    """A custom domain an admin granted to a workspace."""
+
+    host: str
+    workspace_name: str
+    granted_at: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"host": self.host, "workspace": self.workspace_name, "granted_at": self.granted_at}
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,3 +261,12 @@ class SecretRecord:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+def utc_text(timestamp: float) -> str:
+    """A stored time as ISO 8601 UTC, whatever the stored value (one out of the calendar's
+    range reads as such rather than failing a listing)."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp:g} (out of the calendar's range)"

@@ -91,7 +91,7 @@ def test_a_trickled_head_gets_408_while_others_are_served(tmp_path: Path) -> Non
     with running_gateway(uvicorn_config(tmp_path, head_timeout_s=1.0)) as gateway:
         with raw_connection(gateway) as sock:
             started = time.monotonic()
-            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             answer = b""
             sock.settimeout(0.2)
             while time.monotonic() < started + scaled(10):
@@ -117,7 +117,7 @@ def test_a_stalled_body_closes_the_connection(tmp_path: Path) -> None:
         with raw_connection(gateway) as sock:
             started = time.monotonic()
             sock.sendall(
-                b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
+                b"POST /v1/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 + f"Authorization: {gateway.authorization}\r\n".encode()
                 + b"Content-Length: 1000\r\n\r\n{"
             )
@@ -134,7 +134,7 @@ def test_an_oversized_head_gets_431(tmp_path: Path, complete: bool) -> None:
     line = b"X-Big: " + b"a" * 8000 + b"\r\n"
     with running_gateway(uvicorn_config(tmp_path)) as gateway:
         with raw_connection(gateway) as sock:
-            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
             lines = [line] * (MAX_HEAD_BYTES // len(line) + 2)
             with contextlib.suppress(OSError):  # the gateway may close while this still sends
                 if complete:  # all at once: the head is whole when the gateway looks at it
@@ -152,7 +152,7 @@ def test_connections_past_the_limit_get_503_and_the_open_ones_keep_working(
 ) -> None:
     def one_request() -> bytes:
         with raw_connection(gateway) as sock:
-            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             return read_until_closed(sock)
 
     with running_gateway(uvicorn_config(tmp_path, max_connections=3)) as gateway:
@@ -161,7 +161,9 @@ def test_connections_past_the_limit_get_503_and_the_open_ones_keep_working(
             refused = wait_until(lambda: (a := one_request()).startswith(b"HTTP/1.1 503") and a)
             assert b"retry-after: 1" in refused
             assert b"too many connections" in refused
-            held[0].sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            held[0].sendall(
+                b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
             assert read_until_closed(held[0]).startswith(b"HTTP/1.1 200")
             held[1].close()
             wait_until(lambda: one_request().startswith(b"HTTP/1.1 200"))

@@ -41,12 +41,6 @@ FAULTY_APP = """
 
 
     @app.function()
-    @modal.web_endpoint(custom_domains=["api.example.test"])
-    def branded():
-        return "custom domain"
-
-
-    @app.function()
     @modal.web_endpoint(method="POST")
     def count(request: "Request"):
         return None
@@ -91,13 +85,6 @@ def test_a_container_that_dies_mid_request_answers_502(faulty: RunningGateway) -
     response = httpx.get(web(faulty, "faulty-crash"), timeout=30)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "bad_gateway"
-
-
-def test_a_custom_domain_routes_to_its_endpoint(faulty: RunningGateway) -> None:
-    response = httpx.get(faulty.url, headers={"host": "api.example.test"}, timeout=30)
-    assert response.json() == "custom domain"
-    api = httpx.get(f"{faulty.url}/v1/health", headers={"host": "other.example.test"})
-    assert api.json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,10 @@ import hashlib
 import pytest
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.labels import host_label
+from wharf_gateway.security.hosts import PublicAddress
 from wharf_gateway.web.router import Target, endpoint_target
+
+LOCAL = PublicAddress.of("http://127.0.0.1:8000", "localhost:8000")
 
 
 def test_default_label_is_app_and_function_lower_cased() -> None:
@@ -36,21 +39,26 @@ def test_long_labels_are_cut_to_56_characters_and_a_hash() -> None:
 
 
 def test_subdomain_and_path_forms_route_to_endpoints() -> None:
-    assert endpoint_target("main--f.localhost", "/x", "localhost") == Target(
-        "main--f", "", is_label=True
-    )
-    assert endpoint_target("127.0.0.1", "/web/main--f/a/b", "localhost") == Target(
+    assert endpoint_target("main--f.localhost", "/x", LOCAL) == Target("main--f", "", is_label=True)
+    assert endpoint_target("127.0.0.1", "/web/main--f/a/b", LOCAL) == Target(
         "main--f", "/web/main--f", is_label=True
     )
 
 
-def test_api_hosts_are_not_endpoints_but_other_names_may_be_custom_domains() -> None:
-    assert endpoint_target("localhost", "/v1/apps", "localhost") is None
-    assert endpoint_target("127.0.0.1", "/v1/apps", "localhost") is None
-    assert endpoint_target("[::1]", "/v1/apps", "localhost") is None
-    assert endpoint_target("api.example.com", "/", "localhost") == Target(
+def test_the_gateways_own_names_are_the_api_and_any_other_host_is_a_custom_domain() -> None:
+    assert endpoint_target("localhost", "/v1/apps", LOCAL) is None
+    assert endpoint_target("127.0.0.1", "/v1/apps", LOCAL) is None
+    assert endpoint_target("[::1]", "/v1/apps", LOCAL) is None
+    assert endpoint_target("a.b.localhost", "/", LOCAL) is None  # under the domain: the API
+    assert endpoint_target("api.example.com", "/", LOCAL) == Target(
         "api.example.com", "", is_label=False
     )
-    assert endpoint_target("a.b.localhost", "/", "localhost") == Target(
-        "a.b.localhost", "", is_label=False
+    # A stranger's host cannot reach an endpoint by the path form either: only its own grant.
+    assert endpoint_target("evil.example.com", "/web/main--f/", LOCAL) == Target(
+        "evil.example.com", "", is_label=False
+    )
+    public = PublicAddress.of("https://wharf.example.com", "run.example.com")
+    assert endpoint_target("wharf.example.com", "/v1/apps", public) is None
+    assert endpoint_target("main--f.run.example.com", "/", public) == Target(
+        "main--f", "", is_label=True
     )

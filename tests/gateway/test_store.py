@@ -266,3 +266,30 @@ def test_reads_see_every_commit_across_wal_checkpoints(tmp_path: Path) -> None:
             await database.close()
 
     asyncio.run(scenario())
+
+
+def test_names_become_lower_case_where_that_collides_with_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "wharf.db"
+    with sqlite3.connect(path) as connection:  # a database an older gateway made
+        connection.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        for version, script in migrations():
+            if version < 9:
+                connection.executescript(script)
+                connection.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+        connection.executemany(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, 0)",
+            [("ws-1", "Team"), ("ws-2", "main"), ("ws-3", "MAIN")],
+        )
+        connection.execute("INSERT INTO apps VALUES ('ap-1', 'ws-1', 'MyApp', 'deployed', 1, 0, 0)")
+
+    async def scenario() -> None:
+        async with _open_store(path) as store:
+            assert await store.workspace_id("TEAM") == "ws-1"
+            assert await store.workspace_id("main") == "ws-2"  # `MAIN` keeps its case: taken
+            app = await store.find_app("ws-1", "myapp")
+            assert app is not None
+            assert app.name == "myapp"
+
+    asyncio.run(scenario())

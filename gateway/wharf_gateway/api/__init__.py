@@ -10,6 +10,7 @@ from wharf_gateway.api import (
     call_records,
     calls,
     dashboard,
+    domains,
     health,
     logs,
     maps,
@@ -31,5 +32,6 @@ ROUTES: list[BaseRoute] = [
     *values.ROUTES,
     *tokens.ROUTES,
     *secrets.ROUTES,
+    *domains.ROUTES,
     *dashboard.ROUTES,
 ]

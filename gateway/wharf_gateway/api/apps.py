@@ -32,16 +32,16 @@ AUTOSCALER_OPTIONS = frozenset(
 def web_url(request: Request, function: FunctionRecord) -> str | None:
     """`{scheme}://{workspace}--{label}.{domain}` of a web function; None for others."""
     web = function.definition.web
-    if web is None:
+    if web is None or web.host is None:
         return None
-    return f"{request.url.scheme}://{web.host}.{state_of(request)['domain']}"
+    return state_of(request)["address"].endpoint_url(web.host)
 
 
 def function_json(
     request: Request, function: FunctionRecord, app_ref: str | None = None
 ) -> dict[str, Any]:
     """A function as the API shows it; `calls_url` uses `app_ref` (the name for deployed apps)."""
-    base = str(request.base_url).rstrip("/")
+    base = state_of(request)["address"].base_url
     app_ref = app_ref or function.app_id
     shape = class_shape(function)
     return {
@@ -123,7 +123,7 @@ def deploy_json(request: Request, job: DeployJob, after: int) -> dict[str, Any]:
     data: dict[str, Any] = {
         "deploy_id": job.deploy_id,
         "status": job.status,
-        "status_url": str(request.url_for("deploy_status", deploy_id=job.deploy_id)),
+        "status_url": f"{state_of(request)['address'].base_url}/v1/deploys/{job.deploy_id}",
         "log": job.lines_after(after),
         "next": job.lines,
     }

@@ -58,7 +58,7 @@ def result_path(call_id: str) -> str:
 
 def pending_response(request: Request, call_id: str, status: int) -> Response:
     """202 with where to find the result, or 302 there (a result URL redirects to itself)."""
-    result_url = f"{str(request.base_url).rstrip('/')}{result_path(call_id)}"
+    result_url = f"{state_of(request)['address'].base_url}{result_path(call_id)}"
     headers = {CALL_ID_HEADER: call_id}
     if status == 302:
         return Response(status_code=302, headers={**headers, "location": result_path(call_id)})

@@ -15,6 +15,7 @@ from wharf_gateway.api.common import count_param, parse_count, path_param
 from wharf_gateway.apps.logs import log_events
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.responses import SSE_CONTENT_TYPE, accepts_event_stream, json_response
+from wharf_gateway.security.ratelimit import client_address
 from wharf_gateway.server.state import principal_of, state_of
 from wharf_gateway.storage.reports import LogQuery
 
@@ -66,10 +67,11 @@ async def _logs_response(
         return await state["reports"].logs(replace(query, after_id=after_id))
 
     authorization = request.headers.get("authorization")
+    client = client_address(request.scope, state["config"].trust_forwarded_headers)
 
     async def still_allowed() -> object:
         # A stream outlives its request: a token revoked meanwhile ends it (no rate charge).
-        return await state["auth"].authenticate(authorization)
+        return await state["auth"].authenticate(authorization, client)
 
     feed = state["log_feed"]
     close = feed.open_stream(workspace_id)

@@ -9,9 +9,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wharf_gateway.responses import json_response
+from wharf_gateway.server.state import state_of
 
 
-def describe(routes: list[Any]) -> dict[str, Any]:
+def describe(routes: list[Any], base_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route) or not route.include_in_schema:
@@ -26,6 +27,7 @@ def describe(routes: list[Any]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Wharf", "version": "1"},
+        "servers": [{"url": base_url}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
         "paths": paths,
@@ -34,7 +36,7 @@ def describe(routes: list[Any]) -> dict[str, Any]:
 
 async def openapi(request: Request) -> Response:
     """The OpenAPI description of every route of this API: 200."""
-    return json_response(describe(request.app.routes))
+    return json_response(describe(request.app.routes, state_of(request)["address"].base_url))
 
 
 ROUTES = [Route("/v1/openapi.json", openapi, methods=["GET"])]

@@ -6,14 +6,14 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from wharf_gateway.errors import Conflict, NotFound
+from wharf_gateway.errors import Conflict, Forbidden, NotFound
 from wharf_gateway.manifest.classes import class_shape
 from wharf_gateway.manifest.labels import host_label
 from wharf_gateway.manifest.schema import Manifest
 from wharf_gateway.models import AppRecord, AppState, FunctionRecord, Principal
 from wharf_gateway.scheduling.scheduler import Scheduler
-from wharf_gateway.storage.apps import AppStore
 from wharf_gateway.storage.blobs import BlobStore
+from wharf_gateway.storage.store import Store
 
 #: Hosts remembered between deploys (including unknown ones, so floods of them stay cheap).
 _MAX_CACHED_HOSTS = 10_000
@@ -43,7 +43,7 @@ def assign_hosts(workspace: str, manifest: Manifest, *, dev: bool) -> dict[str, 
 class AppService:
     """Deploys and finds apps; function lookups are served from memory after the first."""
 
-    def __init__(self, store: AppStore, blobs: BlobStore, scheduler: Scheduler) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, scheduler: Scheduler) -> None:
         self._store = store
         self._blobs = blobs
         self._scheduler = scheduler
@@ -60,11 +60,13 @@ class AppService:
 
         Raises:
             Conflict: a web label or custom domain is held by another app.
+            Forbidden: a custom domain is not granted to the workspace (nothing changes then).
         """
         workspace_id = principal.workspace_id
+        endpoints = assign_hosts(principal.workspace_name, manifest, dev=manifest.ephemeral)
+        await self._check_domains_granted(principal, endpoints)
         bundle_sha256 = await self._blobs.put(bundle)
         state = AppState.EPHEMERAL if manifest.ephemeral else AppState.DEPLOYED
-        endpoints = assign_hosts(principal.workspace_name, manifest, dev=manifest.ephemeral)
         async with self._locks[workspace_id]:
             current = await self._current(workspace_id, manifest)
             previous = [] if current is None else await self._store.functions_of(current)
@@ -99,6 +101,27 @@ class AppService:
         self._generation += 1
         self._functions.clear()
         self._endpoints.clear()
+
+    async def _check_domains_granted(self, principal: Principal, endpoints: dict[str, str]) -> None:
+        for host in sorted(endpoints):
+            if "." in host and await self._store.domain_holder(host) != principal.workspace_id:
+                raise Forbidden(
+                    f"the custom domain {host} is not granted to workspace "
+                    f"{principal.workspace_name!r}; an admin grants it with: "
+                    f"wharf domain add {host} --workspace {principal.workspace_name}"
+                )
+
+    async def grant_domain(self, host: str, workspace_id: str) -> bool:
+        """Grant a custom domain (see `DomainStore.grant_domain`); lookups follow at once."""
+        granted = await self._store.grant_domain(host, workspace_id)
+        self._forget_lookups()
+        return granted
+
+    async def revoke_domain(self, host: str) -> bool:
+        """Take a custom domain back: its endpoint stops serving at once."""
+        held = await self._store.revoke_domain(host)
+        self._forget_lookups()
+        return held
 
     async def _check_hosts_free(
         self, endpoints: dict[str, str], previous: list[FunctionRecord]

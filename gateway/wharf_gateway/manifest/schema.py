@@ -276,7 +276,8 @@ def parse_manifest(data: object) -> Manifest:
     if len(set(names)) != len(names):
         raise InvalidRequest("function names in an app must be unique")
     return Manifest(
-        name=name,
+        # App names become parts of endpoint labels, which DNS compares case-insensitively.
+        name=name.lower(),
         module=_check_identifier(data.get("module"), "module"),
         app_variable=_check_identifier(data.get("app_variable"), "app_variable"),
         ephemeral=bool(data.get("ephemeral", False)),

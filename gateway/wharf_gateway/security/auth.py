@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 
 from wharf_gateway.errors import Unauthorized
-from wharf_gateway.models import Principal, TokenKind, TokenRecord
+from wharf_gateway.models import Principal, TokenKind, TokenRecord, utc_text
+from wharf_gateway.security.ratelimit import FailureThrottle
 from wharf_gateway.storage.workspaces import WorkspaceStore, secret_digest
 
 #: How long a token's record is trusted from memory: a revocation made by another process (the
@@ -35,24 +36,42 @@ def parse_bearer(header: str | None) -> tuple[str, str]:
 class TokenAuthority:
     """Checks tokens against the store, caching records (never secrets) by token id."""
 
-    def __init__(self, store: WorkspaceStore) -> None:
+    def __init__(self, store: WorkspaceStore, throttle: FailureThrottle | None = None) -> None:
         self._store = store
+        #: Failed attempts per client address; None: no throttling (server-host tools).
+        self.throttle = throttle
         self._cache: dict[str, tuple[TokenRecord, float]] = {}
         #: Bumped by every revocation, so a lookup that raced one is not cached.
         self._generation = 0
 
-    async def authenticate(self, header: str | None) -> Principal:
-        """The principal a request acts for.
+    async def authenticate(self, header: str | None, client: str = "") -> Principal:
+        """The principal a request from the address `client` acts for.
 
         Raises:
+            RateLimited: `client` failed too often lately (answered before any secret is read).
             Unauthorized: missing, malformed, unknown, wrong, revoked or expired token (one
                 message for an unknown id and a wrong secret, so a caller learns nothing about
                 which ids exist; a caller with the right secret learns it was revoked or expired).
         """
-        return await self.check(*parse_bearer(header))
+        return await self._throttled(client, lambda: self._check(*parse_bearer(header)))
 
-    async def check(self, token_id: str, secret: str) -> Principal:
+    async def check(self, token_id: str, secret: str, client: str = "") -> Principal:
         """The principal of a token given as its id and secret (see `authenticate`)."""
+        return await self._throttled(client, lambda: self._check(token_id, secret))
+
+    async def _throttled(
+        self, client: str, attempt: Callable[[], Awaitable[Principal]]
+    ) -> Principal:
+        if self.throttle is not None:
+            self.throttle.admit(client)
+        try:
+            return await attempt()
+        except Unauthorized:
+            if self.throttle is not None:
+                self.throttle.failed(client)
+            raise
+
+    async def _check(self, token_id: str, secret: str) -> Principal:
         cached = self._cache.get(token_id)
         record = None
         if cached is not None and time.monotonic() - cached[1] < TOKEN_CACHE_S:
@@ -70,8 +89,7 @@ class TokenAuthority:
         if record.revoked:
             raise Unauthorized(f"the token {token_id} was revoked")
         if record.expires_at is not None and time.time() >= record.expires_at:
-            expired = datetime.fromtimestamp(record.expires_at, UTC).isoformat(timespec="seconds")
-            raise Unauthorized(f"the token {token_id} expired at {expired}")
+            raise Unauthorized(f"the token {token_id} expired at {utc_text(record.expires_at)}")
         return Principal(
             record.workspace_id,
             record.workspace_name,

@@ -35,7 +35,8 @@ from wharf_gateway.scheduling.gpus import Gpu, GpuAllocator, read_inventory
 from wharf_gateway.scheduling.scheduler import Scheduler, SchedulerLimits
 from wharf_gateway.security.auth import TokenAuthority
 from wharf_gateway.security.credentials import ContainerCredentials
-from wharf_gateway.security.ratelimit import RateLimiter
+from wharf_gateway.security.hosts import PublicAddress
+from wharf_gateway.security.ratelimit import FailureThrottle, RateLimiter
 from wharf_gateway.security.secrets import SecretBox, SecretService, load_key
 from wharf_gateway.server.config import BackendKind, Config
 from wharf_gateway.server.state import GatewayState
@@ -97,6 +98,7 @@ async def _sweep_forever(
     calls: CallService,
     maps: MapService,
     rate_limiter: RateLimiter,
+    throttle: FailureThrottle,
 ) -> None:
     last_expiry_s = last_limits_s = last_blob_sweep_s = 0.0
     while True:
@@ -104,6 +106,8 @@ async def _sweep_forever(
         try:
             calls.scheduler.sweep()
             maps.sweep(time.monotonic())
+            rate_limiter.sweep()
+            throttle.sweep()
             await calls.sweep_streams(time.monotonic())
             if time.monotonic() - last_limits_s >= LIMITS_REFRESH_S:
                 # Limits set by `wharf workspace limits` (another process) apply within seconds.
@@ -133,7 +137,7 @@ def _log_sink(store: Store, feed: LogFeed) -> LogSink:
 
 @asynccontextmanager
 async def _lifespan(
-    config: Config, internal_url: str, domain: str, log_feed: LogFeed
+    config: Config, internal_url: str, address: PublicAddress, log_feed: LogFeed
 ) -> AsyncIterator[GatewayState]:
     make_backend = _backend_factory(config)
     # First, so a bad key file stops the start before anything else is opened.
@@ -141,7 +145,8 @@ async def _lifespan(
     database = await Database.open(config.database_path)
     store = Store(database)
     blobs = BlobStore(config.blob_dir, database)
-    authority = TokenAuthority(store)
+    throttle = FailureThrottle(config.auth_failures_per_s)
+    authority = TokenAuthority(store, throttle)
     credentials = ContainerCredentials(
         store, authority, internal_url, config.tls_ca or config.tls_cert
     )
@@ -173,10 +178,14 @@ async def _lifespan(
     recovered = await calls.recover()
     if recovered:
         logger.info("recovered %d unfinished calls", recovered)
-    rate_limiter = RateLimiter(config.rate_limit_per_s, config.rate_burst_s)
+    rate_limiter = RateLimiter(
+        config.rate_limit_per_s, config.rate_burst_s, config.client_rate_limit_per_s
+    )
     rate_limiter.configure(await store.workspace_limits())
     maps = MapService(scheduler, config.map_idle_timeout_s, config.max_body_bytes)
-    sweeper = asyncio.create_task(_sweep_forever(config, store, blobs, calls, maps, rate_limiter))
+    sweeper = asyncio.create_task(
+        _sweep_forever(config, store, blobs, calls, maps, rate_limiter, throttle)
+    )
     upstreams = UpstreamPool()
     background = Background()
     try:
@@ -196,7 +205,7 @@ async def _lifespan(
             deploys=deploys,
             secrets=secrets,
             log_feed=log_feed,
-            domain=domain,
+            address=address,
         )
     finally:
         await deploys.close()
@@ -238,15 +247,15 @@ async def _render_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    config: Config, *, internal_url: str, domain: str, log_feed: LogFeed | None = None
+    config: Config, *, internal_url: str, address: PublicAddress, log_feed: LogFeed | None = None
 ) -> FrontDoor:
-    """The gateway app for `config`; containers reach it back at `internal_url`, and endpoints
-    are served under `domain`. Its live log streams end once `log_feed.closing` is set (when
-    the server begins to shut down)."""
+    """The gateway app for `config`; containers reach it back at `internal_url`, and every URL
+    it hands out is built from `address`. Its live log streams end once `log_feed.closing` is
+    set (when the server begins to shut down)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[GatewayState]:
-        async with _lifespan(config, internal_url, domain, log_feed or LogFeed()) as state:
+        async with _lifespan(config, internal_url, address, log_feed or LogFeed()) as state:
             yield state
 
     api = Starlette(
@@ -258,4 +267,4 @@ def create_app(
             Exception: _render_unexpected,
         },
     )
-    return FrontDoor(api, domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain)
+    return FrontDoor(api, address)

@@ -28,13 +28,16 @@ class NewToken:
 
 #: Units of `parse_duration`, in seconds.
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The longest a token may be made to last (a token meant to last for ever needs no expiry).
+MAX_TOKEN_LIFETIME_S = 10 * 365 * 86400
 
 
 def parse_duration(text: object) -> float:
-    """Seconds from a number of seconds or a text like `90s`, `15m`, `12h` or `30d`.
+    """A token's lifetime in seconds, from a number of seconds or a text like `90s`, `15m`,
+    `12h` or `30d`.
 
     Raises:
-        InvalidRequest: not a positive duration.
+        InvalidRequest: not a positive duration, or longer than 10 years.
     """
     raw = str(text).strip().lower()
     unit = raw[-1:] if raw[-1:] in _DURATION_UNITS else "s"
@@ -45,11 +48,16 @@ def parse_duration(text: object) -> float:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
         raise InvalidRequest(f"{text!r} is not a duration: give seconds, or 90s, 15m, 12h, 30d")
+    if seconds > MAX_TOKEN_LIFETIME_S:
+        raise InvalidRequest(
+            f"{text!r} is longer than 10 years; leave the expiry out for a token that lasts"
+        )
     return seconds
 
 
 def check_workspace_name(name: object) -> str:
-    """A valid workspace name (it starts every endpoint's host label).
+    """A valid workspace name, lower-cased: it starts every endpoint's host label, and DNS
+    labels ignore case, so `MAIN` and `main` are one name.
 
     Raises:
         InvalidRequest: not up to 40 letters, digits and '-', or with '--' in it.
@@ -62,7 +70,7 @@ def check_workspace_name(name: object) -> str:
         or "--" in name
     ):
         raise InvalidRequest("workspace names are up to 40 ASCII letters, digits and single '-'")
-    return name
+    return name.lower()
 
 
 async def _with_store(config: Config) -> tuple[Database, WorkspaceStore]:

@@ -9,12 +9,12 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
 
 from wharf_gateway.errors import ConfigError, GatewayError
+from wharf_gateway.models import utc_text
 from wharf_gateway.server.bootstrap import (
     DEFAULT_WORKSPACE,
     create_workspace,
@@ -34,6 +34,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", help="port to listen on (8000)")
     parser.add_argument("--domain", help="host[:port] of endpoint URLs (localhost:PORT)")
+    parser.add_argument(
+        "--public-url", help="the API's URL in URLs handed out (http(s)://DOMAIN, else listened on)"
+    )
     parser.add_argument("--backend", choices=["local", "docker"], help="container backend (local)")
     parser.add_argument("--gpu-config", help="GPU inventory JSON (default: nvidia-smi, docker)")
     parser.add_argument(
@@ -47,6 +50,12 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-timeout-s", help="seconds a call waits before 302 (150)")
     parser.add_argument("--rate-limit-per-s", help="requests per second per workspace (200)")
     parser.add_argument("--rate-burst-s", help="seconds of burst above the rate (5)")
+    parser.add_argument(
+        "--client-rate-limit-per-s", help="anonymous web requests per second per address (50)"
+    )
+    parser.add_argument(
+        "--auth-failures-per-s", help="failed authentications per second per address (1)"
+    )
     parser.add_argument("--tls-cert", help="PEM certificate chain, to serve HTTPS")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--tls-ca", help="CA that containers trust (default: --tls-cert)")
@@ -139,7 +148,7 @@ def _token_state(record: Mapping[str, Any]) -> str:
     expires_at = record["expires_at"]
     if expires_at is None:
         return "active"
-    when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds")
+    when = utc_text(expires_at)
     return f"expired {when}" if expires_at <= time.time() else f"active until {when}"
 
 

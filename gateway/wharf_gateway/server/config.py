@@ -7,6 +7,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_HOST` | `--host` | str | `127.0.0.1` | |
 | `WHARF_PORT` | `--port` | int | `8000` | |
 | `WHARF_DOMAIN` | `--domain` | str | `localhost:{port}` | host[:port] of endpoint URLs |
+| `WHARF_PUBLIC_URL` | `--public-url` | URL | `{scheme}://{domain}` or listened on | |
 | `WHARF_DATA_DIR` | `--data-dir` | path | `~/.wharf` | |
 | `WHARF_BACKEND` | `--backend` | `local` or `docker` | `local` | |
 | `WHARF_DOCKER_HOSTS` | `--docker-hosts` | comma list | local | Docker endpoints |
@@ -15,6 +16,8 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_REQUEST_TIMEOUT_S` | `--request-timeout-s` | float | `150` | seconds |
 | `WHARF_RATE_LIMIT_PER_S` | `--rate-limit-per-s` | float | `200` | requests per second |
 | `WHARF_RATE_BURST_S` | `--rate-burst-s` | float | `5` | seconds of the rate |
+| `WHARF_CLIENT_RATE_LIMIT_PER_S` | `--client-rate-limit-per-s` | float | `50` | per address |
+| `WHARF_AUTH_FAILURES_PER_S` | `--auth-failures-per-s` | float | `1` | per s, per address |
 | `WHARF_TLS_CERT` | `--tls-cert` | path | none | PEM certificate chain |
 | `WHARF_TLS_KEY` | `--tls-key` | path | none | PEM private key |
 | `WHARF_TLS_CA` | `--tls-ca` | path | the certificate | CA that containers trust to call back |
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from wharf_gateway.errors import ConfigError
 
@@ -74,6 +78,9 @@ class Config:
     port: int = 8000
     #: None serves endpoints under `localhost:{the port listened on}`.
     domain: str | None = None
+    #: The API's URL in every URL the gateway hands out (result URLs, redirects, deploy output);
+    #: None: `{scheme}://{domain}` when `domain` is set, else the URL the gateway listens on.
+    public_url: str | None = None
     backend: BackendKind = BackendKind.LOCAL
     #: Docker endpoints of the docker backend (`unix://...`, `tcp://...`); empty: the local one.
     docker_hosts: tuple[str, ...] = ()
@@ -84,6 +91,10 @@ class Config:
     request_timeout_s: float = 150.0
     rate_limit_per_s: float = 200.0
     rate_burst_s: float = 5.0
+    #: Anonymous web requests one client address may make per second (bursts of `rate_burst_s`).
+    client_rate_limit_per_s: float = 50.0
+    #: Failed authentications one client address may make per second, in bursts of 10.
+    auth_failures_per_s: float = 1.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     #: The CA containers trust when they call the gateway back over HTTPS (a self-signed
@@ -189,6 +200,8 @@ class Config:
             "request_timeout_s",
             "rate_limit_per_s",
             "rate_burst_s",
+            "client_rate_limit_per_s",
+            "auth_failures_per_s",
             "result_ttl_s",
             "head_timeout_s",
             "body_timeout_s",
@@ -203,6 +216,22 @@ class Config:
             raise ConfigError("WHARF_MAX_TOTAL_CONTAINERS must be at least 1")
         if self.max_connections < 1:
             raise ConfigError("WHARF_MAX_CONNECTIONS must be at least 1")
+        if self.public_url is not None:
+            check_public_url(self.public_url)
+
+
+def check_public_url(url: str) -> str:
+    """An absolute `http(s)://host[:port]` with no path, query or fragment.
+
+    Raises:
+        ConfigError: naming the variable and what is wrong.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"WHARF_PUBLIC_URL must be http(s)://host[:port], not {url!r}")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigError(f"WHARF_PUBLIC_URL may not have a path, query or fragment: {url!r}")
+    return url.rstrip("/")
 
 
 def _boolean(raw: Any) -> bool:
@@ -224,6 +253,7 @@ _CONVERTERS: dict[str, Any] = {
     "host": str,
     "port": int,
     "domain": str,
+    "public_url": str,
     "data_dir": _path,
     "backend": BackendKind,
     "gpu_config": _path,
@@ -232,6 +262,8 @@ _CONVERTERS: dict[str, Any] = {
     "request_timeout_s": float,
     "rate_limit_per_s": float,
     "rate_burst_s": float,
+    "client_rate_limit_per_s": float,
+    "auth_failures_per_s": float,
     "tls_cert": _path,
     "tls_key": _path,
     "tls_ca": _path,

@@ -14,6 +14,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -25,6 +26,7 @@ from wharf_gateway.security.guards import (
     decline_websocket_compression,
     uvicorn_protocols,
 )
+from wharf_gateway.security.hosts import PublicAddress
 from wharf_gateway.server.app import create_app
 from wharf_gateway.server.config import Config, HttpServer
 from wharf_gateway.web.websocket import MAX_MESSAGE_BYTES
@@ -51,6 +53,15 @@ def url_for(config: Config, host: str, port: int) -> str:
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - turning a wildcard into a reachable host
         host = "127.0.0.1"
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def public_address(config: Config, listening_url: str) -> PublicAddress:
+    """Where callers reach this gateway, from its configuration alone (never a request)."""
+    port = urlsplit(listening_url).port
+    domain = config.domain or f"localhost:{port}"
+    scheme = "https" if config.uses_tls else "http"
+    public_url = config.public_url or (f"{scheme}://{domain}" if config.domain else listening_url)
+    return PublicAddress.of(public_url, domain)
 
 
 def bind_unix_socket(path: Path) -> socket.socket:
@@ -110,10 +121,7 @@ async def serve(
     url = url_for(config, host, port)
     log_feed = LogFeed()
     app = create_app(
-        config,
-        internal_url=url,
-        domain=config.domain or f"localhost:{port}",
-        log_feed=log_feed,
+        config, internal_url=url, address=public_address(config, url), log_feed=log_feed
     )
     sockets = [sock]
     if config.container_socket is not None:

@@ -14,7 +14,8 @@ from wharf_gateway.calls.service import CallService
 from wharf_gateway.models import Principal
 from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.security.auth import TokenAuthority
-from wharf_gateway.security.ratelimit import RateLimiter
+from wharf_gateway.security.hosts import PublicAddress
+from wharf_gateway.security.ratelimit import Budget, RateLimiter, client_address
 from wharf_gateway.security.secrets import SecretService
 from wharf_gateway.server.config import Config
 from wharf_gateway.storage.blobs import BlobStore
@@ -40,8 +41,8 @@ class GatewayState(TypedDict):
     deploys: Deploys
     secrets: SecretService
     log_feed: LogFeed
-    #: `host[:port]` under which endpoints are served (`{label}.{domain}`).
-    domain: str
+    #: Where callers reach the API and the endpoints: every URL handed out is built from it.
+    address: PublicAddress
 
 
 def state_of(request: Request) -> GatewayState:
@@ -56,6 +57,7 @@ async def principal_of(request: Request) -> Principal:
         RateLimited: the workspace is over its rate limit.
     """
     state = state_of(request)
-    principal = await state["auth"].authenticate(request.headers.get("authorization"))
-    state["rate_limiter"].take(principal.workspace_id)
+    client = client_address(request.scope, state["config"].trust_forwarded_headers)
+    principal = await state["auth"].authenticate(request.headers.get("authorization"), client)
+    state["rate_limiter"].take(principal.workspace_id, Budget.API)
     return principal

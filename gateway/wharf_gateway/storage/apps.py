@@ -151,10 +151,11 @@ class AppStore(Records):
     async def find_app(
         self, workspace_id: str, app_ref: str, *, include_ephemeral: bool = True
     ) -> AppRecord | None:
-        """The app named `app_ref` (deployed) or with id `app_ref` (any live state)."""
+        """The app named `app_ref` (deployed; names compare case-insensitively) or with id
+        `app_ref` (any live state)."""
         row = await self._db.fetch_one(
             f"{_APP_SELECT} WHERE workspace_id = ? AND name = ? AND state = 'deployed'",
-            (workspace_id, app_ref),
+            (workspace_id, app_ref.lower()),
         )
         if row is None and include_ephemeral:
             row = await self._db.fetch_one(
@@ -186,9 +187,13 @@ class AppStore(Records):
         return {row[0]: row[1] for row in rows}
 
     async def endpoint(self, host: str) -> tuple[str, str, str] | None:
-        """`(workspace_id, app_id, function_name)` of the endpoint at `host`."""
+        """`(workspace_id, app_id, function_name)` of the endpoint at `host`; a custom domain's
+        only while it is granted to the endpoint's workspace."""
         row = await self._db.fetch_one(
-            "SELECT workspace_id, app_id, function_name FROM endpoints WHERE host = ?", (host,)
+            "SELECT e.workspace_id, e.app_id, e.function_name FROM endpoints e WHERE e.host = ? "
+            "AND (instr(e.host, '.') = 0 OR EXISTS (SELECT 1 FROM domains d "
+            "WHERE d.host = e.host AND d.workspace_id = e.workspace_id))",
+            (host,),
         )
         return None if row is None else (row[0], row[1], row[2])
 

@@ -22,7 +22,8 @@ class WorkspaceStore(Records):
     """The workspaces and the tokens that act for them."""
 
     async def workspace_id(self, name: str) -> str | None:
-        row = await self._db.fetch_one("SELECT id FROM workspaces WHERE name = ?", (name,))
+        """The id of the workspace named `name` (names compare case-insensitively)."""
+        row = await self._db.fetch_one("SELECT id FROM workspaces WHERE name = ?", (name.lower(),))
         return None if row is None else str(row[0])
 
     async def create_workspace(self, name: str) -> str:
@@ -31,7 +32,7 @@ class WorkspaceStore(Records):
             [
                 (
                     "INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)",
-                    (workspace_id, name, time.time()),
+                    (workspace_id, name.lower(), time.time()),
                 )
             ]
         )

@@ -31,6 +31,8 @@ from wharf_gateway.manifest.definition import WebDefinition
 from wharf_gateway.models import CallStatus, FunctionRecord, WebResponse
 from wharf_gateway.responses import render_error, render_gateway_error
 from wharf_gateway.scheduling.variants import web_variant
+from wharf_gateway.security.hosts import hostname
+from wharf_gateway.security.ratelimit import Budget, client_address
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.exchange import Exchange
 from wharf_gateway.web.upstream import ResponseHead, forwardable
@@ -43,6 +45,8 @@ Send = Any
 #: the request timeout still has its body; larger ones stream to the container as they come.
 EAGER_BODY_BYTES = 1024 * 1024
 #: Query parameters naming a kept request's call, the first the one the gateway sets.
+#: Endpoints are also served under `/web/{workspace}--{label}/` on the gateway's own names.
+WEB_PATH_PREFIX = "/web/"
 RESULT_PARAMETERS = ("__modal_function_id", "__modal_function_call_id")
 
 
@@ -75,9 +79,8 @@ def result_call_id(scope: Scope) -> str | None:
     return None
 
 
-def result_url(scope: Scope, call_id: str) -> str:
-    """This request's URL with the call's id added (or kept): where its result will be."""
-    host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "")
+def _result_path(scope: Scope, call_id: str) -> str:
+    """This request's path and query with the call's id added (or kept)."""
     query = [
         (name, value)
         for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
@@ -85,7 +88,28 @@ def result_url(scope: Scope, call_id: str) -> str:
     ]
     query.append((RESULT_PARAMETERS[0], call_id))
     path = scope.get("root_path", "") + scope["path"]
-    return f"{scope.get('scheme', 'http')}://{host}{path}?{urlencode(query)}"
+    return f"{path}?{urlencode(query)}"
+
+
+def _origin(scope: Scope, state: GatewayState, function: FunctionRecord) -> str:
+    """Where the endpoint was reached, as configured: its custom domain (one the request named),
+    the gateway itself (the path form), or its subdomain. Never the request's `Host` as sent."""
+    address, web = state["address"], function.definition.web
+    if web is None or web.host is None or scope["path"].startswith(f"{WEB_PATH_PREFIX}{web.host}"):
+        return address.base_url
+    requested = next(
+        (hostname(v.decode("latin-1")) for n, v in scope["headers"] if n == b"host"), ""
+    )
+    for domain in web.custom_domains:
+        if domain == requested:
+            return f"{address.scheme}://{domain}"
+    return address.endpoint_url(web.host)
+
+
+def result_url(scope: Scope, state: GatewayState, function: FunctionRecord, call_id: str) -> str:
+    """This request's URL with the call's id added (or kept): where its result will be. Built
+    from the gateway's configuration (`_origin`), so a forged `Host` cannot end up in it."""
+    return _origin(scope, state, function) + _result_path(scope, call_id)
 
 
 async def replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
@@ -119,7 +143,7 @@ async def serve_endpoint(
         if call_id is not None:
             await _serve_result(scope, send, state, function, call_id)
             return
-        state["rate_limiter"].take(function.workspace_id)
+        take_web_budget(scope, state, function)
         web_variant(function, scope.get("query_string", b""))  # bad class parameters: 400
         length = declared_length(scope)
         limit = state["config"].max_web_body_bytes
@@ -153,6 +177,22 @@ async def admit(scope: Scope, state: GatewayState, host: str) -> tuple[Scope, Fu
     return scope, function
 
 
+def take_web_budget(scope: Scope, state: GatewayState, function: FunctionRecord) -> None:
+    """Charge a web request to its workspace: callers with its token to its web budget; anyone
+    else first to their own address's bucket, then to its anonymous budget, so no caller can
+    spend what the workspace's API calls or other callers need.
+
+    Raises:
+        RateLimited: naming which budget ran out.
+    """
+    limiter = state["rate_limiter"]
+    if _web_of(function).requires_proxy_auth:
+        limiter.take(function.workspace_id, Budget.WEB)
+        return
+    limiter.take_client(client_address(scope, state["config"].trust_forwarded_headers))
+    limiter.take(function.workspace_id, Budget.ANONYMOUS_WEB)
+
+
 def _web_of(function: FunctionRecord) -> WebDefinition:
     web = function.definition.web
     if web is None:  # only web functions have endpoints; a race with a redeploy at most
@@ -175,12 +215,13 @@ async def _proxy_authenticated(
     headers = dict(scope["headers"])
     key, secret = headers.get(b"modal-key"), headers.get(b"modal-secret")
     authority = state["auth"]
+    client = client_address(scope, state["config"].trust_forwarded_headers)
     if key and secret:
-        principal = await authority.check(key.decode("latin-1"), secret.decode("latin-1"))
+        principal = await authority.check(key.decode("latin-1"), secret.decode("latin-1"), client)
     else:
         authorization = headers.get(b"authorization")
         principal = await authority.authenticate(
-            None if authorization is None else authorization.decode("latin-1")
+            None if authorization is None else authorization.decode("latin-1"), client
         )
     if principal.workspace_id != function.workspace_id:
         raise Unauthorized("the token is not valid")
@@ -223,7 +264,7 @@ async def _proxy(
         active = await state["calls"].begin_web(function.workspace_id, function)
         _keep(state, _finish_kept(state, exchange, opening, active))
         await active.committed
-        await _redirect(send, result_url(scope, active.task.call_id))
+        await _redirect(send, result_url(scope, state, function, active.task.call_id))
         return
     except (WebUnavailable, UpstreamError, PayloadTooLarge) as exc:
         exchange.close(healthy=not exchange.timed_out)
@@ -312,7 +353,7 @@ async def _accept(
     opening = asyncio.ensure_future(exchange.open(scope, root_path, replay(chunks), length))
     _keep(state, _finish_kept(state, exchange, opening, active))
     await active.committed
-    url = result_url(scope, active.task.call_id)
+    url = result_url(scope, state, function, active.task.call_id)
     await send_response(
         send,
         WebResponse(
@@ -341,7 +382,7 @@ async def _serve_result(
         function.workspace_id, call_id, state["config"].request_timeout_s
     )
     if outcome is None:
-        await _redirect(send, result_url(scope, call_id))
+        await _redirect(send, result_url(scope, state, function, call_id))
     elif outcome.web is not None:
         await send_response(send, outcome.web, made_here=False)
     elif outcome.status is CallStatus.SUCCESS:

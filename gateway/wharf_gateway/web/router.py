@@ -1,23 +1,24 @@
-"""The front door's first decision: is a request for the API or for a web endpoint?
+"""The front door's first decision: is a request for the API, for a web endpoint, or for a host
+this gateway does not serve?
 
-`{host_label}.{domain}` (any port) and `/web/{host_label}/...` on any host go to endpoints, as do
-registered custom domains; everything else goes to the API.
+`{host_label}.{domain}` (any port) and `/web/{host_label}/...` on the gateway's own names go to
+endpoints; the gateway's own names (`PublicAddress.is_own`) go to the API otherwise. Any other
+host is a custom domain: served by the endpoint it is granted to, else answered 404 here.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any, cast
 
 from wharf.error_codes import ErrorCode
 
 from wharf_gateway.responses import render_error
+from wharf_gateway.security.hosts import PublicAddress, hostname
 from wharf_gateway.server.state import GatewayState
-from wharf_gateway.web.proxy import send_response, serve_endpoint
+from wharf_gateway.web.proxy import WEB_PATH_PREFIX, send_response, serve_endpoint
 from wharf_gateway.web.websocket import serve_websocket
 
-WEB_PATH_PREFIX = "/web/"
 #: Pages of the `/web/{label}/` form share the gateway's own origin with the dashboard: browsers
 #: get them sandboxed into an opaque origin of their own, so that their scripts can reach neither
 #: the dashboard's session storage nor its windows, nor register a service worker over its paths.
@@ -33,19 +34,8 @@ def _header_bytes(scope: dict[str, Any]) -> int:
 def host_name(scope: dict[str, Any]) -> str:
     for name, value in scope["headers"]:
         if name == b"host":
-            host = str(value.decode("latin-1")).lower()
-            if host.startswith("["):
-                return host.split("]", 1)[0] + "]"
-            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            return hostname(value.decode("latin-1"))
     return ""
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +48,17 @@ class Target:
     is_label: bool
 
 
-def endpoint_target(host: str, path: str, domain_host: str) -> Target | None:
+def endpoint_target(host: str, path: str, address: PublicAddress) -> Target | None:
     """The endpoint a request may be for, or None for the API."""
-    suffix = f".{domain_host}"
+    suffix = f".{address.domain_host}"
     if host.endswith(suffix) and "." not in host[: -len(suffix)]:
         return Target(host[: -len(suffix)], "", is_label=True)
+    if host and not address.is_own(host):
+        return Target(host, "", is_label=False)  # a custom domain, granted or not
     if path.startswith(WEB_PATH_PREFIX):
         label = path[len(WEB_PATH_PREFIX) :].split("/", 1)[0]
         if label:
             return Target(label, f"{WEB_PATH_PREFIX}{label}", is_label=True)
-    if host and host != domain_host and "." in host and not _is_address(host):
-        return Target(host, "", is_label=False)
     return None
 
 
@@ -93,9 +83,9 @@ def _sandboxed(send: Any) -> Any:
 class FrontDoor:
     """The ASGI app Hypercorn runs: endpoints are proxied, everything else is the API."""
 
-    def __init__(self, api: Any, domain_host: str) -> None:
+    def __init__(self, api: Any, address: PublicAddress) -> None:
         self._api = api
-        self._domain_host = domain_host
+        self._address = address
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and _header_bytes(scope) > MAX_HEADER_BYTES:
@@ -109,19 +99,18 @@ class FrontDoor:
             )
             return
         if scope["type"] == "websocket":
-            target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
+            target = endpoint_target(host_name(scope), scope["path"], self._address)
             if target is not None:
                 state = cast(GatewayState, scope["state"])
                 await serve_websocket(scope, receive, send, state, target.host, target.root_path)
                 return
         if scope["type"] == "http":
-            target = endpoint_target(host_name(scope), scope["path"], self._domain_host)
+            target = endpoint_target(host_name(scope), scope["path"], self._address)
             if target is not None:
                 state = cast(GatewayState, scope["state"])
-                # A custom domain nobody registered is just another name of the API.
-                if target.is_label or await state["apps"].endpoint(target.host) is not None:
-                    if target.root_path:
-                        send = _sandboxed(send)
-                    await serve_endpoint(scope, receive, send, state, target.host, target.root_path)
-                    return
+                if target.root_path:
+                    send = _sandboxed(send)
+                # A host nobody was granted gets the endpoint's 404, never the API.
+                await serve_endpoint(scope, receive, send, state, target.host, target.root_path)
+                return
         await self._api(scope, receive, send)

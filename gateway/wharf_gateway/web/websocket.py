@@ -18,7 +18,7 @@ from wharf_gateway.scheduling.variants import web_variant
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.container_socket import INTERNAL_ERROR, ContainerSocket
 from wharf_gateway.web.exchange import upstream_headers, upstream_target
-from wharf_gateway.web.proxy import admit
+from wharf_gateway.web.proxy import admit, take_web_budget
 
 Scope = dict[str, Any]
 
@@ -52,7 +52,7 @@ async def serve_websocket(
     """Relay one WebSocket connection to a container of the endpoint at `host`."""
     try:
         scope, function = await admit(scope, state, host)
-        state["rate_limiter"].take(function.workspace_id)
+        take_web_budget(scope, state, function)
         # A handshake cannot be redirected to a result URL: it waits for a container (the
         # caller's own timeout, or a failed start, ends the wait).
         variant = web_variant(function, scope.get("query_string", b""))
