@@ -38,6 +38,14 @@ class Budget(StrEnum):
     ANONYMOUS_WEB = "anonymous_web"
 
 
+#: How a refusal names the budget that ran out.
+_FOR = {
+    Budget.API: "",
+    Budget.WEB: " for requests to its endpoints",
+    Budget.ANONYMOUS_WEB: " for anonymous requests to its endpoints",
+}
+
+
 @dataclass(slots=True)
 class _Bucket:
     tokens: float
@@ -134,7 +142,7 @@ class RateLimiter:
             (workspace_id, budget), rate_per_s, rate_per_s * burst_s, now_s
         )
         if bucket.tokens < 1:
-            raise _limited(bucket, f"the workspace is over its {budget.value} rate limit")
+            raise _limited(bucket, f"the workspace is over its rate limit{_FOR[budget]}")
         bucket.tokens -= 1
 
     def take_client(self, address: str, now_s: float | None = None) -> None:
