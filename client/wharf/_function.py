@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -343,7 +344,9 @@ class Function(Deployable):
         if self._raw_f is None:
             raise ExecutionError(f"function {self._name!r} has no local code to run")
         result = self._raw_f(*args, **kwargs)
-        if asyncio.iscoroutine(result):
+        # `inspect`, not `asyncio`: on Python 3.11 asyncio takes a generator for a coroutine, and
+        # a generator function's `.local()` returns its generator, as the reference does.
+        if inspect.iscoroutine(result):
             return asyncio.run(result)
         return result
 
