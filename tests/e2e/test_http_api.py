@@ -154,6 +154,21 @@ def test_bad_arguments_answer_400_naming_the_problem(
     assert fragment in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("body", [b"garbage", b"", b"\x80\x05truncated", b"(lp0\n."])
+def test_a_body_that_is_not_a_pickle_answers_400_naming_the_problem(
+    http: httpx.Client, gateway: RunningGateway, body: bytes
+) -> None:
+    # Before: the container failed to load it, and the caller got 500 function_failed.
+    response = http.post(
+        calls_url(gateway, "square"),
+        content=body,
+        headers={"content-type": "application/x-python-pickle"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "the body is not a pickle" in response.json()["error"]["message"]
+
+
 def test_unknown_app_function_and_call_answer_404(
     http: httpx.Client, gateway: RunningGateway
 ) -> None:

@@ -16,7 +16,7 @@ from wharf_gateway.api.apps import web_url
 from wharf_gateway.api.common import path_param, read_body, wait_s_of
 from wharf_gateway.api.inputs import payload_format_of, read_input_batch
 from wharf_gateway.api.values import value_stream_response
-from wharf_gateway.calls.arguments import check_json_arguments
+from wharf_gateway.calls.arguments import check_json_arguments, check_pickled_arguments
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import BacklogFull, InvalidRequest, NotFound
 from wharf_gateway.manifest.classes import (
@@ -86,6 +86,8 @@ async def create_call(request: Request) -> Response:
     if is_pickle or payload_blob is not None:
         # A blob's arguments are checked in the container, which reads them.
         method_params(function, method)  # a class needs a method
+        if payload_blob is None:
+            check_pickled_arguments(body)
     else:
         body_parameters = check_json_arguments(body, function, method)
     variant = call_variant(request, function, method, body_parameters)

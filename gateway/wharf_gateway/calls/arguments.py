@@ -1,4 +1,5 @@
-"""Checking JSON call arguments against the function's signature, before a call is accepted."""
+"""Checking call arguments before a call is accepted: JSON ones against the function's
+signature, pickled ones for their framing only (the gateway never unpickles them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,26 @@ from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.classes import method_params
 from wharf_gateway.manifest.schema import signature_of
 from wharf_gateway.models import FunctionRecord
+
+#: The first byte of a pickle of protocol 2 or later (cloudpickle writes 5), and its last.
+_PICKLE_PROTO = 0x80
+_PICKLE_STOP = b"."
+
+
+def check_pickled_arguments(body: bytes) -> None:
+    """Raise `InvalidRequest` unless `body` is framed as one pickle: a protocol header (2 to 5)
+    and the STOP opcode at its end. Its contents are read only in containers."""
+    if (
+        len(body) < 3
+        or body[0] != _PICKLE_PROTO
+        or not 2 <= body[1] <= 5
+        or body[-1:] != _PICKLE_STOP
+    ):
+        raise InvalidRequest(
+            "the body is not a pickle: with Content-Type: application/x-python-pickle send the "
+            "cloudpickled (args, kwargs) tuple (protocol 2 or later); other callers send JSON "
+            '{"args": [...], "kwargs": {...}}'
+        )
 
 
 def check_json_arguments(
