@@ -153,6 +153,18 @@ def test_simple_endpoints_answer_on_their_subdomains(web: RunningGateway) -> Non
     assert get(web, "web-app-ip").json() == "Your IP address is 127.0.0.1"
 
 
+def test_a_proxied_response_has_one_date_and_the_containers_own_server(
+    web: RunningGateway,
+) -> None:
+    # Before: `date` twice (the container's and the gateway's) and `server` twice.
+    response = get(web, "web-app-f")
+    assert len(response.headers.get_list("date")) == 1
+    assert response.headers.get_list("server") == ["uvicorn"]  # the container's web server
+    api = httpx.get(f"{web.url}/v1/health")
+    assert len(api.headers.get_list("date")) == 1
+    assert "server" not in api.headers
+
+
 def test_web_url_and_remote_on_a_web_function(web: RunningGateway) -> None:
     port = web.url.rsplit(":", 1)[1]
     function = modal.Function.from_name("web-app", "square")

@@ -92,6 +92,7 @@ def hypercorn_config(config: Config, sock: socket.socket) -> HypercornConfig:
     hyper.keep_alive_timeout = KEEP_ALIVE_S
     hyper.graceful_timeout = GRACEFUL_SHUTDOWN_S
     hyper.websocket_max_message_size = MAX_MESSAGE_BYTES
+    hyper.include_server_header = False  # a proxied response keeps its container's own
     if config.tls_cert is not None and config.tls_key is not None:
         hyper.certfile = str(config.tls_cert)
         hyper.keyfile = str(config.tls_key)
@@ -140,6 +141,7 @@ async def serve(
                 ClientLimits(config.head_timeout_s, config.body_timeout_s, config.max_connections)
             ),
             on_shutdown=log_feed.closing.set,
+            server_header=False,
         )
         return
     decline_websocket_compression()

@@ -35,7 +35,7 @@ from wharf_gateway.security.hosts import hostname
 from wharf_gateway.security.ratelimit import Budget, client_address
 from wharf_gateway.server.state import GatewayState
 from wharf_gateway.web.exchange import Exchange
-from wharf_gateway.web.upstream import ResponseHead, forwardable
+from wharf_gateway.web.upstream import ResponseHead, response_headers
 
 Scope = dict[str, Any]
 Receive = Any
@@ -284,7 +284,7 @@ async def _stream(send: Send, exchange: Exchange, head: ResponseHead) -> None:
             {
                 "type": "http.response.start",
                 "status": head.status,
-                "headers": forwardable(head.headers),
+                "headers": response_headers(head.headers),
             }
         )
         started = True
@@ -315,7 +315,7 @@ async def _collect(exchange: Exchange, head: ResponseHead, limit_bytes: int) -> 
             message = "the endpoint's response is too large to keep"
             return render_error(502, ErrorCode.BAD_GATEWAY, message)
         chunks.append(chunk)
-    return WebResponse(head.status, forwardable(head.headers), b"".join(chunks))
+    return WebResponse(head.status, response_headers(head.headers), b"".join(chunks))
 
 
 async def _finish_kept(

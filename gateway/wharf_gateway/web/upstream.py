@@ -51,6 +51,13 @@ def forwardable(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     return [(n, v) for n, v in pairs if n.lower() not in HOP_BY_HOP and n.lower() not in named]
 
 
+def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A container's response headers as the caller gets them: `forwardable`, without `Date`
+    (the gateway's server stamps its own; a caller would see two). The container's `Server`
+    stays: the gateway sends none of its own."""
+    return [(n, v) for n, v in forwardable(headers) if n.lower() != b"date"]
+
+
 class UpstreamConnection:
     """One kept-alive connection to a container's web server."""
 

@@ -107,12 +107,14 @@ async def serve_uvicorn(
     ws_max_bytes: int = 16 * 1024 * 1024,
     protocols: tuple[type[asyncio.Protocol], type[asyncio.Protocol]] | None = None,
     on_shutdown: Callable[[], object] | None = None,
+    server_header: bool = True,
 ) -> None:
     """Serve an ASGI app on uvicorn with httptools, on a bound socket (or several), until `stop`
     returns (or a signal, without one). uvicorn's own proxy-header handling is off: callers
     decide whose X-Forwarded-* to believe. `protocols` replaces uvicorn's HTTP and WebSocket
     protocol classes (subclasses of its httptools and websockets-sansio ones). `on_shutdown` is
-    called as shutting down begins, before open connections are waited for."""
+    called as shutting down begins, before open connections are waited for. `server_header`:
+    whether responses say `Server: uvicorn` (the gateway's do not: it relays containers')."""
     http, ws = protocols or ("httptools", "websockets-sansio")
     server = _Server(
         uvicorn.Config(
@@ -127,6 +129,7 @@ async def serve_uvicorn(
             timeout_keep_alive=keep_alive_s,
             timeout_graceful_shutdown=graceful_s,
             proxy_headers=False,
+            server_header=server_header,
         ),
         on_shutdown,
     )
