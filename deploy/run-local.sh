@@ -5,6 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port="${WHARF_PORT:-8000}"
+# A port something else holds would make the server fail, and the deploy below would then go to
+# whatever answers there: say so, and how to choose another, before starting anything.
+if ! python - "$port" <<'PY'
+import socket
+import sys
+
+with socket.socket() as probe:
+    try:
+        probe.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(1)
+PY
+then
+    echo "error: port $port on 127.0.0.1 is taken; choose another with WHARF_PORT, e.g. WHARF_PORT=8001 make run" >&2
+    exit 1
+fi
+
 wharf server --port "$port" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT INT TERM
@@ -12,6 +29,10 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EX
 for _ in $(seq 1 100); do
     if python -c "import httpx, sys; httpx.get('http://127.0.0.1:$port/v1/health')" 2>/dev/null; then
         break
+    fi
+    if ! kill -0 "$server" 2>/dev/null; then
+        echo "error: the server did not start (see above)" >&2
+        exit 1
     fi
     sleep 0.1
 done

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from wharf._app import LocalEntrypoint
 from wharf._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
@@ -137,8 +138,12 @@ def _print_deployed(deployed: DeployedApp) -> None:
         flush=True,
     )
     for function in deployed.functions:
-        if function.get("web_url"):
-            print(f"  {function['name']}: {function['web_url']} (web endpoint)", flush=True)
+        web_url = function.get("web_url")
+        if web_url:
+            print(f"  {function['name']}: {web_url} (web endpoint)", flush=True)
+            # wget, Node, Python and Go resolve no `*.localhost` names by themselves.
+            if (urlsplit(web_url).hostname or "").endswith(".localhost"):
+                print(f"  {' ' * len(function['name'])}  {function['web_path_url']} (any client)")
         else:
             print(f"  {function['name']}: POST {function['calls_url']}")
 

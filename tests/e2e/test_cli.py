@@ -173,3 +173,65 @@ def test_a_token_revoked_with_the_cli_is_refused_by_the_running_gateway(
         return httpx.get(apps, headers={"authorization": authorization}).status_code == 401
 
     wait_until(refused, timeout_s=10)
+
+
+WEB_APP = """
+    import wharf as modal
+
+    app = modal.App("printed")
+
+
+    @app.function()
+    @modal.web_endpoint()
+    def hello():
+        return "hello"
+"""
+
+
+def test_deploy_prints_the_path_form_beside_a_localhost_subdomain(
+    client_env: RunningGateway, tmp_path: Path
+) -> None:
+    deployed = run_wharf(
+        ["deploy", str(write_app(tmp_path, WEB_APP))], client_env.client_environment
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    port = client_env.url.rsplit(":", 1)[1]
+    assert f"http://main--printed-hello.localhost:{port} (web endpoint)" in deployed.stdout
+    path_form = f"{client_env.url}/web/main--printed-hello/"
+    assert f"{path_form} (any client)" in deployed.stdout
+    # The form any resolver reaches, as printed, answers.
+    assert httpx.get(path_form, timeout=30).json() == "hello"
+
+
+def test_make_run_on_a_taken_port_says_which_and_how_to_choose_another(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.helpers import REPOSITORY
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {
+            **os.environ,
+            "WHARF_PORT": str(port),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "WHARF_DATA_DIR": str(tmp_path / "data"),
+            "WHARF_CONFIG_PATH": str(tmp_path / "wharf.toml"),
+        }
+        done = subprocess.run(
+            ["bash", str(REPOSITORY / "deploy" / "run-local.sh")],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"port {port} on 127.0.0.1 is taken" in done.stderr
+    assert "WHARF_PORT" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Deployed" not in done.stdout

@@ -37,6 +37,15 @@ def web_url(request: Request, function: FunctionRecord) -> str | None:
     return state_of(request)["address"].endpoint_url(web.host)
 
 
+def web_path_url(request: Request, function: FunctionRecord) -> str | None:
+    """The same endpoint under the gateway's own host (`/web/{workspace}--{label}/`), for
+    clients that cannot resolve wildcard subdomains; None for other functions."""
+    web = function.definition.web
+    if web is None or web.host is None:
+        return None
+    return state_of(request)["address"].path_form_url(web.host)
+
+
 def function_json(
     request: Request, function: FunctionRecord, app_ref: str | None = None
 ) -> dict[str, Any]:
@@ -55,6 +64,7 @@ def function_json(
         "params": list(function.definition.params),
         "options": function.options.to_json(),
         "web_url": web_url(request, function),
+        "web_path_url": web_path_url(request, function),
         "calls_url": f"{base}/v1/apps/{app_ref}/functions/{function.name}/calls",
         "class": None if shape is None else shape.to_json(),
     }
