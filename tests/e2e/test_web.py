@@ -100,6 +100,33 @@ WEB_APP = """
 
 
     @app.function()
+    @modal.asgi_app()
+    def errors():
+        from fastapi import FastAPI
+        from fastapi.responses import Response, StreamingResponse
+
+        web_app = FastAPI()
+
+        @web_app.get("/ok")
+        async def ok():
+            return "ok"
+
+        @web_app.get("/boom")
+        async def boom():
+            raise RuntimeError("an app's own failure")
+
+        @web_app.get("/empty")
+        async def empty():
+            return Response(status_code=503)
+
+        @web_app.get("/streamed")
+        async def streamed():
+            return StreamingResponse(iter(["a failure, ", "chunked"]), status_code=500)
+
+        return web_app
+
+
+    @app.function()
     @modal.wsgi_app()
     def flask_app():
         from flask import Flask, request
@@ -197,6 +224,27 @@ def test_web_server_process_is_proxied(web: RunningGateway) -> None:
     listing = httpx.get(f"{web.url}/web/main--web-app-file-server/", timeout=30)
     assert listing.status_code == 200
     assert "Directory listing" in listing.text
+
+
+def test_an_http_1_0_web_server_answers_every_request(web: RunningGateway) -> None:
+    # `python -m http.server` speaks HTTP/1.0 and closes each connection. Before: a pooled
+    # connection it had closed was used again, and every other request got 502.
+    url = f"{web.url}/web/main--web-app-file-server/"
+    statuses = [httpx.get(url, timeout=30).status_code for _ in range(10)]
+    posted = [httpx.post(url, content=b"x", timeout=30).status_code for _ in range(4)]
+    assert statuses == [200] * 10
+    assert 502 not in posted  # http.server refuses POST (501), but answers each one
+
+
+def test_error_responses_leave_the_container_serving(web: RunningGateway) -> None:
+    # Before: ok 200, boom 500, ok 502 (uvicorn closes the connection after its own 500).
+    expected = {"/ok": 200, "/boom": 500, "/missing": 404, "/empty": 503, "/streamed": 500}
+    seen = []
+    with httpx.Client(headers=host(web, "web-app-errors"), timeout=30) as client:
+        for _ in range(20):
+            for path, status in expected.items():
+                seen.append((path, client.get(f"{web.url}{path}").status_code, status))
+    assert [(path, got) for path, got, status in seen if got != status] == []
 
 
 def test_streaming_response_reaches_the_client_before_the_function_ends(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from wharf_gateway.errors import UpstreamError
 from wharf_gateway.models import FunctionRecord
 from wharf_gateway.scheduling.leases import WebLease
 from wharf_gateway.scheduling.variants import web_variant
@@ -55,6 +56,11 @@ def upstream_target(scope: Scope, root_path: str) -> bytes:
     return path + (b"?" + query if query else b"")
 
 
+async def _chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
 class Exchange:
     """A request in flight to one container of `function`."""
 
@@ -75,10 +81,11 @@ class Exchange:
         self,
         scope: Scope,
         root_path: str,
-        body: AsyncIterator[bytes],
+        body: AsyncIterator[bytes] | list[bytes],
         length: int | None,
     ) -> ResponseHead:
-        """Hold a container, send the request (streaming `body`), and read the response head.
+        """Hold a container, send the request (streaming `body`; a list is a body read whole),
+        and read the response head.
 
         Raises:
             WebUnavailable: no container could take it.
@@ -89,16 +96,37 @@ class Exchange:
         )
         self._address = (address.host, int(address.web_port or 0))
         self._connection = await self._state["upstreams"].connection(*self._address)
-        await self._connection.send(
+        try:
+            return await self._send(self._connection, scope, root_path, body, length)
+        except UpstreamError:
+            if not (self._connection.reused and not self._connection.answered):
+                raise
+            if not isinstance(body, list):
+                raise  # a streamed body is spent: it cannot go again
+            # A kept-alive connection its server had closed meanwhile (an HTTP/1.0 server, or
+            # one that closes after an error): nothing came back, so it goes once more, fresh.
+            self._connection.close()
+            self._connection = await UpstreamConnection.open(*self._address)
+            return await self._send(self._connection, scope, root_path, body, length)
+
+    async def _send(
+        self,
+        connection: UpstreamConnection,
+        scope: Scope,
+        root_path: str,
+        body: AsyncIterator[bytes] | list[bytes],
+        length: int | None,
+    ) -> ResponseHead:
+        await connection.send(
             scope["method"],
             upstream_target(scope, root_path),
             upstream_headers(
                 scope, root_path, trust_forwarded=self._state["config"].trust_forwarded_headers
             ),
-            body,
+            _chunks(body) if isinstance(body, list) else body,
             length,
         )
-        return await self._connection.read_head(scope["method"])
+        return await connection.read_head(scope["method"])
 
     async def body(self, head: ResponseHead) -> AsyncIterator[bytes]:
         """The response body as the container sends it."""

@@ -112,12 +112,6 @@ def result_url(scope: Scope, state: GatewayState, function: FunctionRecord, call
     return _origin(scope, state, function) + _result_path(scope, call_id)
 
 
-async def replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    """A body already read, sent on again."""
-    for chunk in chunks:
-        yield chunk
-
-
 async def request_body(receive: Receive, limit_bytes: int) -> AsyncIterator[bytes]:
     received = 0
     while True:
@@ -149,9 +143,10 @@ async def serve_endpoint(
         limit = state["config"].max_web_body_bytes
         if length is not None and length > limit:
             raise PayloadTooLarge(limit)
-        body = request_body(receive, limit)
+        stream = request_body(receive, limit)
+        body: AsyncIterator[bytes] | list[bytes] = stream
         if length is not None and length <= EAGER_BODY_BYTES:
-            body = replay([chunk async for chunk in body])
+            body = [chunk async for chunk in stream]  # read whole: it can be sent again
         if _web_of(function).wait_for_response:
             await _proxy(scope, send, state, function, root_path, body, length)
         else:
@@ -246,7 +241,7 @@ async def _proxy(
     state: GatewayState,
     function: FunctionRecord,
     root_path: str,
-    body: AsyncIterator[bytes],
+    body: AsyncIterator[bytes] | list[bytes],
     length: int | None,
 ) -> None:
     exchange = Exchange(state, function)
@@ -343,14 +338,14 @@ async def _accept(
     state: GatewayState,
     function: FunctionRecord,
     root_path: str,
-    body: AsyncIterator[bytes],
+    body: AsyncIterator[bytes] | list[bytes],
 ) -> None:
     """`wait_for_response=False`: take the whole request now, answer 202, run it later."""
-    chunks = [chunk async for chunk in body]
+    chunks = body if isinstance(body, list) else [chunk async for chunk in body]
     active = await state["calls"].begin_web(function.workspace_id, function)
     exchange = Exchange(state, function)
     length = sum(len(chunk) for chunk in chunks)
-    opening = asyncio.ensure_future(exchange.open(scope, root_path, replay(chunks), length))
+    opening = asyncio.ensure_future(exchange.open(scope, root_path, chunks, length))
     _keep(state, _finish_kept(state, exchange, opening, active))
     await active.committed
     url = result_url(scope, state, function, active.task.call_id)

@@ -58,6 +58,20 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes
     return [(n, v) for n, v in forwardable(headers) if n.lower() != b"date"]
 
 
+def _keeps_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the server keeps the connection open after this response: HTTP/1.1 unless it
+    says `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`."""
+    tokens = {
+        token.strip().lower()
+        for name, value in headers
+        if name == b"connection"
+        for token in value.split(b",")
+    }
+    if version.upper() == b"HTTP/1.1":
+        return b"close" not in tokens
+    return b"keep-alive" in tokens
+
+
 class UpstreamConnection:
     """One kept-alive connection to a container's web server."""
 
@@ -65,6 +79,10 @@ class UpstreamConnection:
         self._reader = reader
         self._writer = writer
         self.reusable = True
+        #: Taken from the pool (it carried a request before), so the server may have closed it.
+        self.reused = False
+        #: Some byte of a response came back on it.
+        self.answered = False
 
     @classmethod
     async def open(cls, host: str, port: int) -> UpstreamConnection:
@@ -107,9 +125,13 @@ class UpstreamConnection:
     async def read_head(self, method: str) -> ResponseHead:
         try:
             raw = await self._reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as exc:
+        except asyncio.IncompleteReadError as exc:
+            self.reusable, self.answered = False, bool(exc.partial)
+            raise UpstreamError("the container closed the connection without a response") from exc
+        except (asyncio.LimitOverrunError, OSError) as exc:
             self.reusable = False
             raise UpstreamError("the container closed the connection without a response") from exc
+        self.answered = True
         lines = raw[:-4].split(b"\r\n")
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[1].isdigit():
@@ -119,6 +141,8 @@ class UpstreamConnection:
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers.append((name.strip().lower(), value.strip()))
+        if not _keeps_alive(parts[0], headers):
+            self.reusable = False  # the server closes it after this response
         status = int(parts[1])
         return ResponseHead(status, headers, self._framing(method, status, headers))
 
@@ -185,6 +209,7 @@ class UpstreamPool:
         while idle:
             connection = idle.pop()
             if connection.reusable and not connection._writer.is_closing():
+                connection.reused = True
                 return connection
         return await UpstreamConnection.open(host, port)
 
