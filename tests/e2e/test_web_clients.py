@@ -274,3 +274,54 @@ def test_pages_of_the_path_form_cannot_reach_the_gateways_own_origin(
     assert origin == "null"
     assert storage == "SecurityError"
     assert worker != "registered"
+
+
+CORS_APP = """
+    import wharf as modal
+
+    app = modal.App("browser")
+
+
+    @app.function()
+    def square(x: int):
+        return x * x
+
+
+    @app.function()
+    @modal.web_endpoint(requires_proxy_auth=True)
+    def guarded(x: int):
+        return {"guarded": x}
+"""
+
+
+def test_a_page_on_another_origin_calls_the_api_and_a_proxy_auth_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_origin: str
+) -> None:
+    # Before: the /v1 preflight got 405 without CORS headers, a proxy-auth one 401.
+    origin = other_origin.rstrip("/")
+    with serving_app(tmp_path, monkeypatch, CORS_APP, cors_origins=(origin,)) as gateway:
+        script = """async ([api, guarded, auth]) => {
+            const call = await fetch(api, {
+                method: "POST",
+                headers: {"authorization": auth, "content-type": "application/json"},
+                body: JSON.stringify({args: [7]}),
+            });
+            const endpoint = await fetch(guarded + "?x=3", {headers: {"authorization": auth}});
+            const refused = await fetch(guarded + "?x=3");
+            return [await call.json(), call.headers.get("wharf-call-id") !== null,
+                    await endpoint.json(), refused.status];
+        }"""
+        urls = [
+            f"{gateway.url}/v1/apps/browser/functions/square/calls",
+            f"{gateway.url}/web/main--browser-guarded/",
+            gateway.authorization,
+        ]
+        with browser_page(other_origin) as page:
+            results = page.evaluate(script, urls)
+        assert results == [49, True, {"guarded": 3}, 401]
+        other = requests.options(
+            urls[0],
+            headers={"origin": "http://elsewhere.test", "access-control-request-method": "POST"},
+            timeout=30,
+        )
+        assert "access-control-allow-origin" not in other.headers  # only the origins given

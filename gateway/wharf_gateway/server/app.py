@@ -15,6 +15,8 @@ from typing import cast
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from wharf.error_codes import ErrorCode
@@ -29,7 +31,7 @@ from wharf_gateway.calls.service import CallService
 from wharf_gateway.errors import ConfigError, GatewayError, Internal, MethodNotAllowed, NotFound
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import FunctionRecord, TokenKind
-from wharf_gateway.responses import error_response
+from wharf_gateway.responses import CALL_ID_HEADER, error_response
 from wharf_gateway.scheduling.containers import ContainerSetup, LogSink
 from wharf_gateway.scheduling.gpus import Gpu, GpuAllocator, read_inventory
 from wharf_gateway.scheduling.scheduler import Scheduler, SchedulerLimits
@@ -246,6 +248,44 @@ async def _render_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(Internal(f"internal error (request id {request_id})"))
 
 
+#: What a browser page may send to and read from the API (tokens travel in `Authorization`,
+#: never in cookies, so credentials stay off).
+_CORS_REQUEST_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "prefer",
+    "idempotency-key",
+    "wharf-parameters",
+    "wharf-payload-blob",
+]
+_CORS_RESPONSE_HEADERS = [
+    "location",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    CALL_ID_HEADER,
+]
+
+
+def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
+    """Starlette's CORS middleware for `--cors-origins`, which answers preflights before any
+    route (and so before authentication: a preflight never carries credentials)."""
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=_CORS_REQUEST_HEADERS,
+            expose_headers=_CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
+    ]
+
+
 def create_app(
     config: Config, *, internal_url: str, address: PublicAddress, log_feed: LogFeed | None = None
 ) -> FrontDoor:
@@ -261,6 +301,7 @@ def create_app(
     api = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
+        middleware=cors_middleware(config.cors_origins),
         exception_handlers={
             GatewayError: _render_gateway_error,
             HTTPException: _render_http_exception,

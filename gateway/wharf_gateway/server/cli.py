@@ -79,6 +79,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         "--secrets-key-file", help="key that seals secrets (DATA_DIR/secrets.key, made if absent)"
     )
     parser.add_argument(
+        "--cors-origins", help="origins whose pages may call /v1 from a browser, comma-separated"
+    )
+    parser.add_argument(
         "--trust-forwarded-headers",
         action="store_const",
         const="true",

@@ -30,6 +30,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_MAX_CONNECTIONS` | `--max-connections` | int | `10000` | open connections (uvicorn) |
 | `WHARF_HEAD_TIMEOUT_S` | `--head-timeout-s` | float | `20` | seconds, request head (uvicorn) |
 | `WHARF_BODY_TIMEOUT_S` | `--body-timeout-s` | float | `60` | seconds, stalled body (uvicorn) |
+| `WHARF_CORS_ORIGINS` | `--cors-origins` | comma list | none | browser pages for `/v1` (`*`: any) |
 | `WHARF_TRUST_FORWARDED_HEADERS` | `--trust-forwarded-headers` | bool | `false` | |
 | `WHARF_SECRETS_KEY_FILE` | `--secrets-key-file` | path | `secrets.key` in the data dir | |
 | `WHARF_CONFIG_PATH` | | path | `~/.wharf.toml` | client profile written on first start |
@@ -123,6 +124,8 @@ class Config:
     body_timeout_s: float = 60.0
     #: Keep callers' `X-Forwarded-For`/`-Proto` (only behind a proxy of the operator's own).
     trust_forwarded_headers: bool = False
+    #: Origins whose pages may call the `/v1` API from a browser (`*`: any); none by default.
+    cors_origins: tuple[str, ...] = ()
     config_path: Path | None = None
     #: The key that seals secrets (32 bytes, mode 0600, made on first start); None: the data dir's
     #: `secrets.key`.
@@ -279,5 +282,8 @@ _CONVERTERS: dict[str, Any] = {
     "head_timeout_s": float,
     "body_timeout_s": float,
     "trust_forwarded_headers": _boolean,
+    "cors_origins": lambda raw: tuple(
+        o.strip().rstrip("/") for o in str(raw).split(",") if o.strip()
+    ),
     "secrets_key_file": _path,
 }

@@ -167,9 +167,17 @@ async def admit(scope: Scope, state: GatewayState, host: str) -> tuple[Scope, Fu
     function = await state["apps"].endpoint(host)
     if function is None:
         raise NotFound(f"there is no web endpoint at {host!r}")
-    if _web_of(function).requires_proxy_auth:
+    if _web_of(function).requires_proxy_auth and not _is_preflight(scope):
         scope = await _proxy_authenticated(scope, state, function)
     return scope, function
+
+
+def _is_preflight(scope: Scope) -> bool:
+    """A browser's CORS preflight: it never carries credentials, so it goes through to the
+    endpoint's app without them (the actual request that follows is checked as usual)."""
+    return scope["method"] == "OPTIONS" and any(
+        name == b"access-control-request-method" for name, _ in scope["headers"]
+    )
 
 
 def take_web_budget(scope: Scope, state: GatewayState, function: FunctionRecord) -> None:
