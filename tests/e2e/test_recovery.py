@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,3 +147,52 @@ def test_calls_accepted_before_a_kill_9_all_finish_after_restart(tmp_path: Path)
         assert big_result.json() == big
         kept = httpx.get(f"{url}/v1/calls/{finished_id}", headers=headers)
         assert kept.json() == "finished"
+
+
+BUSY_APP = """
+    import os
+    import time
+
+    import wharf as modal
+
+    app = modal.App("busy-app")
+
+
+    @app.function()
+    def spin(marker: str):
+        with open(marker, "w") as file:
+            file.write(str(os.getpid()))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # CPU-bound, holding the agent's loop
+            pass
+        return "never"
+"""
+
+
+def test_a_kill_9_of_the_gateway_stops_a_cpu_bound_function_within_5_s(tmp_path: Path) -> None:
+    # Before: the agent never saw its standard input close while the function held its loop,
+    # and ran on to the end while the restarted gateway ran the call again.
+    data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
+    marker = tmp_path / "spinning.pid"
+    with gateway_process(data_dir, profile) as (process, url):
+        environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
+        subprocess.run(
+            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, BUSY_APP))],
+            env=environment,
+            check=True,
+            capture_output=True,
+            timeout=scaled(60),
+        )
+        headers = {"authorization": token_from(profile), "prefer": "respond-async"}
+        httpx.post(
+            f"{url}/v1/apps/busy-app/functions/spin/calls",
+            json={"args": [str(marker)]},
+            headers=headers,
+        )
+        wait_until(lambda: marker.exists() and marker.read_text(), timeout_s=30)
+        pid = int(marker.read_text())
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=scaled(10))
+        killed_at = time.monotonic()
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout_s=10)
+        assert time.monotonic() - killed_at < scaled(5) + 1  # the grace, and the poll's slack

@@ -21,12 +21,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import zipfile
@@ -226,12 +228,25 @@ def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:
     os.close(config.ready_fd)
 
 
-class _EndOfInput(asyncio.Protocol):
-    def __init__(self, closed: asyncio.Event) -> None:
-        self._closed = closed
+#: Seconds the agent gets to stop by itself once its gateway is gone, before it is killed.
+ORPHAN_GRACE_S = 4.0
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed.set()
+
+def _watch_gateway(loop: asyncio.AbstractEventLoop, stopped: asyncio.Event) -> None:
+    """A thread's work: read standard input (the gateway holds its other end) until it closes,
+    then ask the loop to stop, and kill the process group if it has not ended within
+    `ORPHAN_GRACE_S`: a blocking function holding the loop must not run on for nobody."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    with contextlib.suppress(RuntimeError):  # the loop has closed: the agent is ending anyway
+        loop.call_soon_threadsafe(stopped.set)
+    time.sleep(ORPHAN_GRACE_S)
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)  # the user's own children go too
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _stop_on_sigterm() -> asyncio.Event:
@@ -244,9 +259,11 @@ def _stop_on_sigterm() -> asyncio.Event:
 
 async def _until_stopped(config: AgentConfig, stopped: asyncio.Event) -> None:
     """Until `stopped` is set, or until standard input closes when the gateway owns our stdin."""
-    loop = asyncio.get_running_loop()
     if config.exit_on_stdin_eof:
-        await loop.connect_read_pipe(lambda: _EndOfInput(stopped), sys.stdin)
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=_watch_gateway, args=(loop, stopped), name="wharf-watchdog", daemon=True
+        ).start()
     await stopped.wait()
 
 
