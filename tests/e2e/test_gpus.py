@@ -5,6 +5,7 @@ here (a GPU inventory file, and `CUDA_VISIBLE_DEVICES` telling each container it
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,10 +95,47 @@ def test_what_no_runner_has_fails_at_once_with_503(gpus: RunningGateway) -> None
     assert answer.json()["error"]["code"] == "no_capacity"
 
 
-def test_an_unknown_gpu_type_fails_the_deploy(
+def test_a_malformed_gpu_request_fails_the_deploy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = GPU_APP.replace('gpu="T4"', 'gpu="B300"')
-    with pytest.raises(modal.InvalidError, match="unknown GPU type 'B300'"):
+    source = GPU_APP.replace('gpu="T4"', 'gpu="T4:9"')
+    with pytest.raises(modal.InvalidError, match="a GPU count is 1 to 8"):
         with serving_app(tmp_path, monkeypatch, source):
             pass
+
+
+FLEET_APP = """
+    import os
+
+    import wharf as modal
+
+    app = modal.App("fleet")
+
+
+    @app.function(gpu="L40S")
+    def on_l40s() -> str:
+        return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+    @app.function(gpu="B200")
+    def on_b200() -> str:
+        return "never"
+"""
+
+
+def test_the_local_backend_finds_any_gpu_through_nvidia_smi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: the local backend ran only what --gpu-config listed, and an L40S was no type.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "nvidia-smi").write_text(
+        "#!/bin/sh\necho '0, NVIDIA L40S, 46068'\necho '1, NVIDIA GeForce RTX 4090, 24564'\n"
+    )
+    (tools / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    with serving_app(tmp_path, monkeypatch, FLEET_APP):
+        assert modal.Function.from_name("fleet", "on_l40s").remote() == "0"
+        with pytest.raises(modal.exception.NoCapacityError) as refused:
+            modal.Function.from_name("fleet", "on_b200").remote()
+        assert "1 x L40S, 1 x RTX-4090" in str(refused.value)

@@ -3,7 +3,8 @@ has, and which container holds which. A container gets its GPUs exclusively and 
 when it ends.
 
 The inventory comes from a file (`--gpu-config`: `{"gpus": [{"id": "0", "type": "T4"}, ...]}`)
-or, with the docker backend and no file, from `nvidia-smi`.
+or, without one, from `nvidia-smi` (either backend). Types are an open set, normalised from the
+drivers' names (`normalize_type`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The GPU types a function may ask for, and "any".
-GPU_TYPES = ("T4", "L4", "A10G", "A100", "A100-80GB", "H100", "H200")
+#: Families of GPUs by the names their drivers and users give them; any other name is kept as
+#: it is (upper-cased), so a fleet may hold and a function may ask for any type.
+GPU_FAMILIES = ("T4", "L4", "A10", "A10G", "L40", "L40S", "A100", "H100", "H200", "B200", "V100")
+#: Words in driver names that say nothing of the type.
+_VENDOR_WORDS = frozenset({"NVIDIA", "TESLA", "GEFORCE", "QUADRO"})
+#: An A100 with more memory than this is the 80 GB one.
+_A100_80GB_MIB = 60_000
 ANY = "any"
 MAX_GPUS_PER_CONTAINER = 8
 
@@ -41,34 +47,46 @@ class GpuRequest:
         return self.type == ANY or gpu.type == self.type
 
 
-def parse_request(text: str) -> GpuRequest:
-    """`"H100"`, `"h100:2"`, `"any"` as a request.
+def normalize_type(name: str, memory_mib: int | None = None) -> str:
+    """The canonical type of a GPU named by a user (`"l40s"`, `"A100-80GB"`, `"RTX A6000"`) or
+    by `nvidia-smi` (`"NVIDIA A100-SXM4-80GB"`, `"NVIDIA GeForce RTX 4090"`): its family
+    (`A100-80GB` for the large A100), `RTX-<model>` for workstation and consumer cards, and any
+    other name upper-cased with its words joined by `-`.
 
     Raises:
-        ValueError: not a known type, or a count out of 1 to 8.
+        ValueError: an empty name.
+    """
+    words = [w for w in name.upper().replace("-", " ").replace("_", " ").split() if w]
+    words = [w for w in words if w not in _VENDOR_WORDS]
+    if not words:
+        raise ValueError("a GPU type needs a name, like T4, L40S or H100")
+    if words[0] == "RTX" and len(words) > 1:
+        return f"RTX-{words[1]}"
+    family = words[0]
+    if family == "A100":
+        large = "80GB" in words or (memory_mib is not None and memory_mib > _A100_80GB_MIB)
+        return "A100-80GB" if large else "A100"
+    if family in GPU_FAMILIES:
+        return family
+    return "-".join(words)
+
+
+def parse_request(text: str) -> GpuRequest:
+    """`"H100"`, `"l40s:2"`, `"any"` as a request; any GPU type may be asked for (what no
+    runner has is refused when a call is made, naming what the fleet has).
+
+    Raises:
+        ValueError: an empty type, or a count out of 1 to 8.
     """
     name, _, count_text = text.strip().partition(":")
-    by_lower = {known.lower(): known for known in (*GPU_TYPES, ANY)}
-    if name.lower() not in by_lower:
-        raise ValueError(f"unknown GPU type {name!r}; known: {', '.join(GPU_TYPES)} or any")
+    gpu_type = ANY if name.strip().lower() == ANY else normalize_type(name)
     try:
         count = int(count_text) if count_text else 1
     except ValueError:
         count = 0
     if not 1 <= count <= MAX_GPUS_PER_CONTAINER:
         raise ValueError(f"a GPU count is 1 to {MAX_GPUS_PER_CONTAINER}, not {count_text!r}")
-    return GpuRequest(by_lower[name.lower()], count)
-
-
-def type_of(name: str, memory_mib: int) -> str | None:
-    """The type of a GPU as `nvidia-smi` names it (e.g. "NVIDIA A100-SXM4-80GB")."""
-    words = name.upper().replace("-", " ").split()
-    for known in ("H200", "H100", "A10G", "L4", "T4"):
-        if known in words:
-            return known
-    if "A100" in words:
-        return "A100-80GB" if memory_mib > 60_000 else "A100"
-    return None
+    return GpuRequest(gpu_type, count)
 
 
 def read_inventory(config_path: Path | None, *, probe: bool) -> list[Gpu]:
@@ -80,16 +98,14 @@ def read_inventory(config_path: Path | None, *, probe: bool) -> list[Gpu]:
     if config_path is not None:
         try:
             entries = json.loads(config_path.read_text())["gpus"]
-            gpus = [
-                Gpu(str(entry["id"]), str(entry["type"]), str(entry.get("host", "")))
+            return [
+                Gpu(
+                    str(entry["id"]), normalize_type(str(entry["type"])), str(entry.get("host", ""))
+                )
                 for entry in entries
             ]
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"{config_path} is not a GPU inventory: {exc}") from exc
-        unknown = sorted({gpu.type for gpu in gpus} - set(GPU_TYPES))
-        if unknown:
-            raise ValueError(f"{config_path}: unknown GPU types {unknown}")
-        return gpus
     if not probe or shutil.which("nvidia-smi") is None:
         return []
     query = ["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"]
@@ -100,9 +116,7 @@ def read_inventory(config_path: Path | None, *, probe: bool) -> list[Gpu]:
     gpus = []
     for line in lines.stdout.splitlines():
         index, name, memory = (part.strip() for part in line.split(","))
-        gpu_type = type_of(name, int(float(memory)))
-        if gpu_type is not None:
-            gpus.append(Gpu(index, gpu_type))
+        gpus.append(Gpu(index, normalize_type(name, int(float(memory)))))
     return gpus
 
 

@@ -63,13 +63,13 @@ def backend_owner(data_dir: Path) -> str:
 
 
 def gpu_inventory(config: Config) -> list[Gpu]:
-    """The runner host's GPUs (the file, or nvidia-smi with the docker backend).
+    """The runner host's GPUs (the file, or else what nvidia-smi finds, on either backend).
 
     Raises:
         ConfigError: the inventory file is not valid.
     """
     try:
-        gpus = read_inventory(config.gpu_config, probe=config.backend is BackendKind.DOCKER)
+        gpus = read_inventory(config.gpu_config, probe=True)
     except ValueError as exc:
         raise ConfigError(f"WHARF_GPU_CONFIG: {exc}") from exc
     # A GPU's host is one of --docker-hosts; the first one may also be named "".
