@@ -31,6 +31,13 @@ PICKLE_CONTENT_TYPE = "application/x-python-pickle"
 PARENT_CALL_HEADER = "wharf-parent-call-id"
 #: How often a 429 is retried before `RateLimitError` reaches the caller.
 MAX_RATE_LIMIT_RETRIES = 8
+#: How often a request that is safe to send again is retried after a transport error or a 503
+#: (a restarting gateway, a dropped connection), waiting twice as long each time: 0.2 s first,
+#: about 12 s in all.
+MAX_TRANSPORT_RETRIES = 6
+IDEMPOTENCY_HEADER = "idempotency-key"
+#: Methods that do the same when sent twice (PUT of a blob is by content hash).
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 #: Longest wait honoured from a 429's `Retry-After`.
 MAX_RETRY_AFTER_S = 10.0
 _CONNECT_TIMEOUT_S = 10.0
@@ -51,6 +58,12 @@ class ApiRequest:
     params: Mapping[str, str | float] | None = None
     #: The gateway may hold the response this long (a long-poll); None for the default.
     wait_s: float | None = None
+
+    @property
+    def is_retry_safe(self) -> bool:
+        """Whether sending it again cannot do the work twice: an idempotent method, or a POST
+        that carries an `Idempotency-Key`."""
+        return self.method in _IDEMPOTENT_METHODS or IDEMPOTENCY_HEADER in self.headers
 
 
 #: A generator of requests that returns a value: written once, run sync or async.
@@ -111,15 +124,36 @@ def _arguments(request: ApiRequest, *, blocking: bool = False) -> dict[str, Any]
     return arguments
 
 
-def _retry_after_s(response: httpx.Response, attempt: int) -> float | None:
-    """Seconds to wait before retrying a 429; None when the response is final."""
-    if response.status_code != 429 or attempt >= MAX_RATE_LIMIT_RETRIES:
+def _backoff_s(attempt: int) -> float:
+    return min(0.05 * (1 << attempt), MAX_RETRY_AFTER_S)
+
+
+def _retry_after_s(request: ApiRequest, response: httpx.Response, attempt: int) -> float | None:
+    """Seconds to wait before sending `request` again: after a 429, or a 503 that may pass (not
+    `no_capacity`) for a request safe to repeat; None when the response is final."""
+    if response.status_code == 429:
+        if attempt >= MAX_RATE_LIMIT_RETRIES:
+            return None
+    elif response.status_code != 503 or not request.is_retry_safe:
+        return None
+    elif attempt >= MAX_TRANSPORT_RETRIES or _is_final_503(response):
         return None
     raw = str(response.headers.get("retry-after", ""))
     try:
         return min(float(raw), MAX_RETRY_AFTER_S)
     except ValueError:
-        return min(0.05 * (1 << attempt), MAX_RETRY_AFTER_S)
+        return _backoff_s(attempt)
+
+
+def _is_final_503(response: httpx.Response) -> bool:
+    return str(error_body(response).get("code")) == ErrorCode.NO_CAPACITY
+
+
+def _transport_retry_s(request: ApiRequest, attempt: int) -> float | None:
+    """Seconds to wait before sending `request` again after a transport error; None: give up."""
+    if not request.is_retry_safe or attempt >= MAX_TRANSPORT_RETRIES:
+        return None
+    return _backoff_s(attempt + 2)
 
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
@@ -191,37 +225,46 @@ def _async_client(credentials: Credentials) -> httpx.AsyncClient:
 
 
 def send(request: ApiRequest) -> httpx.Response:
-    """Send one request on this thread, retrying 429s a bounded number of times."""
+    """Send one request on this thread, retrying 429s, and transport errors and passing 503s
+    of requests safe to repeat, a bounded number of times."""
     credentials = load_credentials()
     client = _sync_client(credentials)
-    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+    attempt = 0
+    while True:
         try:
             response = client.request(
                 request.method, request.path, **_arguments(request, blocking=True)
             )
         except httpx.TransportError as exc:
-            raise _unreachable(credentials, exc) from exc
-        wait_s = _retry_after_s(response, attempt)
-        if wait_s is None:
-            break
+            wait_s = _transport_retry_s(request, attempt)
+            if wait_s is None:
+                raise _unreachable(credentials, exc) from exc
+        else:
+            wait_s = _retry_after_s(request, response, attempt)
+            if wait_s is None:
+                return raise_for_platform_error(response)
+        attempt += 1
         time.sleep(wait_s)
-    return raise_for_platform_error(response)
 
 
 async def send_async(request: ApiRequest) -> httpx.Response:
-    """Send one request on the running loop, retrying 429s a bounded number of times."""
+    """Send one request on the running loop, retrying as `send` does."""
     credentials = load_credentials()
     client = _async_client(credentials)
-    for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+    attempt = 0
+    while True:
         try:
             response = await client.request(request.method, request.path, **_arguments(request))
         except httpx.TransportError as exc:
-            raise _unreachable(credentials, exc) from exc
-        wait_s = _retry_after_s(response, attempt)
-        if wait_s is None:
-            break
+            wait_s = _transport_retry_s(request, attempt)
+            if wait_s is None:
+                raise _unreachable(credentials, exc) from exc
+        else:
+            wait_s = _retry_after_s(request, response, attempt)
+            if wait_s is None:
+                return raise_for_platform_error(response)
+        attempt += 1
         await asyncio.sleep(wait_s)
-    return raise_for_platform_error(response)
 
 
 def run_flow(flow: Flow[T]) -> T:

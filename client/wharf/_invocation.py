@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,14 @@ import orjson
 from wharf._blobs import with_payload_blob
 from wharf._context import current_function_call_id
 from wharf._errors import ServerError
-from wharf._http import PARENT_CALL_HEADER, PICKLE_CONTENT_TYPE, ApiRequest, Flow, error_body
+from wharf._http import (
+    IDEMPOTENCY_HEADER,
+    PARENT_CALL_HEADER,
+    PICKLE_CONTENT_TYPE,
+    ApiRequest,
+    Flow,
+    error_body,
+)
 from wharf.serialization import deserialize, rebuild_exception, serialize_arguments
 
 #: Longest single long-poll; the gateway may answer sooner (it caps waits at its request timeout).
@@ -39,6 +47,8 @@ def send_call(
     headers = {
         "content-type": PICKLE_CONTENT_TYPE,
         "accept": PICKLE_CONTENT_TYPE,
+        # The same call, should this request be sent again after a dropped connection.
+        IDEMPOTENCY_HEADER: uuid.uuid4().hex,
         **(variant or {}),
     }
     parent_call_id = current_function_call_id()

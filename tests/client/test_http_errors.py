@@ -21,12 +21,15 @@ from wharf._errors import (
     ERROR_CODE_CLASSES,
     ClientError,
     ConnectionError,
+    NoCapacityError,
     RateLimitError,
     RemoteError,
     ServerError,
 )
 from wharf._http import (
     MAX_RATE_LIMIT_RETRIES,
+    PICKLE_CONTENT_TYPE,
+    ApiRequest,
     Flow,
     _async_clients,
     _sync_clients,
@@ -251,7 +254,12 @@ def test_transport_error_becomes_connection_error(
         raise transport_error
 
     with pytest.raises(ConnectionError, match=f"could not reach the Wharf gateway at {BASE_URL}"):
-        run(handler, _checkout())
+        run(handler, _not_repeatable())
+
+
+def _not_repeatable() -> Flow[Any]:
+    """A request that is not safe to send twice (a POST without an idempotency key)."""
+    yield ApiRequest("POST", "/v1/secrets", json={"name": "s", "values": {"K": "v"}})
 
 
 def test_connection_error_is_also_the_builtin_connection_error(run: Run) -> None:
@@ -259,7 +267,37 @@ def test_connection_error_is_also_the_builtin_connection_error(run: Run) -> None
         raise httpx.ConnectError("connection refused")
 
     with pytest.raises(builtins.ConnectionError) as caught:
-        run(handler, _checkout())
+        run(handler, _not_repeatable())
 
     assert isinstance(caught.value, ClientError)
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+def test_a_call_is_sent_again_with_its_key_after_a_dropped_connection_or_a_503(run: Run) -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["idempotency-key"])
+        if len(sent) == 1:
+            raise httpx.RemoteProtocolError("the server went away")
+        if len(sent) == 2:
+            return _error(503, "unavailable", "restarting")
+        return httpx.Response(
+            200, content=serialize(["apple"]), headers={"content-type": PICKLE_CONTENT_TYPE}
+        )
+
+    assert run(handler, _checkout()) == ["apple"]
+    assert len(sent) == 3
+    assert len(set(sent)) == 1  # one key: the gateway answers the first call, makes no second
+
+
+def test_no_capacity_is_not_retried(run: Run) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _error(503, "no_capacity", "no runner has H100")
+
+    with pytest.raises(NoCapacityError):
+        run(handler, _checkout())
+    assert len(sent) == 1

@@ -247,3 +247,48 @@ def test_body_over_the_limit_answers_413(tmp_path: Path) -> None:
         )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_post_sent_again_with_its_idempotency_key_gets_the_first_call(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    # Before: the key was ignored, and a client retrying after a dropped connection made a
+    # second call.
+    url = calls_url(gateway, "square")
+    headers = {"idempotency-key": "order-1", "prefer": "respond-async"}
+    first = http.post(url, json={"args": [6]}, headers=headers)
+    again = http.post(url, json={"args": [6]}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["call_id"] == first.json()["call_id"]
+    waited = http.post(url, json={"args": [6]}, headers={"idempotency-key": "order-1"})
+    assert waited.status_code == 409  # the same key for a request of another shape
+    other = http.post(url, json={"args": [7]}, headers=headers)
+    assert other.status_code == 409
+    assert "Idempotency-Key 'order-1'" in other.json()["error"]["message"]
+    synchronous = {"idempotency-key": "order-2"}
+    assert http.post(url, json={"args": [8]}, headers=synchronous).json() == 64
+    repeated = http.post(url, json={"args": [8]}, headers=synchronous)
+    assert repeated.json() == 64
+    assert (
+        repeated.headers["wharf-call-id"]
+        == http.post(url, json={"args": [8]}, headers=synchronous).headers["wharf-call-id"]
+    )
+    listing = {"app": "http-app", "function": "square"}
+    calls = http.get(f"{gateway.url}/v1/calls", params=listing).json()["calls"]
+    assert len(calls) == 2  # one per key
+
+
+def test_a_batch_sent_again_with_its_key_starts_no_new_calls(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    from wharf.frames import pack_frame
+
+    inputs = [b'{"args": [1]}', b'{"args": [2]}']
+    frame = pack_frame({"format": "json", "sizes": [len(i) for i in inputs]}, inputs)
+    url = f"{calls_url(gateway, 'square')}/batch"
+    headers = {"idempotency-key": "batch-1"}
+    first = http.post(url, content=frame, headers=headers)
+    assert first.status_code == 202, first.text
+    again = http.post(url, content=frame, headers=headers)
+    assert again.json() == first.json()
+    assert len(first.json()["call_ids"]) == 2

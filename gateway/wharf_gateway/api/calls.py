@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,9 +15,10 @@ from wharf_runner import PayloadFormat
 
 from wharf_gateway.api.apps import web_url
 from wharf_gateway.api.common import path_param, read_body, wait_s_of
-from wharf_gateway.api.inputs import payload_format_of, read_input_batch
+from wharf_gateway.api.inputs import InputBatch, payload_format_of, read_input_batch
 from wharf_gateway.api.values import value_stream_response
 from wharf_gateway.calls.arguments import check_json_arguments, check_pickled_arguments
+from wharf_gateway.calls.idempotency import IDEMPOTENCY_HEADER, check_key, fingerprint
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import BacklogFull, InvalidRequest, NotFound
 from wharf_gateway.manifest.classes import (
@@ -65,23 +67,38 @@ def pending_response(request: Request, call_id: str, status: int) -> Response:
     return json_response({"call_id": call_id, "result_url": result_url}, 202, headers)
 
 
-async def create_call(request: Request) -> Response:
-    """Call a function: 200 with its result, 302 to the result URL past the request timeout,
-    202 at once with `Prefer: respond-async`; 400, 401, 404, 413, 429.
+@dataclass(frozen=True, slots=True)
+class _CallRequest:
+    """What a call request asks for, checked."""
+
+    function: FunctionRecord
+    method: str | None
+    is_pickle: bool
+    payload_blob: str | None
+    blob_bytes: int | None
+    variant: Variant
+    wants_pickle: bool
+    respond_async: bool
+    generator: bool
+
+
+async def _checked_call(request: Request, workspace_id: str, body: bytes) -> _CallRequest:
+    """The call `request` asks for, checked against its function.
+
+    Raises:
+        InvalidRequest: a web endpoint, bad arguments or parameters, a generator called as a
+            plain function.
+        NotFound: no such app, function or method.
     """
-    state = state_of(request)
-    config = state["config"]
-    principal = await principal_of(request)
-    body = await read_body(request, config.max_body_bytes)
-    function, method = await state["apps"].target(
-        principal.workspace_id, path_param(request, "app"), path_param(request, "function")
+    function, method = await state_of(request)["apps"].target(
+        workspace_id, path_param(request, "app"), path_param(request, "function")
     )
     if function.definition.web is not None:
         raise InvalidRequest(
             f"{function.name} is a web endpoint: call it over HTTP at {web_url(request, function)}"
         )
     is_pickle = PICKLE_CONTENT_TYPE in request.headers.get("content-type", "")
-    payload_blob, blob_bytes = await _payload_blob(request, principal.workspace_id, body)
+    payload_blob, blob_bytes = await _payload_blob(request, workspace_id, body)
     body_parameters = None
     if is_pickle or payload_blob is not None:
         # A blob's arguments are checked in the container, which reads them.
@@ -90,39 +107,98 @@ async def create_call(request: Request) -> Response:
             check_pickled_arguments(body)
     else:
         body_parameters = check_json_arguments(body, function, method)
-    variant = call_variant(request, function, method, body_parameters)
-    wants_pickle = accepts_pickle(request.headers.get("accept"))
-    respond_async = "respond-async" in request.headers.get("prefer", "").lower()
     generator = is_generator_call(function, method)
     if generator and is_pickle and GENERATOR_HEADER not in request.headers:
         raise InvalidRequest(
             f"{function.name} is a generator function: call it with .remote_gen() "
             "(.remote() and .spawn() do not apply to generators)"
         )
-    active = await state["calls"].submit(
-        principal.workspace_id,
+    return _CallRequest(
         function,
-        PayloadFormat.PICKLE if is_pickle else PayloadFormat.JSON,
-        body,
-        wants_json=respond_async or not wants_pickle,
-        wants_pickle=wants_pickle or (respond_async and is_pickle),
-        parent_call_id=parent_call_id(request),
-        variant=variant,
-        streamed=generator,
-        payload_blob=payload_blob,
-        blob_bytes=blob_bytes,
+        method,
+        is_pickle,
+        payload_blob,
+        blob_bytes,
+        call_variant(request, function, method, body_parameters),
+        accepts_pickle(request.headers.get("accept")),
+        "respond-async" in request.headers.get("prefer", "").lower(),
+        generator,
     )
-    call_id = active.task.call_id
+
+
+async def _submit(request: Request, workspace_id: str, body: bytes, call: _CallRequest) -> str:
+    """Accept the call; returns its id once its row is committed."""
+    active = await state_of(request)["calls"].submit(
+        workspace_id,
+        call.function,
+        PayloadFormat.PICKLE if call.is_pickle else PayloadFormat.JSON,
+        body,
+        wants_json=call.respond_async or not call.wants_pickle,
+        wants_pickle=call.wants_pickle or (call.respond_async and call.is_pickle),
+        parent_call_id=parent_call_id(request),
+        variant=call.variant,
+        streamed=call.generator,
+        payload_blob=call.payload_blob,
+        blob_bytes=call.blob_bytes,
+    )
     await active.committed
-    if generator and not is_pickle:
+    return active.task.call_id
+
+
+#: Headers that shape a call request: a retry with the same key sends the same ones.
+_SHAPING_HEADERS = (
+    "content-type",
+    "accept",
+    "prefer",
+    PARAMETERS_HEADER,
+    OPTIONS_HEADER,
+    PAYLOAD_BLOB_HEADER,
+    GENERATOR_HEADER,
+)
+
+
+def request_fingerprint(request: Request, body: bytes) -> str:
+    headers = (request.headers.get(name, "").encode() for name in _SHAPING_HEADERS)
+    return fingerprint([request.url.path.encode(), *headers, body])
+
+
+async def create_call(request: Request) -> Response:
+    """Call a function: 200 with its result, 302 to the result URL past the request timeout,
+    202 at once with `Prefer: respond-async`; with an `Idempotency-Key` seen before, the first
+    request's call instead of a new one; 400, 401, 404, 409, 413, 429.
+    """
+    state = state_of(request)
+    principal = await principal_of(request)
+    body = await read_body(request, state["config"].max_body_bytes)
+    call = await _checked_call(request, principal.workspace_id, body)
+    key = check_key(request.headers.get(IDEMPOTENCY_HEADER))
+    if key is None:
+        return await _answer(
+            request, call, await _submit(request, principal.workspace_id, body, call)
+        )
+    print_ = request_fingerprint(request, body)
+    async with state["idempotency"].claim(principal.workspace_id, key, print_) as claim:
+        if claim.existing is None:
+            claim.answer = {"call_id": await _submit(request, principal.workspace_id, body, call)}
+    answer = claim.existing or claim.answer or {}
+    return await _answer(request, call, str(answer["call_id"]), again=claim.existing is not None)
+
+
+async def _answer(
+    request: Request, call: _CallRequest, call_id: str, again: bool = False
+) -> Response:
+    """The answer to an accepted call (`again`: the same call asked for once more)."""
+    state = state_of(request)
+    workspace_id = call.function.workspace_id
+    if call.generator and not call.is_pickle and not again:
         # Other callers read the values as they come, on this same response.
-        return value_stream_response(request, principal.workspace_id, call_id)
-    if respond_async or generator:
+        return value_stream_response(request, workspace_id, call_id)
+    if call.respond_async or call.generator:
         return pending_response(request, call_id, 202)
-    outcome = await state["calls"].wait(principal.workspace_id, call_id, config.request_timeout_s)
+    outcome = await state["calls"].wait(workspace_id, call_id, state["config"].request_timeout_s)
     if outcome is None:
         return pending_response(request, call_id, 302)
-    return outcome_response(outcome, wants_pickle, state["blobs"].path_of)
+    return outcome_response(outcome, call.wants_pickle, state["blobs"].path_of)
 
 
 def parent_call_id(request: Request) -> str | None:
@@ -161,7 +237,8 @@ async def spawn_calls(request: Request) -> Response:
     """Start one call per input of an input frame (`gateway/routes/inputs.py`; its head's
     `"format"` is `"pickle"` or `"json"`), none waited for (`spawn_map`): 202 `{"call_ids"}` of
     the inputs taken, in order: all of them, unless the function's backlog filled up, when the
-    caller sends the rest later; 400, 401, 404, 413, 429 (none taken)."""
+    caller sends the rest later; with an `Idempotency-Key` seen before, the first request's
+    calls; 400, 401, 404, 409, 413, 429 (none taken)."""
     state = state_of(request)
     principal = await principal_of(request)
     function, method = await state["apps"].target(
@@ -177,12 +254,38 @@ async def spawn_calls(request: Request) -> Response:
     else:
         method_params(function, method)  # a class needs a method
     variant = call_variant(request, function, method, None)
+    key = check_key(request.headers.get(IDEMPOTENCY_HEADER))
+    if key is None:
+        call_ids = await _spawn_batch(request, principal.workspace_id, function, variant, batch)
+        return json_response({"call_ids": call_ids}, 202)
+    blobs = [(batch.blob_of(position) or "").encode() for position in range(len(batch.payloads))]
+    print_ = fingerprint([request_fingerprint(request, b"").encode(), *batch.payloads, *blobs])
+    async with state["idempotency"].claim(principal.workspace_id, key, print_) as claim:
+        if claim.existing is None:
+            call_ids = await _spawn_batch(request, principal.workspace_id, function, variant, batch)
+            claim.answer = {"call_ids": call_ids}
+    return json_response(claim.existing or claim.answer, 202)
+
+
+async def _spawn_batch(
+    request: Request,
+    workspace_id: str,
+    function: FunctionRecord,
+    variant: Variant,
+    batch: InputBatch,
+) -> list[str]:
+    """Accept a call per input, until the function's backlog is full; their ids, committed.
+
+    Raises:
+        BacklogFull: not even the first input fits.
+    """
+    payload_format = payload_format_of(batch)
     parent = parent_call_id(request)
     accepted: list[ActiveCall] = []
     for position, payload in enumerate(batch.payloads):
         try:
-            active = await state["calls"].submit(
-                principal.workspace_id,
+            active = await state_of(request)["calls"].submit(
+                workspace_id,
                 function,
                 payload_format,
                 payload,
@@ -199,7 +302,7 @@ async def spawn_calls(request: Request) -> Response:
             break
         accepted.append(active)
     await asyncio.gather(*(active.committed for active in accepted))
-    return json_response({"call_ids": [active.task.call_id for active in accepted]}, 202)
+    return [active.task.call_id for active in accepted]
 
 
 def call_variant(

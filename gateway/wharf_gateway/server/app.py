@@ -26,6 +26,7 @@ from wharf_gateway.api import ROUTES
 from wharf_gateway.apps.deploys import Deploys
 from wharf_gateway.apps.logs import LogFeed
 from wharf_gateway.apps.service import AppService
+from wharf_gateway.calls.idempotency import KEY_TTL_S, IdempotencyKeys
 from wharf_gateway.calls.maps import MapService
 from wharf_gateway.calls.service import CallService
 from wharf_gateway.errors import ConfigError, GatewayError, Internal, MethodNotAllowed, NotFound
@@ -119,6 +120,7 @@ async def _sweep_forever(
                 last_expiry_s = time.monotonic()
                 await store.expire_outputs(time.time())
                 await store.drop_logs_before(time.time() - config.result_ttl_s)
+                await store.forget_answers_before(time.time() - KEY_TTL_S)
             if time.monotonic() - last_blob_sweep_s >= config.blob_sweep_interval_s:
                 last_blob_sweep_s = time.monotonic()
                 await blobs.collect_garbage(time.time() - config.result_ttl_s)
@@ -198,6 +200,7 @@ async def _lifespan(
             auth=authority,
             apps=AppService(store, blobs, scheduler),
             calls=calls,
+            idempotency=IdempotencyKeys(store),
             blobs=blobs,
             maps=maps,
             scheduler=scheduler,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from wharf_gateway.apps.deploys import Deploys
 from wharf_gateway.apps.logs import LogFeed
 from wharf_gateway.apps.service import AppService
+from wharf_gateway.calls.idempotency import IdempotencyKeys
 from wharf_gateway.calls.maps import MapService
 from wharf_gateway.calls.service import CallService
 from wharf_gateway.models import Principal
@@ -32,6 +33,7 @@ class GatewayState(TypedDict):
     auth: TokenAuthority
     apps: AppService
     calls: CallService
+    idempotency: IdempotencyKeys
     blobs: BlobStore
     maps: MapService
     scheduler: Scheduler
