@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from wharf._bundle import build_bundle
-from wharf._errors import InvalidError
-from wharf._http import ApiRequest, Flow
+from wharf._errors import ClientError, InvalidError
+from wharf._http import ApiRequest, Flow, run_flow
 from wharf._loader import LoadedApp
 from wharf._manifest import build_manifest
 
@@ -26,6 +29,8 @@ class DeployedApp:
     name: str
     version: int
     functions: list[dict[str, Any]]
+    #: An ephemeral app's lease: it is stopped unless renewed within this many seconds.
+    lease_s: float | None = None
 
 
 def deploy_app(
@@ -74,6 +79,7 @@ def deploy_app(
         name=str(data["name"]),
         version=int(data["version"]),
         functions=list(data["functions"]),
+        lease_s=None if data.get("lease_s") is None else float(data["lease_s"]),
     )
 
 
@@ -91,6 +97,34 @@ def _follow_deploy(status: dict[str, Any], on_log: Callable[[str], None]) -> Flo
             "GET", f"/v1/deploys/{status['deploy_id']}", params=params, wait_s=_FOLLOW_WAIT_S
         )
         status = response.json()
+
+
+def renew_lease(app_ref: str) -> Flow[None]:
+    """Keep an ephemeral app alive for another lease."""
+    yield ApiRequest("POST", f"/v1/apps/{quote(app_ref, safe='')}/lease")
+
+
+@contextmanager
+def kept_alive(deployed: DeployedApp) -> Iterator[None]:
+    """Renew an ephemeral app's lease from a thread while the block runs, three times a lease:
+    if this process dies by any means, the gateway stops the app when the lease runs out."""
+    lease_s = deployed.lease_s
+    if lease_s is None:
+        yield
+        return
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(lease_s / 3):
+            with contextlib.suppress(ClientError):  # a passing failure: the next one may pass
+                run_flow(renew_lease(deployed.app_id))
+
+    thread = threading.Thread(target=renew, name="wharf-app-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def stop_app(app_ref: str) -> Flow[None]:

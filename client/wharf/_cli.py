@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import inspect
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wharf._app import LocalEntrypoint
-from wharf._apps import DeployedApp, app_logs, deploy_app, list_apps, stop_app
+from wharf._apps import DeployedApp, app_logs, deploy_app, kept_alive, list_apps, stop_app
 from wharf._domains import grant_domain, list_domains, revoke_domain
 from wharf._errors import ClientError, InvalidError
 from wharf._http import run_flow
@@ -202,14 +203,15 @@ def _run(args: argparse.Namespace) -> int:
     argv = [arg for arg in args.args if arg != "--"]
     deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True, on_log=print_build_log))
     try:
-        if name in entrypoints:
-            entrypoint: LocalEntrypoint = entrypoints[name]
-            result = entrypoint(**_entrypoint_arguments(entrypoint.raw_f, argv))
-            if inspect.iscoroutine(result):
-                asyncio.run(result)
-        else:
-            function = functions[name]
-            print(function.remote(**_entrypoint_arguments(function.get_raw_f(), argv)))
+        with kept_alive(deployed):
+            if name in entrypoints:
+                entrypoint: LocalEntrypoint = entrypoints[name]
+                result = entrypoint(**_entrypoint_arguments(entrypoint.raw_f, argv))
+                if inspect.iscoroutine(result):
+                    asyncio.run(result)
+            else:
+                function = functions[name]
+                print(function.remote(**_entrypoint_arguments(function.get_raw_f(), argv)))
     finally:
         run_flow(stop_app(deployed.app_id))
     return 0
@@ -238,6 +240,10 @@ def _app(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wharf` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -248,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The server side lives in the gateway package, which the client must not import.
         os.execv(sys.executable, [sys.executable, "-m", "wharf_gateway", *argv])  # noqa: S606
     args = _parser().parse_args(argv)
+    # SIGTERM ends the command as Ctrl-C does: an ephemeral app it runs is stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
     handlers = {
         "deploy": _deploy,
         "run": _run,

@@ -72,10 +72,11 @@ def function_json(
 
 def app_json(request: Request, app: AppRecord, functions: list[FunctionRecord]) -> dict[str, Any]:
     app_ref = app.name if app.state is AppState.DEPLOYED else app.app_id
-    return {
-        **app.to_json(),
-        "functions": [function_json(request, f, app_ref) for f in functions],
-    }
+    shown = {**app.to_json(), "functions": [function_json(request, f, app_ref) for f in functions]}
+    if app.state is AppState.EPHEMERAL:
+        # Its client renews the lease (POST .../lease) well within this; else it is stopped.
+        shown["lease_s"] = state_of(request)["apps"].lease_s
+    return shown
 
 
 async def deploy(request: Request) -> Response:
@@ -169,6 +170,15 @@ async def show_app(request: Request) -> Response:
     return json_response(app_json(request, app, await apps.functions(app)))
 
 
+async def renew_lease(request: Request) -> Response:
+    """Keep an ephemeral app running `lease_s` more seconds (its client is alive): 200; 401,
+    404 (not a running ephemeral app)."""
+    principal = await principal_of(request)
+    apps = state_of(request)["apps"]
+    app = await apps.renew_lease(principal.workspace_id, path_param(request, "app"))
+    return json_response({"app_id": app.app_id, "lease_s": apps.lease_s})
+
+
 async def stop_app(request: Request) -> Response:
     """Stop an app; its waiting and running calls end as terminated: 200; 401, 404."""
     principal = await principal_of(request)
@@ -236,6 +246,7 @@ ROUTES = [
     Route("/v1/deploys/{deploy_id}", deploy_status, methods=["GET"], name="deploy_status"),
     Route("/v1/apps", list_apps, methods=["GET"]),
     Route("/v1/apps/{app}", show_app, methods=["GET"]),
+    Route("/v1/apps/{app}/lease", renew_lease, methods=["POST"]),
     Route("/v1/apps/{app}", stop_app, methods=["DELETE"]),
     Route("/v1/apps/{app}/functions/{function}", show_function, methods=["GET"]),
     Route("/v1/apps/{app}/functions/{function}/stats", function_stats, methods=["GET"]),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -14,6 +16,8 @@ from wharf_gateway.models import AppRecord, AppState, FunctionRecord, Principal
 from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.storage.blobs import BlobStore
 from wharf_gateway.storage.store import Store
+
+logger = logging.getLogger(__name__)
 
 #: Hosts remembered between deploys (including unknown ones, so floods of them stay cheap).
 _MAX_CACHED_HOSTS = 10_000
@@ -43,8 +47,12 @@ def assign_hosts(workspace: str, manifest: Manifest, *, dev: bool) -> dict[str, 
 class AppService:
     """Deploys and finds apps; function lookups are served from memory after the first."""
 
-    def __init__(self, store: Store, blobs: BlobStore, scheduler: Scheduler) -> None:
+    def __init__(
+        self, store: Store, blobs: BlobStore, scheduler: Scheduler, lease_s: float = 30.0
+    ) -> None:
         self._store = store
+        #: How long an ephemeral app lives past its client's last renewal.
+        self.lease_s = lease_s
         self._blobs = blobs
         self._scheduler = scheduler
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -79,6 +87,7 @@ class AppService:
                 (bundle_sha256, manifest.module, manifest.app_variable),
                 endpoints,
                 current,
+                lease_until=time.time() + self.lease_s if manifest.ephemeral else None,
             )
             self._forget_lookups()
         self._scheduler.retire({f.function_id for f in previous})
@@ -220,6 +229,27 @@ class AppService:
             raise NotFound(f"function {function.name!r} is gone")
         self._scheduler.update_options(updated)
         return updated
+
+    async def renew_lease(self, workspace_id: str, app_ref: str) -> AppRecord:
+        """Keep an ephemeral app alive `lease_s` more seconds (its client still runs).
+
+        Raises:
+            NotFound: no such live ephemeral app in this workspace.
+        """
+        app = await self.app(workspace_id, app_ref)
+        if app.state is not AppState.EPHEMERAL or not await self._store.renew_app_lease(
+            app.app_id, time.time() + self.lease_s
+        ):
+            raise NotFound(f"{app_ref!r} is not a running ephemeral app")
+        return app
+
+    async def stop_expired(self) -> int:
+        """Stop the ephemeral apps whose clients stopped renewing their leases."""
+        expired = await self._store.apps_past_their_lease(time.time())
+        for workspace_id, app_id in expired:
+            app = await self.stop(workspace_id, app_id)
+            logger.info("stopped ephemeral app %s (%s): its client is gone", app.name, app_id)
+        return len(expired)
 
     async def stop(self, workspace_id: str, app_ref: str) -> AppRecord:
         """Stop an app: its functions take no more calls; waiting and running ones end."""

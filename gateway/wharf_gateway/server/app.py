@@ -94,28 +94,23 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
     return lambda events: LocalBackend(events, config.runner_environment)
 
 
-async def _sweep_forever(
-    config: Config,
-    store: Store,
-    blobs: BlobStore,
-    calls: CallService,
-    maps: MapService,
-    rate_limiter: RateLimiter,
-    throttle: FailureThrottle,
-) -> None:
+async def _sweep_forever(state: GatewayState) -> None:
+    config, store, calls = state["config"], state["store"], state["calls"]
     last_expiry_s = last_limits_s = last_blob_sweep_s = 0.0
     while True:
         await asyncio.sleep(config.sweep_interval_s)
         try:
             calls.scheduler.sweep()
-            maps.sweep(time.monotonic())
-            rate_limiter.sweep()
-            throttle.sweep()
+            state["maps"].sweep(time.monotonic())
+            state["rate_limiter"].sweep()
+            if state["auth"].throttle is not None:
+                state["auth"].throttle.sweep()
             await calls.sweep_streams(time.monotonic())
+            await state["apps"].stop_expired()
             if time.monotonic() - last_limits_s >= LIMITS_REFRESH_S:
                 # Limits set by `wharf workspace limits` (another process) apply within seconds.
                 last_limits_s = time.monotonic()
-                rate_limiter.configure(await store.workspace_limits())
+                state["rate_limiter"].configure(await store.workspace_limits())
             if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
                 last_expiry_s = time.monotonic()
                 await store.expire_outputs(time.time())
@@ -123,7 +118,7 @@ async def _sweep_forever(
                 await store.forget_answers_before(time.time() - KEY_TTL_S)
             if time.monotonic() - last_blob_sweep_s >= config.blob_sweep_interval_s:
                 last_blob_sweep_s = time.monotonic()
-                await blobs.collect_garbage(time.time() - config.result_ttl_s)
+                await state["blobs"].collect_garbage(time.time() - config.result_ttl_s)
         except Exception:
             # One failed sweep must not end sweeping; the next one tries again.
             logger.exception("sweeping failed")
@@ -186,32 +181,30 @@ async def _lifespan(
         config.rate_limit_per_s, config.rate_burst_s, config.client_rate_limit_per_s
     )
     rate_limiter.configure(await store.workspace_limits())
-    maps = MapService(scheduler, config.map_idle_timeout_s, config.max_body_bytes)
-    sweeper = asyncio.create_task(
-        _sweep_forever(config, store, blobs, calls, maps, rate_limiter, throttle)
-    )
     upstreams = UpstreamPool()
     background = Background()
+    state = GatewayState(
+        config=config,
+        store=store,
+        reports=Reports(database),
+        auth=authority,
+        apps=AppService(store, blobs, scheduler, config.ephemeral_lease_s),
+        calls=calls,
+        idempotency=IdempotencyKeys(store),
+        blobs=blobs,
+        maps=MapService(scheduler, config.map_idle_timeout_s, config.max_body_bytes),
+        scheduler=scheduler,
+        rate_limiter=rate_limiter,
+        upstreams=upstreams,
+        background=background,
+        deploys=deploys,
+        secrets=secrets,
+        log_feed=log_feed,
+        address=address,
+    )
+    sweeper = asyncio.create_task(_sweep_forever(state))
     try:
-        yield GatewayState(
-            config=config,
-            store=store,
-            reports=Reports(database),
-            auth=authority,
-            apps=AppService(store, blobs, scheduler),
-            calls=calls,
-            idempotency=IdempotencyKeys(store),
-            blobs=blobs,
-            maps=maps,
-            scheduler=scheduler,
-            rate_limiter=rate_limiter,
-            upstreams=upstreams,
-            background=background,
-            deploys=deploys,
-            secrets=secrets,
-            log_feed=log_feed,
-            address=address,
-        )
+        yield state
     finally:
         await deploys.close()
         sweeper.cancel()

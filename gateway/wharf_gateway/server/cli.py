@@ -69,6 +69,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         "--map-idle-timeout-s", help="seconds a map may go unread before it is ended (60)"
     )
     parser.add_argument(
+        "--ephemeral-lease-s", help="seconds an unrenewed ephemeral app lives on (30)"
+    )
+    parser.add_argument(
         "--max-variant-pools",
         help="pools per function for class parameter sets and with_options, before 429 (100)",
     )

@@ -26,6 +26,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_MAX_BLOB_MB` | `--max-blob-mb` | float | `1025` | MiB per argument or result blob |
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
+| `WHARF_EPHEMERAL_LEASE_S` | `--ephemeral-lease-s` | float | `30` | seconds, unrenewed |
 | `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `2000` | inputs waiting per function |
 | `WHARF_MAX_CONNECTIONS` | `--max-connections` | int | `10000` | open connections (uvicorn) |
 | `WHARF_HEAD_TIMEOUT_S` | `--head-timeout-s` | float | `20` | seconds, request head (uvicorn) |
@@ -113,6 +114,8 @@ class Config:
     max_backlog: int = 2000
     #: Pools one function may have besides its own (class parameter sets, `with_options`).
     max_variant_pools: int = 100
+    #: Seconds an ephemeral app (`wharf run`, `wharf serve`) lives past its client's last renewal.
+    ephemeral_lease_s: float = 30.0
     #: Seconds a map or a generator's stream may go unread (without the client's heartbeat)
     #: before it is ended: its caller is taken to be gone.
     map_idle_timeout_s: float = 60.0
@@ -204,6 +207,7 @@ class Config:
             "rate_limit_per_s",
             "rate_burst_s",
             "client_rate_limit_per_s",
+            "ephemeral_lease_s",
             "auth_failures_per_s",
             "result_ttl_s",
             "head_timeout_s",
@@ -278,6 +282,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_backlog": int,
     "max_variant_pools": int,
     "map_idle_timeout_s": float,
+    "ephemeral_lease_s": float,
     "max_connections": int,
     "head_timeout_s": float,
     "body_timeout_s": float,

@@ -104,6 +104,13 @@ def _endpoint_writes(app: AppRecord, endpoints: dict[str, str]) -> list[Statemen
     return statements
 
 
+def _lease_write(app_id: str, until: float) -> Statement:
+    return (
+        "UPDATE apps SET lease_expires_at = ? WHERE id = ? AND state = 'ephemeral'",
+        (until, app_id),
+    )
+
+
 class AppStore(Records):
     """The workspaces' apps, their functions by version, and their web endpoints."""
 
@@ -116,8 +123,10 @@ class AppStore(Records):
         source: tuple[str, str, str],
         endpoints: dict[str, str],
         current: AppRecord | None,
+        lease_until: float | None = None,
     ) -> tuple[AppRecord, list[FunctionRecord]]:
-        """Create the app, or the next version of `current`, with its functions, in one commit.
+        """Create the app, or the next version of `current`, with its functions, in one commit
+        (an ephemeral app's lease runs until `lease_until`).
 
         `source` is `(bundle_sha256, module, app_variable)`; `endpoints` maps each web host of
         the app to its function and replaces the ones it had. Callers serialise deploys of one
@@ -142,6 +151,8 @@ class AppStore(Records):
         ]
         statements = [app_write, *map(_function_insert, records)]
         statements += _endpoint_writes(app, endpoints)
+        if lease_until is not None:
+            statements.append(_lease_write(app.app_id, lease_until))
         try:
             await self._db.write(statements)
         except StoreConflict as exc:
@@ -158,11 +169,28 @@ class AppStore(Records):
             (workspace_id, app_ref.lower()),
         )
         if row is None and include_ephemeral:
+            # By id (any live state), else an ephemeral app of that name (the newest).
             row = await self._db.fetch_one(
-                f"{_APP_SELECT} WHERE workspace_id = ? AND id = ? AND state != 'stopped'",
-                (workspace_id, app_ref),
+                f"{_APP_SELECT} WHERE workspace_id = ? AND state != 'stopped' "
+                "AND (id = ? OR (name = ? AND state = 'ephemeral')) "
+                "ORDER BY id = ? DESC, deployed_at DESC",
+                (workspace_id, app_ref, app_ref.lower(), app_ref),
             )
         return None if row is None else _app_record(row)
+
+    async def renew_app_lease(self, app_id: str, until: float) -> bool:
+        """Move a live ephemeral app's lease on to `until`; False when there is none."""
+        [changed] = await self._db.write_counting([_lease_write(app_id, until)])
+        return changed == 1
+
+    async def apps_past_their_lease(self, now: float) -> list[tuple[str, str]]:
+        """`(workspace_id, app_id)` of the ephemeral apps whose client stopped renewing."""
+        rows = await self._db.fetch_all(
+            "SELECT workspace_id, id FROM apps WHERE state = 'ephemeral' "
+            "AND (lease_expires_at IS NULL OR lease_expires_at < ?)",
+            (now,),
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]
 
     async def list_apps(self, workspace_id: str) -> list[AppRecord]:
         rows = await self._db.fetch_all(
