@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass
 
 from wharf.error_codes import ErrorCode
@@ -99,6 +100,9 @@ class CallService:
         self._result_ttl_s = result_ttl_s
         self._active: dict[str, ActiveCall] = {}
         self._persisting: set[asyncio.Task[None]] = set()
+        #: Resolved when the gateway begins to shut down: waiting callers get their result
+        #: URL at once (to read the result from the next gateway) instead of an error.
+        self._draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.streams = StreamService(stream_idle_timeout_s)
 
     def _schedule(self, task: Task) -> None:
@@ -266,8 +270,15 @@ class CallService:
 
     # Reading and cancelling.
 
+    def start_draining(self) -> None:
+        """The gateway shuts down: every caller waiting for a call is answered now (with
+        None, so with the call's result URL); the calls go on in the next gateway."""
+        if not self._draining.done():
+            self._draining.set_result(None)
+
     async def wait(self, workspace_id: str, call_id: str, timeout_s: float) -> CallOutcome | None:
-        """The call's outcome, waiting up to `timeout_s`; None if it is still running then.
+        """The call's outcome, waiting up to `timeout_s` (less while the gateway shuts down);
+        None if it is still running then.
 
         Raises:
             NotFound: no such call in this workspace.
@@ -275,11 +286,11 @@ class CallService:
         """
         active = self._active.get(call_id)
         if active is not None and active.task.workspace_id == workspace_id:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return await asyncio.shield(active.done)
-            except TimeoutError:
-                return None
+            # Neither future is cancelled by the wait: others wait on them too.
+            await asyncio.wait(
+                (active.done, self._draining), timeout=timeout_s, return_when=FIRST_COMPLETED
+            )
+            return active.done.result() if active.done.done() else None
         record = await self._store.call(workspace_id, call_id)
         if record is None:
             raise NotFound(f"no call with id {call_id!r}")

@@ -94,6 +94,12 @@ def _backend_factory(config: Config) -> Callable[[ContainerEvents], ContainerBac
     return lambda events: LocalBackend(events, config.runner_environment)
 
 
+async def _drain_on_shutdown(closing: asyncio.Event, calls: CallService) -> None:
+    """As shutting down begins, answer every waiting caller with its call's result URL."""
+    await closing.wait()
+    calls.start_draining()
+
+
 async def _sweep_forever(state: GatewayState) -> None:
     config, store, calls = state["config"], state["store"], state["calls"]
     last_expiry_s = last_limits_s = last_blob_sweep_s = 0.0
@@ -203,9 +209,11 @@ async def _lifespan(
         address=address,
     )
     sweeper = asyncio.create_task(_sweep_forever(state))
+    drainer = asyncio.create_task(_drain_on_shutdown(log_feed.closing, calls))
     try:
         yield state
     finally:
+        drainer.cancel()
         await deploys.close()
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

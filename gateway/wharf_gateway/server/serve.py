@@ -8,11 +8,14 @@ keeps the gateway's own cost per request low; Hypercorn for TLS, where it brings
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import resource
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +24,7 @@ from hypercorn.config import Config as HypercornConfig
 from wharf_runner import serve_uvicorn
 
 from wharf_gateway.apps.logs import LogFeed
+from wharf_gateway.errors import ConfigError
 from wharf_gateway.security.guards import (
     ClientLimits,
     decline_websocket_compression,
@@ -35,6 +39,9 @@ from wharf_gateway.web.websocket import MAX_MESSAGE_BYTES
 GRACEFUL_SHUTDOWN_S = 5.0
 #: Seconds an idle kept-alive client connection stays open.
 KEEP_ALIVE_S = 75.0
+
+#: Held (flock) by the gateway serving a data dir; holds its pid.
+LOCK_FILE = "gateway.lock"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -117,6 +124,45 @@ async def serve(
     `on_listening` gets the gateway's URL as soon as its socket accepts connections.
     """
     raise_open_file_limit()
+    with data_dir_lock(config.data_dir):
+        await _serve_locked(config, shutdown_trigger, on_listening)
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the data dir for this gateway alone (two gateways on one SQLite database would
+    each run every unfinished call again), and make it its owner's alone.
+
+    Raises:
+        ConfigError: another gateway holds it; the message names its pid.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    with open(data_dir / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise ConfigError(
+                f"another gateway (pid {holder}) is running on {data_dir}; stop it first, "
+                "or give this one a --data-dir of its own"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+async def _serve_locked(
+    config: Config,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None,
+    on_listening: Callable[[str], None] | None,
+) -> None:
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     url = url_for(config, host, port)

@@ -57,7 +57,7 @@ class BlobStore:
     def __init__(self, root: Path, database: Database) -> None:
         self._root = root
         self._refs = BlobRefs(database)
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # its owner's alone
 
     def path_of(self, sha256: str) -> Path:
         """Where the file named `sha256` is (a name that is not a SHA-256 is a ValueError: it

@@ -52,6 +52,8 @@ def migrations() -> list[tuple[int, str]]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # Created readable by its owner only (SQLite gives the -wal and -shm files the same mode).
+    path.touch(mode=0o600, exist_ok=True)
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in _PRAGMAS:
         connection.execute(pragma)
@@ -163,7 +165,7 @@ class Database:
         Raises:
             StoreError: the file cannot be opened as a database, or a migration failed.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             writer = await asyncio.to_thread(_connect, path)
             await asyncio.to_thread(migrate, writer)
