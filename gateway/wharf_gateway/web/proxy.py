@@ -175,7 +175,7 @@ async def admit(scope: Scope, state: GatewayState, host: str) -> tuple[Scope, Fu
 def _is_preflight(scope: Scope) -> bool:
     """A browser's CORS preflight: it never carries credentials, so it goes through to the
     endpoint's app without them (the actual request that follows is checked as usual)."""
-    return scope["method"] == "OPTIONS" and any(
+    return scope.get("method") == "OPTIONS" and any(
         name == b"access-control-request-method" for name, _ in scope["headers"]
     )
 
