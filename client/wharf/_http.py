@@ -149,11 +149,29 @@ def _is_final_503(response: httpx.Response) -> bool:
     return str(error_body(response).get("code")) == ErrorCode.NO_CAPACITY
 
 
-def _transport_retry_s(request: ApiRequest, attempt: int) -> float | None:
-    """Seconds to wait before sending `request` again after a transport error; None: give up."""
-    if not request.is_retry_safe or attempt >= MAX_TRANSPORT_RETRIES:
+def _transport_retry_s(
+    request: ApiRequest, error: httpx.TransportError, attempt: int
+) -> float | None:
+    """Seconds to wait before sending `request` again after a transport error; None: give up
+    (it is not safe to repeat, the retries are spent, or the error will not pass)."""
+    if not request.is_retry_safe or attempt >= MAX_TRANSPORT_RETRIES or not _may_pass(error):
         return None
     return _backoff_s(attempt + 2)
+
+
+def _may_pass(error: httpx.TransportError) -> bool:
+    """A refused, reset or dropped connection may pass (a gateway restarting); a certificate
+    that is not trusted, or a timeout, will not be mended by asking again."""
+    if not isinstance(
+        error, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
+    ):
+        return False
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
 
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
@@ -236,7 +254,7 @@ def send(request: ApiRequest) -> httpx.Response:
                 request.method, request.path, **_arguments(request, blocking=True)
             )
         except httpx.TransportError as exc:
-            wait_s = _transport_retry_s(request, attempt)
+            wait_s = _transport_retry_s(request, exc, attempt)
             if wait_s is None:
                 raise _unreachable(credentials, exc) from exc
         else:
@@ -256,7 +274,7 @@ async def send_async(request: ApiRequest) -> httpx.Response:
         try:
             response = await client.request(request.method, request.path, **_arguments(request))
         except httpx.TransportError as exc:
-            wait_s = _transport_retry_s(request, attempt)
+            wait_s = _transport_retry_s(request, exc, attempt)
             if wait_s is None:
                 raise _unreachable(credentials, exc) from exc
         else:
