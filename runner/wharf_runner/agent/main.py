@@ -228,19 +228,29 @@ def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:
     os.close(config.ready_fd)
 
 
-#: Seconds the agent gets to stop by itself once its gateway is gone, before it is killed.
+#: Seconds the agent gets to stop by itself once its gateway is gone, before it is killed, and
+#: how often a watchdog looks for its gateway.
 ORPHAN_GRACE_S = 4.0
+WATCH_INTERVAL_S = 0.25
 
 
-def _watch_gateway(loop: asyncio.AbstractEventLoop, stopped: asyncio.Event) -> None:
-    """A thread's work: read standard input (the gateway holds its other end) until it closes,
-    then ask the loop to stop, and kill the process group if it has not ended within
-    `ORPHAN_GRACE_S`: a blocking function holding the loop must not run on for nobody."""
-    try:
-        while os.read(0, 4096):
-            pass
-    except OSError:
-        pass
+class _EndOfInput(asyncio.Protocol):
+    def __init__(self, closed: asyncio.Event) -> None:
+        self._closed = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed.set()
+
+
+def _watch_gateway(
+    loop: asyncio.AbstractEventLoop, stopped: asyncio.Event, gateway_pid: int
+) -> None:
+    """A thread's work: notice the gateway (this process's parent) is gone even while a
+    blocking function holds the loop (which then never sees standard input close), ask the
+    loop to stop, and kill the process group if it has not ended within `ORPHAN_GRACE_S`: no
+    function runs on for nobody."""
+    while os.getppid() == gateway_pid:
+        time.sleep(WATCH_INTERVAL_S)
     with contextlib.suppress(RuntimeError):  # the loop has closed: the agent is ending anyway
         loop.call_soon_threadsafe(stopped.set)
     time.sleep(ORPHAN_GRACE_S)
@@ -261,8 +271,12 @@ async def _until_stopped(config: AgentConfig, stopped: asyncio.Event) -> None:
     """Until `stopped` is set, or until standard input closes when the gateway owns our stdin."""
     if config.exit_on_stdin_eof:
         loop = asyncio.get_running_loop()
+        await loop.connect_read_pipe(lambda: _EndOfInput(stopped), sys.stdin)
         threading.Thread(
-            target=_watch_gateway, args=(loop, stopped), name="wharf-watchdog", daemon=True
+            target=_watch_gateway,
+            args=(loop, stopped, os.getppid()),
+            name="wharf-watchdog",
+            daemon=True,
         ).start()
     await stopped.wait()
 
