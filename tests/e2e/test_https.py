@@ -153,6 +153,7 @@ def test_a_tls_gateway_ends_its_log_streams_at_once_on_sigterm(tmp_path: Path) -
                 stopping = time.monotonic()
                 for _ in stream.iter_lines():
                     pass  # the gateway ends the stream
-                process.wait(timeout=scaled(20))
+        # (The client's connection is closed: a kept-alive one would hold the server's exit.)
+        process.wait(timeout=scaled(20))
     # Without ending its streams, the server would wait out its grace period for them.
     assert time.monotonic() - stopping < GRACEFUL_SHUTDOWN_S
