@@ -35,10 +35,11 @@ def serve(
     """Deploy, then redeploy on every change, until interrupted; then stop the app."""
     loaded = load(path)
     deployed = run_flow(deploy_app(loaded, name=None, ephemeral=True, on_log=on_log))
-    report(deployed)
-    stamps = _snapshot(local_source_files(path))
     try:
         with kept_alive(deployed):
+            # Reported inside: a Ctrl-C or SIGTERM right after the report still stops the app.
+            report(deployed)
+            stamps = _snapshot(local_source_files(path))
             while True:
                 time.sleep(POLL_INTERVAL_S)
                 current = _snapshot(local_source_files(path) if path.exists() else [path])
