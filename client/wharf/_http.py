@@ -36,6 +36,9 @@ MAX_RATE_LIMIT_RETRIES = 8
 #: about 12 s in all.
 MAX_TRANSPORT_RETRIES = 6
 IDEMPOTENCY_HEADER = "idempotency-key"
+#: With an idempotency key: how many times the request was sent before. On the first send
+#: (0) the key is new, a fresh UUID, so the gateway need not look it up, only record it.
+ATTEMPT_HEADER = "wharf-attempt"
 #: Methods that do the same when sent twice (PUT of a blob is by content hash).
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 #: Longest wait honoured from a 429's `Retry-After`.
@@ -107,8 +110,10 @@ def _pieces(content: bytes) -> Iterator[bytes]:
         yield bytes(view[start : start + _PIECE_BYTES])
 
 
-def _arguments(request: ApiRequest, *, blocking: bool = False) -> dict[str, Any]:
+def _arguments(request: ApiRequest, attempt: int, *, blocking: bool = False) -> dict[str, Any]:
     headers = dict(request.headers)
+    if IDEMPOTENCY_HEADER in headers:
+        headers[ATTEMPT_HEADER] = str(attempt)
     content: bytes | Iterator[bytes] | None = request.content
     if blocking and request.content is not None and len(request.content) > _PIECE_BYTES:
         headers["content-length"] = str(len(request.content))
@@ -251,7 +256,7 @@ def send(request: ApiRequest) -> httpx.Response:
     while True:
         try:
             response = client.request(
-                request.method, request.path, **_arguments(request, blocking=True)
+                request.method, request.path, **_arguments(request, attempt, blocking=True)
             )
         except httpx.TransportError as exc:
             wait_s = _transport_retry_s(request, exc, attempt)
@@ -272,7 +277,9 @@ async def send_async(request: ApiRequest) -> httpx.Response:
     attempt = 0
     while True:
         try:
-            response = await client.request(request.method, request.path, **_arguments(request))
+            response = await client.request(
+                request.method, request.path, **_arguments(request, attempt)
+            )
         except httpx.TransportError as exc:
             wait_s = _transport_retry_s(request, exc, attempt)
             if wait_s is None:

@@ -275,9 +275,11 @@ def test_connection_error_is_also_the_builtin_connection_error(run: Run) -> None
 
 def test_a_call_is_sent_again_with_its_key_after_a_dropped_connection_or_a_503(run: Run) -> None:
     sent: list[str] = []
+    attempts: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request.headers["idempotency-key"])
+        attempts.append(request.headers["wharf-attempt"])
         if len(sent) == 1:
             raise httpx.RemoteProtocolError("the server went away")
         if len(sent) == 2:
@@ -289,6 +291,7 @@ def test_a_call_is_sent_again_with_its_key_after_a_dropped_connection_or_a_503(r
     assert run(handler, _checkout()) == ["apple"]
     assert len(sent) == 3
     assert len(set(sent)) == 1  # one key: the gateway answers the first call, makes no second
+    assert attempts == ["0", "1", "2"]  # a resent key is looked up; a first one need not be
 
 
 def test_no_capacity_is_not_retried(run: Run) -> None:

@@ -278,6 +278,16 @@ def test_a_post_sent_again_with_its_idempotency_key_gets_the_first_call(
     assert len(calls) == 2  # one per key
 
 
+def test_a_key_the_python_client_sends_again_finds_its_first_call(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    url = calls_url(gateway, "square")
+    headers = {"idempotency-key": "uuid-1", "prefer": "respond-async"}
+    first = http.post(url, json={"args": [5]}, headers={**headers, "wharf-attempt": "0"})
+    again = http.post(url, json={"args": [5]}, headers={**headers, "wharf-attempt": "1"})
+    assert again.json()["call_id"] == first.json()["call_id"]
+
+
 def test_a_batch_sent_again_with_its_key_starts_no_new_calls(
     http: httpx.Client, gateway: RunningGateway
 ) -> None:

@@ -18,7 +18,12 @@ from wharf_gateway.api.common import path_param, read_body, wait_s_of
 from wharf_gateway.api.inputs import InputBatch, payload_format_of, read_input_batch
 from wharf_gateway.api.values import value_stream_response
 from wharf_gateway.calls.arguments import check_json_arguments, check_pickled_arguments
-from wharf_gateway.calls.idempotency import IDEMPOTENCY_HEADER, check_key, fingerprint
+from wharf_gateway.calls.idempotency import (
+    ATTEMPT_HEADER,
+    IDEMPOTENCY_HEADER,
+    check_key,
+    fingerprint,
+)
 from wharf_gateway.calls.service import ActiveCall
 from wharf_gateway.errors import BacklogFull, InvalidRequest, NotFound
 from wharf_gateway.manifest.classes import (
@@ -126,8 +131,14 @@ async def _checked_call(request: Request, workspace_id: str, body: bytes) -> _Ca
     )
 
 
-async def _submit(request: Request, workspace_id: str, body: bytes, call: _CallRequest) -> str:
-    """Accept the call; returns its id once its row is committed."""
+async def _submit(
+    request: Request,
+    workspace_id: str,
+    body: bytes,
+    call: _CallRequest,
+    idempotency: tuple[str, str] | None = None,
+) -> str:
+    """Accept the call; returns its id once its row (and its idempotency key) is committed."""
     active = await state_of(request)["calls"].submit(
         workspace_id,
         call.function,
@@ -140,6 +151,7 @@ async def _submit(request: Request, workspace_id: str, body: bytes, call: _CallR
         streamed=call.generator,
         payload_blob=call.payload_blob,
         blob_bytes=call.blob_bytes,
+        idempotency=idempotency,
     )
     await active.committed
     return active.task.call_id
@@ -177,9 +189,13 @@ async def create_call(request: Request) -> Response:
             request, call, await _submit(request, principal.workspace_id, body, call)
         )
     print_ = request_fingerprint(request, body)
-    async with state["idempotency"].claim(principal.workspace_id, key, print_) as claim:
+    fresh = request.headers.get(ATTEMPT_HEADER) == "0"
+    async with state["idempotency"].claim(
+        principal.workspace_id, key, print_, fresh=fresh
+    ) as claim:
         if claim.existing is None:
-            claim.answer = {"call_id": await _submit(request, principal.workspace_id, body, call)}
+            call_id = await _submit(request, principal.workspace_id, body, call, (key, print_))
+            claim.answer, claim.recorded = {"call_id": call_id}, True
     answer = claim.existing or claim.answer or {}
     return await _answer(request, call, str(answer["call_id"]), again=claim.existing is not None)
 

@@ -16,6 +16,10 @@ from wharf_gateway.errors import Conflict, InvalidRequest
 from wharf_gateway.storage.idempotency import IdempotencyStore
 
 IDEMPOTENCY_HEADER = "idempotency-key"
+#: Sent by the Python client with its keys: how many times it sent the request before. At 0
+#: the key is a fresh UUID, so it is not looked up, only recorded in the call's own commit.
+#: Other clients' keys are always looked up.
+ATTEMPT_HEADER = "wharf-attempt"
 #: How long a key is remembered.
 KEY_TTL_S = 24 * 3600.0
 MAX_KEY_CHARS = 255
@@ -45,10 +49,11 @@ def fingerprint(parts: Iterable[bytes]) -> str:
 @dataclass(slots=True)
 class Claim:
     """A key being used: `existing` holds the first request's answer, else the request runs
-    and sets `answer` to be remembered."""
+    and sets `answer` to be remembered (or `recorded`, when the call's own commit holds it)."""
 
     existing: dict[str, Any] | None
     answer: dict[str, Any] | None = field(default=None)
+    recorded: bool = False
 
 
 class IdempotencyKeys:
@@ -60,8 +65,11 @@ class IdempotencyKeys:
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def claim(self, workspace_id: str, key: str, print_: str) -> AsyncIterator[Claim]:
-        """Use `key` for a request of fingerprint `print_`.
+    async def claim(
+        self, workspace_id: str, key: str, print_: str, *, fresh: bool = False
+    ) -> AsyncIterator[Claim]:
+        """Use `key` for a request of fingerprint `print_` (`fresh`: the client says it never
+        sent it before, so it is not looked up).
 
         Raises:
             Conflict: the key was used for a different request.
@@ -71,9 +79,11 @@ class IdempotencyKeys:
         self._locks[slot] = (lock, users + 1)
         try:
             async with lock:
-                found = await self._store.idempotent_answer(
-                    workspace_id, key, time.time() - KEY_TTL_S
-                )
+                found = None
+                if not fresh:
+                    found = await self._store.idempotent_answer(
+                        workspace_id, key, time.time() - KEY_TTL_S
+                    )
                 if found is not None and found[0] != print_:
                     raise Conflict(
                         f"the Idempotency-Key {key!r} was used for a different request; "
@@ -81,7 +91,7 @@ class IdempotencyKeys:
                     )
                 claim = Claim(None if found is None else found[1])
                 yield claim
-                if claim.existing is None and claim.answer is not None:
+                if claim.existing is None and claim.answer is not None and not claim.recorded:
                     await self._store.remember_answer(workspace_id, key, print_, claim.answer)
         finally:
             lock, users = self._locks[slot]

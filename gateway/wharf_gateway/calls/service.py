@@ -122,9 +122,11 @@ class CallService:
         streamed: bool = False,
         payload_blob: str | None = None,
         blob_bytes: int | None = None,
+        idempotency: tuple[str, str] | None = None,
     ) -> ActiveCall:
         """Accept a call: its insert is queued and it is dispatched at once, in parallel.
-        Its payload is `payload`, or the workspace's blob `payload_blob` of `blob_bytes`."""
+        Its payload is `payload`, or the workspace's blob `payload_blob` of `blob_bytes`;
+        `idempotency` (key, request fingerprint) is recorded in the same commit."""
         variant = variant or Variant()
         self.scheduler.admit(variant.apply(function), variant)
         call_id = new_id("fc")
@@ -147,6 +149,7 @@ class CallService:
                 time.time(),
                 variant.to_json() if variant is not None else None,
                 payload_bytes=size,
+                idempotency=idempotency,
             )
         )
         task = Task(

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from wharf_gateway.models import WEB_PAYLOAD_FORMAT, CallRecord, CallStatus
-from wharf_gateway.storage.database import Records
+from wharf_gateway.storage.database import Records, Statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class NewCall:
     variant: bytes | None = None
     #: Bytes of the arguments as sent (kept after the payload is dropped); None: not known.
     payload_bytes: int | None = None
+    #: `(Idempotency-Key, request fingerprint)` to record with the call, in its commit.
+    idempotency: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,25 @@ def _call_record(row: sqlite3.Row) -> CallRecord:
     )
 
 
+def _idempotency_write(call: NewCall) -> list[Statement]:
+    if call.idempotency is None:
+        return []
+    key, fingerprint = call.idempotency
+    return [
+        (
+            "INSERT OR REPLACE INTO idempotency_keys "
+            "(workspace_id, key, fingerprint, answer, created_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                call.workspace_id,
+                key,
+                fingerprint,
+                orjson.dumps({"call_id": call.call_id}),
+                call.created_at,
+            ),
+        )
+    ]
+
+
 class CallStore(Records):
     """The calls of every workspace, read by workspace."""
 
@@ -106,7 +127,8 @@ class CallStore(Records):
                         call.variant,
                         call.payload_bytes,
                     ),
-                )
+                ),
+                *_idempotency_write(call),
             ]
         )
 
