@@ -247,6 +247,28 @@ def _async_client(credentials: Credentials) -> httpx.AsyncClient:
     return client
 
 
+def _settle(
+    request: ApiRequest,
+    credentials: Credentials,
+    outcome: httpx.Response | httpx.TransportError,
+    attempt: int,
+) -> httpx.Response | float:
+    """What one send came to: the final response, or the seconds to wait before sending
+    again (the same rules for the blocking and the async sender).
+
+    Raises:
+        ConnectionError: a transport error that is final.
+        ClientError: the response is a platform error.
+    """
+    if isinstance(outcome, httpx.TransportError):
+        wait_s = _transport_retry_s(request, outcome, attempt)
+        if wait_s is None:
+            raise _unreachable(credentials, outcome) from outcome
+        return wait_s
+    wait_s = _retry_after_s(request, outcome, attempt)
+    return raise_for_platform_error(outcome) if wait_s is None else wait_s
+
+
 def send(request: ApiRequest) -> httpx.Response:
     """Send one request on this thread, retrying 429s, and transport errors and passing 503s
     of requests safe to repeat, a bounded number of times."""
@@ -254,20 +276,17 @@ def send(request: ApiRequest) -> httpx.Response:
     client = _sync_client(credentials)
     attempt = 0
     while True:
+        outcome: httpx.Response | httpx.TransportError
         try:
-            response = client.request(
-                request.method, request.path, **_arguments(request, attempt, blocking=True)
-            )
+            arguments = _arguments(request, attempt, blocking=True)
+            outcome = client.request(request.method, request.path, **arguments)
         except httpx.TransportError as exc:
-            wait_s = _transport_retry_s(request, exc, attempt)
-            if wait_s is None:
-                raise _unreachable(credentials, exc) from exc
-        else:
-            wait_s = _retry_after_s(request, response, attempt)
-            if wait_s is None:
-                return raise_for_platform_error(response)
+            outcome = exc
+        settled = _settle(request, credentials, outcome, attempt)
+        if isinstance(settled, httpx.Response):
+            return settled
         attempt += 1
-        time.sleep(wait_s)
+        time.sleep(settled)
 
 
 async def send_async(request: ApiRequest) -> httpx.Response:
@@ -276,20 +295,17 @@ async def send_async(request: ApiRequest) -> httpx.Response:
     client = _async_client(credentials)
     attempt = 0
     while True:
+        outcome: httpx.Response | httpx.TransportError
         try:
-            response = await client.request(
-                request.method, request.path, **_arguments(request, attempt)
-            )
+            arguments = _arguments(request, attempt)
+            outcome = await client.request(request.method, request.path, **arguments)
         except httpx.TransportError as exc:
-            wait_s = _transport_retry_s(request, exc, attempt)
-            if wait_s is None:
-                raise _unreachable(credentials, exc) from exc
-        else:
-            wait_s = _retry_after_s(request, response, attempt)
-            if wait_s is None:
-                return raise_for_platform_error(response)
+            outcome = exc
+        settled = _settle(request, credentials, outcome, attempt)
+        if isinstance(settled, httpx.Response):
+            return settled
         attempt += 1
-        await asyncio.sleep(wait_s)
+        await asyncio.sleep(settled)
 
 
 def run_flow(flow: Flow[T]) -> T:
