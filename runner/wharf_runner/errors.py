@@ -14,6 +14,7 @@ Inside a container the agent answers these itself; they never leave it:
 
 ArgumentsError              an input's arguments could not be decoded (the input's failure)
 Unprocessable               a web request does not fit the endpoint's parameters (422)
+InputInterrupted            the gateway cancelled an input (the output nobody reads)
 """
 
 from __future__ import annotations
@@ -85,3 +86,7 @@ class Unprocessable(Exception):
     def __init__(self, location: str, name: str, message: str) -> None:
         super().__init__(message)
         self.detail = {"loc": [location, name], "msg": message, "type": "value_error"}
+
+
+class InputInterrupted(Exception):
+    """The gateway cancelled an input while it ran (or before it started)."""

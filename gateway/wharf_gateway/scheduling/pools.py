@@ -47,12 +47,25 @@ class Container:
     busy_connections: dict[str, AgentConnection] = field(default_factory=dict)
     last_used_s: float = field(default_factory=time.monotonic)
     stopping: bool = False
+    #: Runs a cancelled input that cannot be interrupted: takes nothing new, and is stopped
+    #: once its other inputs are done.
+    draining: bool = False
     #: Slots in use: a web request or a batch of inputs (run in turn) holds one.
     busy: int = 0
 
     @property
+    def in_service(self) -> bool:
+        """Takes new inputs (when it has room): neither stopping nor draining."""
+        return not (self.stopping or self.draining)
+
+    @property
     def has_room(self) -> bool:
-        return not self.stopping and self.busy < self.max_inputs
+        return self.in_service and self.busy < self.max_inputs
+
+    @property
+    def runs_only_finished(self) -> bool:
+        """Everything it runs has ended for its caller (cancelled): nobody waits on it."""
+        return all(item.finished for item in self.running.values())
 
 
 @dataclass(slots=True, eq=False)
@@ -179,7 +192,7 @@ def containers_to_start(pool: Pool) -> int:
     so above its minimum and buffer a pool grows by doubling (`SLOW_START`, then as many as
     are up) rather than all at once.
     """
-    live = sum(1 for c in pool.containers.values() if not c.stopping)
+    live = sum(1 for c in pool.containers.values() if c.in_service)
     missing = pool.wanted_containers - live - pool.starting
     if pool.input_s is None:
         floor = pool.option_min + pool.buffer  # kept whatever the work: started at once

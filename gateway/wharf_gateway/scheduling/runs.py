@@ -19,6 +19,9 @@ from wharf_gateway.scheduling.tasks import Failure, Task, should_retry_after_con
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a container's agent gets to answer a cancel before the container is drained.
+INTERRUPT_TIMEOUT_S = 1.0
+
 
 async def _send(
     connection: AgentConnection, batch: list[Task], items: list[Input]
@@ -89,7 +92,38 @@ class Runs:
             if not healthy and not container.stopping:
                 grace_s = 0 if timed_out else STOP_GRACE_S
                 self._containers.stop(pool, container, grace_s=grace_s)
+        self._retire_if_drained(pool, container)
         self._dispatch(pool)
+
+    def interrupt(self, pool: Pool, container: Container, task: Task) -> None:
+        """Stop one cancelled input and leave the container's other inputs alone: the agent
+        cancels an async input where it stands. A container whose input runs sync code (or
+        whose agent does not answer in time) is drained instead: it takes nothing new and is
+        stopped once nothing but cancelled inputs run in it. No other input is run again."""
+        if task.input_id is not None:
+            self._containers.spawn(self._interrupt(pool, container, task.input_id))
+
+    async def _interrupt(self, pool: Pool, container: Container, input_id: str) -> None:
+        connection = self._connection(container)
+        try:
+            async with asyncio.timeout(INTERRUPT_TIMEOUT_S):
+                stopped = await connection.cancel_input(input_id)
+        except (AgentUnreachable, TimeoutError):
+            stopped = False
+            connection.close()
+        else:
+            if container.stopping:
+                connection.close()
+            else:
+                container.idle_connections.append(connection)
+        if not stopped:
+            container.draining = True
+            self._retire_if_drained(pool, container)
+            self._dispatch(pool)  # what waited for its slots goes elsewhere
+
+    def _retire_if_drained(self, pool: Pool, container: Container) -> None:
+        if container.draining and not container.stopping and container.runs_only_finished:
+            self._containers.stop(pool, container, grace_s=0)  # what it runs is abandoned
 
     def _connection(self, container: Container) -> AgentConnection:
         """A kept-alive connection to the container's agent (a new one if none is idle)."""
@@ -138,6 +172,8 @@ class Runs:
         policy = pool.function.options.retries
         if output.status is not OutputStatus.FAILURE or task.retries >= policy.max_retries:
             return False
+        if task.finished:
+            return False  # cancelled: the failure is the interrupt's, and nobody waits
         if task.stream is not None and task.stream.sequence:
             return False  # its caller has values already: running it again would repeat them
         task.retries += 1

@@ -157,8 +157,7 @@ class Scheduler:
             return
         pool.queue = deque(task for task in pool.queue if not task.finished)
         for container in list(pool.containers.values()):
-            running = container.running.values()
-            if running and not container.stopping and all(task.finished for task in running):
+            if container.running and not container.stopping and container.runs_only_finished:
                 self._containers.stop(pool, container, grace_s=0)
 
     def submit(self, task: Task) -> None:
@@ -326,7 +325,8 @@ class Scheduler:
                 _end(item, Failure(CallStatus.FAILURE, ErrorCode.STARTUP_FAILED, reason))
 
     def cancel(self, task: Task) -> None:
-        """Drop a task the caller has finished (cancelled); stop the container running it."""
+        """Drop a task the caller has finished (cancelled): out of its queue if it waits; if
+        it runs, only its input is stopped (`Runs.interrupt`), never the others beside it."""
         pool = self._pools.get(task.pool_key)
         if pool is None:
             return
@@ -335,7 +335,7 @@ class Scheduler:
             return
         container = pool.containers.get(task.container_id or "")
         if container is not None and task.call_id in container.running:
-            self._containers.stop(pool, container, grace_s=0)  # the input is abandoned
+            self._runs.interrupt(pool, container, task)
 
     def adopt(
         self, containers: list[AdoptedContainer], current: dict[str, FunctionRecord]

@@ -37,6 +37,8 @@ class Task:
     #: Where its outcome goes: the call service, or its map.
     sink: TaskSink = field(kw_only=True)
     container_id: str | None = None
+    #: The input last sent for it (what a cancel asks its container to stop).
+    input_id: str | None = None
     #: The function's timeout ended it (and stopped its container).
     timed_out: bool = False
     variant: Variant = field(default_factory=Variant)
@@ -69,6 +71,7 @@ class Task:
 
     def next_input(self, input_id: str) -> Input:
         self.attempt += 1
+        self.input_id = input_id
         return Input(
             input_id=input_id,
             call_id=self.call_id,

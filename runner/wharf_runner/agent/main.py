@@ -41,6 +41,7 @@ import orjson
 from wharf.container import App, find_app, hydrate_app
 
 from wharf_runner.agent.executor import collect, execute, execute_stream, failure_output
+from wharf_runner.agent.interrupts import Interrupts
 from wharf_runner.agent.lifecycle import Served, run_exit_hooks, serve_target
 from wharf_runner.agent.payloads import offload_value, with_payload
 from wharf_runner.channel.envelope import (
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from wharf_runner.agent.web import WebServer
 
 _GENERATE_LINE = "POST /generate "
+_CANCEL_LINE = "POST /cancel "
 #: The status line of each value a generator yields (the end is a plain 200).
 _ITEM_STATUS = "HTTP/1.1 206 Item"
 #: Exit status of an agent whose app could not be loaded.
@@ -127,6 +129,7 @@ class Agent:
     def __init__(self, config: AgentConfig, functions: dict[str, Callable[..., Any]]) -> None:
         self._config = config
         self._functions = functions
+        self._interrupts = Interrupts()
 
     async def handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -138,6 +141,13 @@ class Agent:
                     break
                 if message.start_line.startswith(_GENERATE_LINE):
                     await self._generate(message.body, writer)
+                    continue
+                if message.start_line.startswith(_CANCEL_LINE):
+                    # Answers whether the input was stopped; "running" when it runs sync code.
+                    stopped = self._interrupts.cancel(message.body.decode(errors="replace"))
+                    body = b"cancelled" if stopped else b"running"
+                    writer.write(encode_message("HTTP/1.1 200 OK", {}, body))
+                    await writer.drain()
                     continue
                 status, body = await self._respond(message.start_line, message.body)
                 writer.write(encode_message(f"HTTP/1.1 {status}", {}, body))
@@ -186,17 +196,22 @@ class Agent:
             writer.write(encode_message(_ITEM_STATUS, {}, encode_output(output)))
             await writer.drain()
 
-        try:
-            item = await with_payload(item)
-        except Exception as exc:  # its arguments' blob could not be fetched
-            final = failure_output(exc, item)
-        else:
-            final = await execute_stream(function, item, emit, inline=self._config.max_inputs == 1)
+        async def work() -> Output:
+            try:
+                loaded = await with_payload(item)
+            except Exception as exc:  # its arguments' blob could not be fetched
+                return failure_output(exc, item)
+            return await execute_stream(function, loaded, emit, inline=self._config.max_inputs == 1)
+
+        final = await self._interrupts.run(item, function, work)
         writer.write(encode_message("HTTP/1.1 200 OK", {}, encode_output(final)))
         await writer.drain()
 
     async def _run(self, item: Input) -> Output:
         function = self._functions[item.function_name]
+        return await self._interrupts.run(item, function, lambda: self._execute(function, item))
+
+    async def _execute(self, function: Callable[..., Any], item: Input) -> Output:
         # One input at a time: nothing else needs the loop, so skip the hop to a thread.
         inline = self._config.max_inputs == 1
         try:

@@ -20,6 +20,7 @@ from wharf_runner.errors import AgentUnreachable, ProtocolError
 _BATCH_LINE = "POST /batch HTTP/1.1"
 _GENERATE_REQUEST = "POST /generate HTTP/1.1"
 _HEALTH_LINE = "GET /health HTTP/1.1"
+_CANCEL_LINE = "POST /cancel HTTP/1.1"
 _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
 
 
@@ -93,6 +94,17 @@ class AgentConnection:
         except asyncio.CancelledError:
             self.close()
             raise
+
+    async def cancel_input(self, input_id: str) -> bool:
+        """Ask the agent to cancel one input; False when it runs sync code the agent cannot
+        interrupt (the input's container must be retired to stop it).
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection, or does not
+                know how to cancel (an older agent).
+        """
+        message = await self._exchange(_CANCEL_LINE, input_id.encode())
+        return message.body == b"cancelled"
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         """Whether the agent answers its health check within `timeout_s`."""
