@@ -6,6 +6,11 @@ loop (about 20 us, far less than a hop to a thread and back); a large one runs o
 thread. Reads use an aiosqlite connection, on a thread of its own; in WAL mode they never wait for
 the writer and see what has been committed. WAL checkpoints, which fsync and can take
 milliseconds, run on the reader's thread too, so commits never wait for them.
+
+Each read is one job on its reader's thread: the query runs, its rows are fetched and its
+statement is done before any other read starts. A cursor left open across an await would hold
+the reader's snapshot: every read interleaved with it would miss what was committed since (a
+call just finished reads as pending), and a checkpoint would fail with "table is locked".
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
     reader = await aiosqlite.connect(path, isolation_level=None)
     reader.row_factory = sqlite3.Row
     for pragma in _PRAGMAS[2:]:
-        await reader.execute(pragma)
+        await reader.execute_fetchall(pragma)
     return reader
 
 
@@ -240,21 +245,18 @@ class Database:
             StoreError: the query failed.
         """
         try:
-            async with (self._reports if report else self._reader).execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            reader = self._reports if report else self._reader
+            return list(await reader.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
     async def fetch_one(
         self, sql: str, params: Sequence[Any] = (), *, report: bool = False
     ) -> sqlite3.Row | None:
-        """The first row of a query, if any (see `fetch_all`)."""
-        try:
-            async with (self._reports if report else self._reader).execute(sql, params) as cursor:
-                row: sqlite3.Row | None = await cursor.fetchone()
-                return row
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+        """The first row of a query, if any (see `fetch_all`); the query should select few
+        rows, as all of them are read (in the same job, so that none is left half read)."""
+        rows = await self.fetch_all(sql, params, report=report)
+        return rows[0] if rows else None
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections."""
