@@ -38,6 +38,10 @@ class Interrupts:
         self._blocking: set[str] = set()
         self._cancelled: OrderedDict[str, None] = OrderedDict()
 
+    def busy(self) -> bool:
+        """Whether an input runs now (safe to ask from another thread)."""
+        return bool(self._interruptible or self._blocking)
+
     def cancel(self, input_id: str) -> bool:
         """Cancel an input; False when it runs sync code that cannot be interrupted."""
         if input_id in self._blocking:

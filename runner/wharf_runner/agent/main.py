@@ -21,14 +21,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import inspect
 import os
 import signal
+import socket
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import zipfile
@@ -44,6 +43,7 @@ from wharf_runner.agent.executor import collect, execute, execute_stream, failur
 from wharf_runner.agent.interrupts import Interrupts
 from wharf_runner.agent.lifecycle import Served, run_exit_hooks, serve_target
 from wharf_runner.agent.payloads import offload_value, with_payload
+from wharf_runner.agent.watchdog import Watchdog
 from wharf_runner.channel.envelope import (
     Input,
     Output,
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 _GENERATE_LINE = "POST /generate "
 _CANCEL_LINE = "POST /cancel "
+_LIFELINE_LINE = "POST /lifeline "
 #: The status line of each value a generator yields (the end is a plain 200).
 _ITEM_STATUS = "HTTP/1.1 206 Item"
 #: Exit status of an agent whose app could not be loaded.
@@ -126,10 +127,17 @@ def load_app(config: AgentConfig, source_dir: Path) -> App:
 class Agent:
     """Serves the input channel for the functions (or class methods) a container runs."""
 
-    def __init__(self, config: AgentConfig, functions: dict[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        functions: dict[str, Callable[..., Any]],
+        interrupts: Interrupts | None = None,
+        hold_lifeline: Callable[[socket.socket], None] | None = None,
+    ) -> None:
         self._config = config
         self._functions = functions
-        self._interrupts = Interrupts()
+        self._interrupts = interrupts or Interrupts()
+        self._hold_lifeline = hold_lifeline
 
     async def handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -142,6 +150,11 @@ class Agent:
                 if message.start_line.startswith(_GENERATE_LINE):
                     await self._generate(message.body, writer)
                     continue
+                if message.start_line.startswith(_LIFELINE_LINE):
+                    # Held by the watchdog from now on; this handler's copy closes below.
+                    if self._hold_lifeline is not None:
+                        self._hold_lifeline(writer.get_extra_info("socket"))
+                    break
                 if message.start_line.startswith(_CANCEL_LINE):
                     # Answers whether the input was stopped; "running" when it runs sync code.
                     stopped = self._interrupts.cancel(message.body.decode(errors="replace"))
@@ -243,35 +256,12 @@ def _report_ready(config: AgentConfig, report: dict[str, object]) -> None:
     os.close(config.ready_fd)
 
 
-#: Seconds the agent gets to stop by itself once its gateway is gone, before it is killed, and
-#: how often a watchdog looks for its gateway.
-ORPHAN_GRACE_S = 4.0
-WATCH_INTERVAL_S = 0.25
-
-
 class _EndOfInput(asyncio.Protocol):
     def __init__(self, closed: asyncio.Event) -> None:
         self._closed = closed
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed.set()
-
-
-def _watch_gateway(
-    loop: asyncio.AbstractEventLoop, stopped: asyncio.Event, gateway_pid: int
-) -> None:
-    """A thread's work: notice the gateway (this process's parent) is gone even while a
-    blocking function holds the loop (which then never sees standard input close), ask the
-    loop to stop, and kill the process group if it has not ended within `ORPHAN_GRACE_S`: no
-    function runs on for nobody."""
-    while os.getppid() == gateway_pid:
-        time.sleep(WATCH_INTERVAL_S)
-    with contextlib.suppress(RuntimeError):  # the loop has closed: the agent is ending anyway
-        loop.call_soon_threadsafe(stopped.set)
-    time.sleep(ORPHAN_GRACE_S)
-    if os.getpgrp() == os.getpid():
-        os.killpg(os.getpid(), signal.SIGKILL)  # the user's own children go too
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _stop_on_sigterm() -> asyncio.Event:
@@ -287,12 +277,6 @@ async def _until_stopped(config: AgentConfig, stopped: asyncio.Event) -> None:
     if config.exit_on_stdin_eof:
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: _EndOfInput(stopped), sys.stdin)
-        threading.Thread(
-            target=_watch_gateway,
-            args=(loop, stopped, os.getppid()),
-            name="wharf-watchdog",
-            daemon=True,
-        ).start()
     await stopped.wait()
 
 
@@ -310,12 +294,20 @@ async def serve_agent(config: AgentConfig) -> int:
             print(detail, file=sys.stderr, flush=True)
             _report_ready(config, {"error": f"{type(exc).__name__}: {exc}", "traceback": detail})
             return STARTUP_FAILED_EXIT_CODE
-        agent = Agent(config, served.callables)
+        stopped = _stop_on_sigterm()
+        interrupts = Interrupts()
+        watchdog = Watchdog(
+            asyncio.get_running_loop(),
+            stopped,
+            interrupts.busy,
+            parent_pid=os.getppid() if config.exit_on_stdin_eof else None,
+        )
+        agent = Agent(config, served.callables, interrupts, watchdog.hold)
         server = await asyncio.start_server(
             agent.handle_connection, config.host, config.port, limit=STREAM_LIMIT_BYTES
         )
         port = server.sockets[0].getsockname()[1]
-        stopped = _stop_on_sigterm()
+        watchdog.start()
         _report_ready(config, {"port": port, "web_port": None if web is None else web.port})
         async with server:
             await _until_stopped(config, stopped)

@@ -42,6 +42,7 @@ from wharf_runner.backends.docker_options import (
 from wharf_runner.backends.runtime_image import DEFAULT_BASE_IMAGE, ensure_runtime_image
 from wharf_runner.channel.connection import AgentConnection
 from wharf_runner.errors import (
+    AgentUnreachable,
     ContainerStartFailed,
     EngineError,
     EngineUnreachable,
@@ -60,6 +61,8 @@ class _Running:
     ready: asyncio.Future[dict[str, Any]]
     threads: list[threading.Thread] = field(default_factory=list)
     memory_mb: int = DEFAULT_MEMORY_MB
+    #: Held open while the container is ours: its agent stops once it closes (we are gone).
+    lifeline: AgentConnection | None = None
 
 
 class DockerBackend:
@@ -199,7 +202,24 @@ class DockerBackend:
             await self._discard(spec.container_id, running)
             raise ContainerStartFailed(spec.container_id, str(report.get("error", "exited")))
         agent_port, web_port = await asyncio.to_thread(_published_ports, container, report)
-        return ContainerAddress(spec.container_id, self._publish_host, agent_port, web_port)
+        address = ContainerAddress(spec.container_id, self._publish_host, agent_port, web_port)
+        await self._hold_lifeline(running, address, spec.agent_secret)
+        return address
+
+    async def _hold_lifeline(
+        self, running: _Running, address: ContainerAddress, secret: str
+    ) -> None:
+        """Open the container's lifeline (a container whose agent is unreachable soon reports
+        its exit, or fails its first input, as any other)."""
+        lifeline = AgentConnection(
+            address.host, address.port, address.container_id, 1 << 16, secret
+        )
+        try:
+            await lifeline.hold_lifeline()
+        except AgentUnreachable as exc:
+            logger.warning("no lifeline to %s: %s", address.container_id, exc)
+            return
+        running.lifeline = lifeline
 
     async def _discard(self, container_id: str, running: _Running) -> None:
         """A container that did not start: removed, with its volume, and forgotten."""
@@ -294,6 +314,8 @@ class DockerBackend:
         )
         if self._running.get(container_id) is running:
             del self._running[container_id]
+        if running.lifeline is not None:
+            running.lifeline.close()
         self._events.on_exit(container_id, exit_code, reason)
 
     async def stop(self, container_id: str, grace_s: float) -> None:
@@ -348,6 +370,7 @@ class DockerBackend:
         finally:
             agent.close()
         self._running[container_id] = running
+        await self._hold_lifeline(running, address, secret)
         await asyncio.to_thread(
             self._follow, container_id, container, running, loop, from_start=False
         )

@@ -21,6 +21,7 @@ _BATCH_LINE = "POST /batch HTTP/1.1"
 _GENERATE_REQUEST = "POST /generate HTTP/1.1"
 _HEALTH_LINE = "GET /health HTTP/1.1"
 _CANCEL_LINE = "POST /cancel HTTP/1.1"
+_LIFELINE_LINE = "POST /lifeline HTTP/1.1"
 _REQUEST_HEADERS = {"host": "agent", "content-type": "application/vnd.wharf.input"}
 
 
@@ -105,6 +106,21 @@ class AgentConnection:
         """
         message = await self._exchange(_CANCEL_LINE, input_id.encode())
         return message.body == b"cancelled"
+
+    async def hold_lifeline(self) -> None:
+        """Make this connection the container's lifeline: the agent answers nothing on it, and
+        stops once its last lifeline closes (the gateway is gone; see the agent's watchdog).
+        Keep it open while the container is the gateway's, and `close` it when done.
+
+        Raises:
+            AgentUnreachable: the agent refused, reset or closed the connection.
+        """
+        try:
+            _, writer = await self._connect()
+            writer.write(encode_message(_LIFELINE_LINE, self._headers, b""))
+            await writer.drain()
+        except OSError as exc:
+            raise self._lost(exc) from exc
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         """Whether the agent answers its health check within `timeout_s`."""
