@@ -25,6 +25,7 @@ from tests.helpers import (
 AUTOSCALE_APP = """
     import asyncio
     import os
+    import threading
     import time
     from pathlib import Path
 
@@ -52,6 +53,17 @@ AUTOSCALE_APP = """
         while not GATE.exists():
             await asyncio.sleep(0.01)
         return (i, os.getpid())
+
+
+    #: More than any default thread pool has workers (at most 32): all meet at the barrier.
+    CROWD = threading.Barrier(40, timeout=20)
+
+
+    @app.function(max_containers=1)
+    @modal.concurrent(max_inputs=40)
+    def crowded(i: int):
+        CROWD.wait()
+        return i
 
 
     @app.function(max_containers=4)
@@ -177,6 +189,13 @@ def test_a_container_runs_max_inputs_at_once_and_the_rest_queue(autoscale: Path,
     results = [call.get(timeout=scaled(20)) for call in calls]
     assert [i for i, _ in results] == list(range(max_inputs + 3))
     assert len({pid for _, pid in results}) == 1
+
+
+def test_a_sync_function_runs_all_its_max_inputs_at_once(autoscale: Path) -> None:
+    # Before: sync inputs ran on the event loop's default thread pool, at most min(32,
+    # cores + 4) at once (6 here), whatever max_inputs said: the 40 never met at the barrier.
+    crowded = modal.Function.from_name("autoscale", "crowded")
+    assert sorted(crowded.map(range(40))) == list(range(40))
 
 
 def test_target_inputs_decides_how_many_containers_start(autoscale: Path) -> None:

@@ -32,6 +32,7 @@ import time
 import traceback
 import zipfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,19 @@ class _EndOfInput(asyncio.Protocol):
         self._closed.set()
 
 
+#: Threads for the agent's own blocking work (fetching and storing blobs) beside the inputs.
+_SPARE_THREADS = 4
+
+
+def _size_thread_pool(config: AgentConfig) -> None:
+    """Give sync inputs a thread each: `max_inputs` of them run at once (the loop's default
+    pool would hold them to `min(32, cores + 4)`)."""
+    workers = config.max_inputs + _SPARE_THREADS
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wharf-input")
+    )
+
+
 def _stop_on_sigterm() -> asyncio.Event:
     """An event SIGTERM sets. Installed before the agent reports ready: the gateway may stop
     a container at once, and the default action would kill it without its exit hooks."""
@@ -295,6 +309,7 @@ async def serve_agent(config: AgentConfig) -> int:
             _report_ready(config, {"error": f"{type(exc).__name__}: {exc}", "traceback": detail})
             return STARTUP_FAILED_EXIT_CODE
         stopped = _stop_on_sigterm()
+        _size_thread_pool(config)
         interrupts = Interrupts()
         watchdog = Watchdog(
             asyncio.get_running_loop(),
@@ -322,8 +337,13 @@ async def _start_web(config: AgentConfig, served: Served) -> WebServer | None:
     if served.web is None:
         return None
     # Imported here: the web servers cost a container that serves no web function ~0.1 s.
+    import anyio.to_thread
+
     from wharf_runner.agent.web import WebServer
 
+    # Sync endpoints run on anyio's threads (40 by default): as many as the requests let in.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, config.max_inputs)
     web = WebServer(config.host, config.web_port)
     await web.start(*served.web)
     return web
