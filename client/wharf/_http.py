@@ -32,9 +32,10 @@ PARENT_CALL_HEADER = "wharf-parent-call-id"
 #: How often a 429 is retried before `RateLimitError` reaches the caller.
 MAX_RATE_LIMIT_RETRIES = 8
 #: How often a request that is safe to send again is retried after a transport error or a 503
-#: (a restarting gateway, a dropped connection), waiting twice as long each time: 0.2 s first,
-#: about 12 s in all.
-MAX_TRANSPORT_RETRIES = 6
+#: (a restarting gateway, a dropped connection), waiting twice as long each time (0.2 s first,
+#: at most 10 s): about 32 s in all, what a gateway takes to finish its kept web requests (up
+#: to 20 s) and start again.
+MAX_TRANSPORT_RETRIES = 8
 IDEMPOTENCY_HEADER = "idempotency-key"
 #: With an idempotency key: how many times the request was sent before. On the first send
 #: (0) the key is new, a fresh UUID, so the gateway need not look it up, only record it.

@@ -12,10 +12,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_recovery import gateway_process, token_from
 from tests.helpers import scaled, wait_until, write_app
 
 RESTART_APP = """
+    import asyncio
     import time
 
     import wharf as modal
@@ -24,12 +27,33 @@ RESTART_APP = """
 
 
     @app.function(max_containers=4)
-    @modal.concurrent(max_inputs=10)
+    @modal.concurrent(max_inputs=50)
     def slow(value: str) -> str:
         time.sleep(8)  # longer than the 5 s a shutting-down gateway waits for requests
         return value
+
+
+    @app.function(max_containers=4)
+    @modal.concurrent(max_inputs=50)
+    @modal.fastapi_endpoint()
+    async def page(value: str) -> dict[str, str]:
+        await asyncio.sleep(8)
+        return {"page": value}
 """
-CALLERS = 12
+CALLERS = 50
+#: Calls the Python callers make, each on a thread of one process, printed in order.
+PYTHON_CALLERS = f"""
+from concurrent.futures import ThreadPoolExecutor
+
+import wharf as modal
+
+slow = modal.Function.from_name("restart-app", "slow")
+with ThreadPoolExecutor({CALLERS}) as pool:
+    for value in pool.map(slow.remote, [f"py-{{n}}" for n in range({CALLERS})]):
+        print(value)
+"""
+#: curl's patience through a restart, as the README shows it.
+CURL_RETRIES = ["-sS", "-L", "--retry", "30", "--retry-delay", "1", "--retry-connrefused"]
 
 
 def _free_port() -> int:
@@ -38,21 +62,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _python_caller(environment: dict[str, str], value: str) -> subprocess.Popen[str]:
-    code = (
-        "import wharf as modal\n"
-        f"print(modal.Function.from_name('restart-app', 'slow').remote({value!r}))\n"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", code], env=environment, stdout=subprocess.PIPE, text=True
-    )
-
-
 def _curl_caller(url: str, authorization: str, value: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            "curl", "-sS", "-L", "--retry", "10", "--retry-connrefused", "--retry-delay", "1",
+            "curl", *CURL_RETRIES,
             "-H", f"authorization: {authorization}", "-H", "content-type: application/json",
+            "-H", f"idempotency-key: {value}",  # curl's retry sends the POST again
             "-d", f'{{"args": ["{value}"]}}',
             f"{url}/v1/apps/restart-app/functions/slow/calls",
         ],
@@ -61,9 +76,16 @@ def _curl_caller(url: str, authorization: str, value: str) -> subprocess.Popen[s
     )  # fmt: skip
 
 
+def _web_caller(url: str, value: str) -> subprocess.Popen[str]:
+    page_url = f"{url}/web/main--restart-app-page/?value={value}"
+    return subprocess.Popen(["curl", *CURL_RETRIES, page_url], stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.timeout(scaled(150))
 def test_every_waiting_caller_gets_its_result_across_a_restart(tmp_path: Path) -> None:
     # Before: after 8 s the client raised ServerError HTTP 500 (graceful shutdown exceeded),
-    # with no call id, though the call went on to succeed.
+    # with no call id, though the call went on to succeed; a web endpoint's caller got
+    # "the gateway restarted while this web request ran".
     port = _free_port()
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
@@ -76,24 +98,36 @@ def test_every_waiting_caller_gets_its_result_across_a_restart(tmp_path: Path) -
             timeout=scaled(60),
         )
         authorization = token_from(profile)
-        callers = [_python_caller(environment, f"py-{n}") for n in range(CALLERS)]
+        callers = [
+            subprocess.Popen(
+                [sys.executable, "-c", PYTHON_CALLERS],
+                env=environment,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        ]
         callers += [_curl_caller(url, authorization, f"curl-{n}") for n in range(CALLERS)]
-        running = _running_inputs(url, authorization)
-        wait_until(lambda: running() >= CALLERS, timeout_s=30)
+        callers += [_web_caller(url, f"web-{n}") for n in range(CALLERS)]
+        slow_running = _running_inputs(url, authorization, "slow")
+        pages_running = _running_inputs(url, authorization, "page")
+        wait_until(lambda: slow_running() >= 2 * CALLERS, timeout_s=scaled(60))
+        wait_until(lambda: pages_running() >= CALLERS, timeout_s=scaled(60))
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=scaled(30)) is not None
+        assert process.wait(timeout=scaled(60)) is not None
     with gateway_process(data_dir, profile, "--port", str(port)):
-        outputs = [caller.communicate(timeout=scaled(60))[0].strip() for caller in callers]
-    expected = [f"py-{n}" for n in range(CALLERS)] + [f'"curl-{n}"' for n in range(CALLERS)]
+        outputs = [caller.communicate(timeout=scaled(90))[0].strip() for caller in callers]
+    expected = ["\n".join(f"py-{n}" for n in range(CALLERS))]
+    expected += [f'"curl-{n}"' for n in range(CALLERS)]
+    expected += [f'{{"page":"web-{n}"}}' for n in range(CALLERS)]
     assert outputs == expected
 
 
-def _running_inputs(url: str, authorization: str) -> Callable[[], int]:
+def _running_inputs(url: str, authorization: str, function: str) -> Callable[[], int]:
     import httpx
 
     def running() -> int:
         stats = httpx.get(
-            f"{url}/v1/apps/restart-app/functions/slow/stats",
+            f"{url}/v1/apps/restart-app/functions/{function}/stats",
             headers={"authorization": authorization},
         )
         return int(stats.json()["num_running_inputs"]) + int(stats.json()["backlog"])

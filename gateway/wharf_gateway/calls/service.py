@@ -273,6 +273,11 @@ class CallService:
 
     # Reading and cancelling.
 
+    @property
+    def draining(self) -> asyncio.Future[None]:
+        """Done once the gateway shuts down (waiting callers then get their result URL)."""
+        return self._draining
+
     def start_draining(self) -> None:
         """The gateway shuts down: every caller waiting for a call is answered now (with
         None, so with the call's result URL); the calls go on in the next gateway."""

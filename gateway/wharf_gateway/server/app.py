@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 
 #: How often per-workspace rate limits are read again from the store.
 LIMITS_REFRESH_S = 5.0
+#: How long a shutting-down gateway lets kept web requests (their callers redirected to their
+#: result URLs) finish; what still runs then ends as "the gateway restarted". Calls need no
+#: such wait: they run again in the next gateway.
+KEPT_REQUESTS_GRACE_S = 20.0
 
 
 def backend_owner(data_dir: Path) -> str:
@@ -218,6 +222,7 @@ async def _lifespan(
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await background.finish(KEPT_REQUESTS_GRACE_S)
         await background.cancel_all()
         upstreams.close()
         await scheduler.close()

@@ -19,6 +19,12 @@ class Background:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def finish(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for what runs to end by itself (a shutting-down gateway lets
+        kept web requests finish, so their callers find the response after the restart)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
     async def cancel_all(self) -> None:
         """Cancel what still runs (its calls are recovered, or ended, at the next start)."""
         tasks = list(self._tasks)

@@ -256,10 +256,14 @@ async def _proxy(
     opening = asyncio.ensure_future(exchange.open(scope, root_path, body, length))
     # Browsers refuse a redirected CORS preflight, and a streamed body cannot be kept for later,
     # so those requests wait for their answer instead of being redirected.
+    # A kept one is redirected at the request timeout, or at once when the gateway shuts down
+    # (it finishes its request first, and keeps the response for the next gateway to answer).
     streamed = length is None or length > EAGER_BODY_BYTES
-    wait_s = None if scope["method"] == "OPTIONS" or streamed else state["config"].request_timeout_s
+    keepable = scope["method"] != "OPTIONS" and not streamed
+    wait_s = state["config"].request_timeout_s if keepable else None
+    until = (opening, state["calls"].draining) if keepable else (opening,)
     try:
-        await asyncio.wait((opening,), timeout=wait_s)
+        await asyncio.wait(until, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
         if not opening.done():
             raise TimeoutError
         head = opening.result()
