@@ -13,6 +13,7 @@ import base64
 import bisect
 import dataclasses
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +23,7 @@ import httpx
 from wharf._blobs import INLINE_PAYLOAD_BYTES, download, upload
 from wharf._context import current_function_call_id
 from wharf._errors import InvalidError, error_from_code
-from wharf._http import PARENT_CALL_HEADER, ApiRequest, Flow
+from wharf._http import IDEMPOTENCY_HEADER, PARENT_CALL_HEADER, ApiRequest, Flow
 from wharf._streaming import Closer, Emit, Protocol, Session, drive, drive_async, session_requests
 from wharf.error_codes import ErrorCode
 from wharf.frames import pack_frame, split_parts, unpack_frame
@@ -241,7 +242,9 @@ def _map_protocol(
     order_outputs: bool,
     state: Session,
 ) -> Protocol:
-    response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=headers)
+    # The same map, should the request be sent again after a dropped connection.
+    opening = {**headers, IDEMPOTENCY_HEADER: uuid.uuid4().hex}
+    response = yield ApiRequest("POST", f"{path}/maps", json={"format": "pickle"}, headers=opening)
     opened = response.json()
     state.id = str(opened["map_id"])
     state.idle_timeout(opened.get("idle_timeout_s"))

@@ -302,3 +302,18 @@ def test_a_batch_sent_again_with_its_key_starts_no_new_calls(
     again = http.post(url, content=frame, headers=headers)
     assert again.json() == first.json()
     assert len(first.json()["call_ids"]) == 2
+
+
+def test_a_map_opened_again_with_its_key_is_the_same_map(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    url = f"{calls_url(gateway, 'square').removesuffix('/calls')}/maps"
+    headers = {"idempotency-key": "map-1"}
+    first = http.post(url, json={"format": "json"}, headers=headers)
+    assert first.status_code == 201, first.text
+    again = http.post(url, json={"format": "json"}, headers=headers)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    other = http.post(url, json={"format": "pickle"}, headers=headers)
+    assert other.status_code == 409
+    assert http.post(url, json={"format": "json"}).json()["map_id"] != first.json()["map_id"]

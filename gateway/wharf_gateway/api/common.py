@@ -59,7 +59,15 @@ async def read_json_object(request: Request, limit_bytes: int) -> dict[str, Any]
         InvalidRequest: not JSON, or not an object.
         PayloadTooLarge: over `limit_bytes`.
     """
-    body = await read_body(request, limit_bytes)
+    return json_object_of(await read_body(request, limit_bytes))
+
+
+def json_object_of(body: bytes) -> dict[str, Any]:
+    """A request body read already, as a JSON object (an empty body is `{}`).
+
+    Raises:
+        InvalidRequest: not JSON, or not an object.
+    """
     try:
         data = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as exc:

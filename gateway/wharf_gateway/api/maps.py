@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -18,10 +19,11 @@ from wharf.error_codes import ErrorCode
 from wharf_runner import PayloadFormat, encode_frame
 
 from wharf_gateway.api.apps import web_url
-from wharf_gateway.api.calls import call_variant
-from wharf_gateway.api.common import path_param, read_body, read_json_object, wait_s_of
+from wharf_gateway.api.calls import call_variant, request_fingerprint
+from wharf_gateway.api.common import json_object_of, path_param, read_body, wait_s_of
 from wharf_gateway.api.inputs import MAX_BATCH, read_input_batch
 from wharf_gateway.calls.arguments import check_json_arguments
+from wharf_gateway.calls.idempotency import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, check_key
 from wharf_gateway.calls.maps import MapService, MapSession
 from wharf_gateway.calls.service import unowned_blob
 from wharf_gateway.errors import InvalidRequest
@@ -54,10 +56,33 @@ async def _target(request: Request) -> tuple[Principal, FunctionRecord, str | No
 
 async def open_map(request: Request) -> Response:
     """Start a map of a function (`{"format": "pickle"|"json", "parameters": {...}}`):
-    201 `{"map_id"}`; 400, 401, 404, 429, 503."""
+    201 `{"map_id"}`; with an `Idempotency-Key` seen before, the first request's map instead
+    of a new one; 400, 401, 404, 409, 429, 503."""
     principal, function, method = await _target(request)
     state = state_of(request)
-    body = await read_json_object(request, 64 * 1024)
+    raw = await read_body(request, 64 * 1024)
+    body = json_object_of(raw)
+    key = check_key(request.headers.get(IDEMPOTENCY_HEADER))
+    if key is None:
+        return json_response(_open(request, principal, function, method, body), 201)
+    fresh = request.headers.get(ATTEMPT_HEADER) == "0"
+    async with state["idempotency"].claim(
+        principal.workspace_id, key, request_fingerprint(request, raw), fresh=fresh
+    ) as claim:
+        if claim.existing is None:
+            claim.answer = _open(request, principal, function, method, body)
+    return json_response(claim.existing or claim.answer, 201)
+
+
+def _open(
+    request: Request,
+    principal: Principal,
+    function: FunctionRecord,
+    method: str | None,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """Open the map; the answer `{"map_id", ...limits}`."""
+    state = state_of(request)
     kind = body.get("format", "pickle")
     if kind not in ("pickle", "json"):
         raise InvalidRequest('"format" must be "pickle" or "json"')
@@ -77,7 +102,7 @@ async def open_map(request: Request) -> Response:
         "max_batch_bytes": maps.max_batch_bytes,
         "max_input_bytes": maps.max_input_bytes,
     }
-    return json_response({"map_id": session.map_id, **limits}, 201)
+    return {"map_id": session.map_id, **limits}
 
 
 async def _session(request: Request) -> MapSession:
