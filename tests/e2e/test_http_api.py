@@ -169,6 +169,27 @@ def test_a_body_that_is_not_a_pickle_answers_400_naming_the_problem(
     assert "the body is not a pickle" in response.json()["error"]["message"]
 
 
+def test_a_body_of_another_content_type_answers_400_naming_it(
+    http: httpx.Client, gateway: RunningGateway
+) -> None:
+    response = http.post(
+        calls_url(gateway, "square"),
+        content=b"<args><x>3</x></args>",
+        headers={"content-type": "application/xml"},
+    )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "the body was sent as 'application/xml'" in message
+    assert "application/json" in message
+    # curl -d sends the form type: its JSON is taken as JSON.
+    form = http.post(
+        calls_url(gateway, "square"),
+        content=b'{"args": [3]}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert form.json() == 9
+
+
 def test_unknown_app_function_and_call_answer_404(
     http: httpx.Client, gateway: RunningGateway
 ) -> None:

@@ -111,7 +111,7 @@ async def _checked_call(request: Request, workspace_id: str, body: bytes) -> _Ca
         if payload_blob is None:
             check_pickled_arguments(body)
     else:
-        body_parameters = check_json_arguments(body, function, method)
+        body_parameters = _json_arguments(request, body, function, method)
     generator = is_generator_call(function, method)
     if generator and is_pickle and GENERATOR_HEADER not in request.headers:
         raise InvalidRequest(
@@ -129,6 +129,27 @@ async def _checked_call(request: Request, workspace_id: str, body: bytes) -> _Ca
         "respond-async" in request.headers.get("prefer", "").lower(),
         generator,
     )
+
+
+#: Content types a JSON body may come as (curl's `-d` sends the form type by default).
+_JSON_LIKE = ("json", "x-www-form-urlencoded", "text/plain")
+
+
+def _json_arguments(
+    request: Request, body: bytes, function: FunctionRecord, method: str | None
+) -> dict[str, Any] | None:
+    """`check_json_arguments`, whose error also names a content type that is neither JSON nor
+    a pickle (a body sent as XML, or as a file upload, is not the arguments of a call)."""
+    try:
+        return check_json_arguments(body, function, method)
+    except InvalidRequest as exc:
+        kind = request.headers.get("content-type", "")
+        if not kind or any(like in kind for like in _JSON_LIKE):
+            raise
+        raise InvalidRequest(
+            f"{exc}; the body was sent as {kind!r}: send the arguments as JSON "
+            f"(application/json) or pickled ({PICKLE_CONTENT_TYPE})"
+        ) from exc
 
 
 async def _submit(
