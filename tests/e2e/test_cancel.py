@@ -3,6 +3,7 @@ once each, and are charged nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,32 +87,31 @@ def _bystanders_ran_once(calls: dict[str, modal.FunctionCall], folder: Path) -> 
     return pid
 
 
-def test_a_cancel_interrupts_an_async_input_where_it_stands(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The app served, and the folder its inputs note what they do in."""
     folder = tmp_path / "marks"
     folder.mkdir()
     with serving_app(tmp_path, monkeypatch, CANCEL_APP):
-        waits = modal.Function.from_name("cancel-app", "waits")
-        pid = _bystanders_ran_once(_six_calls_two_cancelled(waits, folder, scaled(3)), folder)
-        assert sorted(_marks(folder, "interrupted")) == sorted(CANCELLED)
-        # The container was not stopped: the next call runs in it.
-        assert waits.remote(str(folder), "after", 0) == "after"
-        assert _marks(folder, "started")["after"] == [pid]
+        yield folder
 
 
-def test_a_cancel_of_sync_code_drains_its_container_then_retires_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "marks"
-    folder.mkdir()
-    with serving_app(tmp_path, monkeypatch, CANCEL_APP):
-        blocks = modal.Function.from_name("cancel-app", "blocks")
-        calls = _six_calls_two_cancelled(blocks, folder, scaled(4))
-        # A draining container takes nothing new: a call made now gets a container of its own.
-        assert blocks.remote(str(folder), "newcomer", 0) == "newcomer"
-        pid = _bystanders_ran_once(calls, folder)
-        assert _marks(folder, "started")["newcomer"] != [pid]
-        # Once the bystanders are done the container goes, with the cancelled inputs in it.
-        wait_until(lambda: blocks.get_current_stats().num_total_runners <= 1, timeout_s=10)
-        assert sorted(_marks(folder, "finished")) == ["c2", "c3", "c4", "c5", "newcomer"]
+def test_a_cancel_interrupts_an_async_input_where_it_stands(marks: Path) -> None:
+    waits = modal.Function.from_name("cancel-app", "waits")
+    pid = _bystanders_ran_once(_six_calls_two_cancelled(waits, marks, scaled(3)), marks)
+    assert sorted(_marks(marks, "interrupted")) == sorted(CANCELLED)
+    # The container was not stopped: the next call runs in it.
+    assert waits.remote(str(marks), "after", 0) == "after"
+    assert _marks(marks, "started")["after"] == [pid]
+
+
+def test_a_cancel_of_sync_code_drains_its_container_then_retires_it(marks: Path) -> None:
+    blocks = modal.Function.from_name("cancel-app", "blocks")
+    calls = _six_calls_two_cancelled(blocks, marks, scaled(4))
+    # A draining container takes nothing new: a call made now gets a container of its own.
+    assert blocks.remote(str(marks), "newcomer", 0) == "newcomer"
+    pid = _bystanders_ran_once(calls, marks)
+    assert _marks(marks, "started")["newcomer"] != [pid]
+    # Once the bystanders are done the container goes, with the cancelled inputs in it.
+    wait_until(lambda: blocks.get_current_stats().num_total_runners <= 1, timeout_s=10)
+    assert sorted(_marks(marks, "finished")) == ["c2", "c3", "c4", "c5", "newcomer"]

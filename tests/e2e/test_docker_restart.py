@@ -4,10 +4,8 @@ container busy with an input stops within 5 s of losing its gateway, whatever it
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import httpx
 import pytest
 from wharf_gateway.server.app import backend_owner
 
-from tests.e2e.test_recovery import BUSY_APP, gateway_process, token_from
+from tests.e2e.test_recovery import BUSY_APP, deploy_with_profile, gateway_process, token_from
 from tests.helpers import docker_problem, scaled, wait_until, write_app
 
 if (problem := docker_problem()) is not None:
@@ -51,13 +49,7 @@ def call(url: str, profile: Path, call_back: bool = False) -> str:
 def test_a_restarted_gateway_takes_on_its_running_containers(tmp_path: Path) -> None:
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     with gateway_process(data_dir, profile, "--backend", "docker") as (process, url):
-        subprocess.run(
-            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, WARM_APP))],
-            env={**os.environ, "WHARF_CONFIG_PATH": str(profile)},
-            check=True,
-            capture_output=True,
-            timeout=scaled(60),
-        )
+        deploy_with_profile(write_app(tmp_path, WARM_APP), profile)
         before = call(url, profile)
         process.send_signal(signal.SIGKILL)  # its containers run on
         process.wait(timeout=scaled(10))
@@ -83,13 +75,7 @@ def test_a_kill_9_of_the_gateway_stops_a_busy_container_within_5_s(tmp_path: Pat
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     owner = backend_owner(data_dir)
     with gateway_process(data_dir, profile, "--backend", "docker") as (process, url):
-        subprocess.run(
-            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, BUSY_APP))],
-            env={**os.environ, "WHARF_CONFIG_PATH": str(profile)},
-            check=True,
-            capture_output=True,
-            timeout=scaled(60),
-        )
+        deploy_with_profile(write_app(tmp_path, BUSY_APP), profile)
         authorization = {"authorization": token_from(profile)}
         httpx.post(
             f"{url}/v1/apps/busy-app/functions/spin/calls",

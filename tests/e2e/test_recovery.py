@@ -83,6 +83,17 @@ def agents_of(data_dir: Path) -> list[int]:
     return pids
 
 
+def deploy_with_profile(app_file: Path, profile: Path) -> None:
+    """`wharf deploy` in a process of its own, with the gateway's profile."""
+    subprocess.run(
+        [sys.executable, "-m", "wharf", "deploy", str(app_file)],
+        env={**os.environ, "WHARF_CONFIG_PATH": str(profile)},
+        check=True,
+        capture_output=True,
+        timeout=scaled(60),
+    )
+
+
 def token_from(profile: Path) -> str:
     with profile.open("rb") as file:
         values = next(iter(tomllib.load(file).values()))
@@ -93,14 +104,7 @@ def test_calls_accepted_before_a_kill_9_all_finish_after_restart(tmp_path: Path)
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     app_file = write_app(tmp_path, SLOW_APP)
     with gateway_process(data_dir, profile) as (process, url):
-        environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
-        subprocess.run(
-            [sys.executable, "-m", "wharf", "deploy", str(app_file)],
-            env=environment,
-            check=True,
-            capture_output=True,
-            timeout=scaled(60),
-        )
+        deploy_with_profile(app_file, profile)
         headers = {"authorization": token_from(profile), "prefer": "respond-async"}
         calls = f"{url}/v1/apps/slow-app/functions/slow/calls"
         finished = httpx.post(calls, json={"args": [0, "finished"]}, headers=headers)
@@ -175,14 +179,7 @@ def test_a_kill_9_of_the_gateway_stops_a_cpu_bound_function_within_5_s(tmp_path:
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     marker = tmp_path / "spinning.pid"
     with gateway_process(data_dir, profile) as (process, url):
-        environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
-        subprocess.run(
-            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, BUSY_APP))],
-            env=environment,
-            check=True,
-            capture_output=True,
-            timeout=scaled(60),
-        )
+        deploy_with_profile(write_app(tmp_path, BUSY_APP), profile)
         headers = {"authorization": token_from(profile), "prefer": "respond-async"}
         httpx.post(
             f"{url}/v1/apps/busy-app/functions/spin/calls",

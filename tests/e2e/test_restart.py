@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_recovery import gateway_process, token_from
+from tests.e2e.test_recovery import deploy_with_profile, gateway_process, token_from
 from tests.helpers import scaled, wait_until, write_app
 
 RESTART_APP = """
@@ -90,13 +90,7 @@ def test_every_waiting_caller_gets_its_result_across_a_restart(tmp_path: Path) -
     data_dir, profile = tmp_path / "data", tmp_path / "wharf.toml"
     environment = {**os.environ, "WHARF_CONFIG_PATH": str(profile)}
     with gateway_process(data_dir, profile, "--port", str(port)) as (process, url):
-        subprocess.run(
-            [sys.executable, "-m", "wharf", "deploy", str(write_app(tmp_path, RESTART_APP))],
-            env=environment,
-            check=True,
-            capture_output=True,
-            timeout=scaled(60),
-        )
+        deploy_with_profile(write_app(tmp_path, RESTART_APP), profile)
         authorization = token_from(profile)
         callers = [
             subprocess.Popen(
