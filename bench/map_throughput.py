@@ -34,8 +34,9 @@ APP = """
 """
 
 
-def gateway_peak_rss_mb(port: int) -> float:
-    """Peak RSS of the process listening on `port` (the gateway), from /proc."""
+def gateway_peak_rss_mb(port: int, field: str = "VmHWM") -> float:
+    """Peak RSS of the process listening on `port` (the gateway), from /proc (its RSS now
+    with `field="VmRSS"`)."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -45,7 +46,7 @@ def gateway_peak_rss_mb(port: int) -> float:
             continue
         if b"wharf_gateway" in command and str(port).encode() in command:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     return float("nan")
 

@@ -111,6 +111,7 @@ ERROR_CODE_CLASSES: dict[ErrorCode, type[ClientError]] = {
     ErrorCode.CALL_CANCELLED: InputCancellation,
     ErrorCode.CALL_TERMINATED: ExecutionError,
     ErrorCode.BAD_GATEWAY: ServerError,
+    ErrorCode.INSUFFICIENT_STORAGE: ServerError,
     ErrorCode.INTERNAL: ServerError,
 }
 

@@ -66,6 +66,9 @@ class ErrorCode(StrEnum):
     CALL_TERMINATED = "call_terminated"
     #: A web endpoint's container failed or answered too much to keep (502).
     BAD_GATEWAY = "bad_gateway"
+    #: The gateway's disk is full: nothing was accepted; it takes calls again once there is
+    #: room (507).
+    INSUFFICIENT_STORAGE = "insufficient_storage"
     #: Anything unexpected in the gateway; logged with the request id (500).
     INTERNAL = "internal"
 

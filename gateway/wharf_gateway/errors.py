@@ -21,6 +21,7 @@ GatewayError
 ├── OutputExpired     410 output_expired        the call's result is older than the retention
 ├── NoCapacity        503 no_capacity           no runner can ever host what the function asks
 ├── SecretUnreadable  500 internal              a sealed secret does not open with this key
+├── InsufficientStorage 507 insufficient_storage  the disk is full: nothing was accepted
 └── Internal          500 internal              anything unexpected (logged with the request id)
 
 Raised inside the gateway and turned into answers where they are caught (never rendered as
@@ -29,7 +30,8 @@ they are):
 Exception
 ├── ConfigError       a setting is missing or invalid (stops the start; names the variable)
 ├── StoreError        a database read or write failed, or the database would not open
-│   └── StoreConflict     a write broke a uniqueness rule
+│   ├── StoreConflict     a write broke a uniqueness rule
+│   └── StoreFull         no room on the disk for a write (answered 507)
 ├── WebUnavailable    no container could take a web request (the proxy answers 503)
 ├── UpstreamError     a container's web server refused, reset or spoke nonsense (502)
 └── ClientGone        the caller disconnected before sending its whole body
@@ -37,6 +39,7 @@ Exception
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 from wharf.error_codes import ErrorCode
@@ -135,6 +138,16 @@ class OutputExpired(GatewayError):
         self.call_id = call_id
 
 
+class InsufficientStorage(GatewayError):
+    status, code = 507, ErrorCode.INSUFFICIENT_STORAGE
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the gateway's disk is full, so nothing was accepted; try again once its operator "
+            "has freed space (the gateway takes requests again by itself)"
+        )
+
+
 class Internal(GatewayError):
     status, code = 500, ErrorCode.INTERNAL
 
@@ -208,6 +221,10 @@ class StoreConflict(StoreError):
     """A write broke a uniqueness rule."""
 
 
+class StoreFull(StoreError):
+    """The disk (or the database) has no room for a write; nothing of it was kept."""
+
+
 class WebUnavailable(Exception):
     """No container could take a web request (its start failed, or its app was stopped)."""
 
@@ -226,3 +243,16 @@ class ClientGone(Exception):
 
     def __init__(self) -> None:
         super().__init__("the caller disconnected before sending its whole body")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the disk had no room: the database's or a
+    blob's write."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StoreFull):
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

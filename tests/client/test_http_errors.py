@@ -72,6 +72,7 @@ STATUS_OF_CODE = {
     ErrorCode.CALL_CANCELLED: 409,
     ErrorCode.CALL_TERMINATED: 500,
     ErrorCode.BAD_GATEWAY: 502,
+    ErrorCode.INSUFFICIENT_STORAGE: 507,
     ErrorCode.INTERNAL: 500,
 }
 

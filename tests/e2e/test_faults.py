@@ -152,23 +152,25 @@ def test_stopping_an_app_terminates_its_running_calls(flaky: Path) -> None:
         call.get(timeout=scaled(10))
 
 
-def test_expired_results_answer_410_and_raise_output_expired(
+def test_expired_results_answer_410_then_their_records_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with serving_app(
-        tmp_path, monkeypatch, FLAKY_APP, result_ttl_s=0.3, expiry_interval_s=0.1
+        tmp_path, monkeypatch, FLAKY_APP, result_ttl_s=1.0, expiry_interval_s=0.1
     ) as gateway:
         call = modal.Function.from_name("flaky-app", "sleepy").spawn(0)
         assert call.get(timeout=scaled(20)) == "v1"
 
-        def expired() -> bool:
+        def answers(status: int) -> bool:
             url = f"{gateway.url}/v1/calls/{call.object_id}"
             response = httpx.get(url, headers={"authorization": gateway.authorization})
-            return response.status_code == 410
+            return response.status_code == status
 
-        wait_until(expired)
+        wait_until(lambda: answers(410))
         with pytest.raises(modal.OutputExpiredError):
             call.get()
+        # A retention after its result expired, the call's record is gone too.
+        wait_until(lambda: answers(404))
 
 
 def test_long_call_redirects_302_to_a_result_url_that_redirects_to_itself(

@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from wharf_gateway.errors import StoreConflict, StoreError
+import wharf_gateway.storage.database as database_module
+from wharf_gateway.errors import ConfigError, StoreConflict, StoreError
 from wharf_gateway.models import AppState, CallStatus, TokenKind
 from wharf_gateway.storage.calls import NewCall, StoredOutcome
 from wharf_gateway.storage.database import Database, migrations
@@ -155,6 +156,31 @@ def test_outputs_past_their_expiry_are_dropped_and_marked_expired(tmp_path: Path
     asyncio.run(scenario())
 
 
+def test_expiry_and_forgetting_go_a_batch_at_a_time_and_free_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database_module, "MAINTENANCE_BATCH_ROWS", 7)
+
+    async def scenario() -> None:
+        async with _open_store(tmp_path / "wharf.db") as store:
+            workspace_id = await store.create_workspace("main")
+            function_id = await _deployed_function(store, workspace_id)
+            for n in range(30):
+                await store.insert_call(_new_call(f"fc-{n}", workspace_id, function_id))
+                await store.finish_call(
+                    f"fc-{n}", _outcome(CallStatus.SUCCESS, b"1"), 1, expires_at=100.0 + n
+                )
+            # All that expired, over several commits of 7 rows at most.
+            assert await store.expire_outputs(now=200.0) == 30
+            # Records go a retention later: those whose results expired before 115 now.
+            assert await store.forget_expired_calls(before=115.0) == 15
+            assert await store.call(workspace_id, "fc-14") is None
+            assert await store.call(workspace_id, "fc-15") is not None
+            assert await store.forget_expired_calls(before=115.0) == 0
+
+    asyncio.run(scenario())
+
+
 def test_writes_queued_together_all_commit(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with _open_store(tmp_path / "wharf.db") as store:
@@ -190,12 +216,7 @@ def test_failing_write_in_a_batch_is_rolled_back_alone(tmp_path: Path) -> None:
 
 
 def test_sqlite_errors_reach_callers_as_store_errors(tmp_path: Path) -> None:
-    not_a_database = tmp_path / "notes.db"
-    not_a_database.write_bytes(b"these are not the pages of a database " * 200)
-
     async def scenario() -> None:
-        with pytest.raises(StoreError, match="not a database"):
-            await Database.open(not_a_database)
         database = await Database.open(tmp_path / "wharf.db")
         try:
             with pytest.raises(StoreError, match="no such table"):
@@ -293,3 +314,46 @@ def test_names_become_lower_case_where_that_collides_with_nothing(tmp_path: Path
             assert app.name == "myapp"
 
     asyncio.run(scenario())
+
+
+def _open_fails(path: Path) -> str:
+    async def scenario() -> None:
+        database = await Database.open(path)
+        await database.close()
+
+    with pytest.raises(ConfigError) as raised:
+        asyncio.run(scenario())
+    return str(raised.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "wharf.db"
+    path.write_bytes(b"these are not the pages of a database" * 200)
+    message = _open_fails(path)
+    assert str(path) in message
+    assert "not a usable database" in message
+    assert path.read_bytes().startswith(b"these are not")  # never reset
+
+
+def test_another_programs_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "wharf.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    message = _open_fails(path)
+    assert f"{path} is a database of another program (tables: invoices)" in message
+    with sqlite3.connect(path) as other:
+        tables = [row[0] for row in other.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["invoices"]
+
+
+def test_a_database_of_a_newer_wharf_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wharf.db"
+
+    async def scenario() -> None:
+        database = await Database.open(path)
+        await database.close()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(path) as newer:
+        newer.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)")
+    assert "was written by a newer Wharf (schema 9999" in _open_fails(path)

@@ -12,7 +12,7 @@ from wharf.error_codes import ErrorCode
 from wharf_runner import ErrorInfo, Output, OutputStatus, PayloadFormat
 
 from wharf_gateway.calls.streams import StreamService
-from wharf_gateway.errors import NotFound, OutputExpired, StoreError
+from wharf_gateway.errors import NotFound, OutputExpired, StoreError, is_disk_full
 from wharf_gateway.ids import new_id
 from wharf_gateway.manifest.classes import is_generator_call
 from wharf_gateway.models import (
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 #: Tries at storing an outcome before the call's waiters get it unstored.
 PERSIST_ATTEMPTS = 3
 PERSIST_RETRY_DELAY_S = 0.5
+#: Longest wait between two tries while the disk is full.
+MAX_PERSIST_WAIT_S = 5.0
 
 
 def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
@@ -168,8 +170,19 @@ class CallService:
             task.stream = self.streams.open(call_id, workspace_id)
         active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
         self._active[call_id] = active
+        committed.add_done_callback(lambda done: self._refused(active, done))
         self._schedule(task)
         return active
+
+    def _refused(self, active: ActiveCall, committed: asyncio.Future[None]) -> None:
+        """The call's insert failed (a full disk): it was never accepted (its caller gets the
+        error), so it stops running now, for nobody."""
+        if committed.cancelled() or committed.exception() is None:
+            return
+        self._active.pop(active.task.call_id, None)
+        if not active.task.finished:
+            active.task.finished = True
+            self.scheduler.cancel(active.task)
 
     # TaskSink, called by the scheduler.
 
@@ -187,19 +200,26 @@ class CallService:
         active = self._active.get(outcome.call_id)
         try:
             if active is not None:
-                await active.committed
+                try:
+                    await active.committed
+                except StoreError:
+                    return  # never accepted (`_refused`): nobody has its id
                 outcome = await self._owned_blobs(outcome, active.task.workspace_id)
-            for attempt in range(1, PERSIST_ATTEMPTS + 1):
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     await self._write_outcome(outcome, active)
                     break
-                except (OSError, StoreError):
-                    # Callers are told nothing until the outcome is kept; a full disk or a busy
-                    # file gets a few chances first.
+                except (OSError, StoreError) as exc:
+                    # Callers are told nothing until the outcome is kept. A busy file gets a
+                    # few chances; a full disk as many as it takes for room to come back (until
+                    # the gateway stops: the call then runs again in the next one).
                     logger.exception("storing the outcome of %s failed", outcome.call_id)
-                    if attempt == PERSIST_ATTEMPTS:
+                    waits = is_disk_full(exc) and not self._draining.done()
+                    if attempt >= PERSIST_ATTEMPTS and not waits:
                         raise
-                    await asyncio.sleep(PERSIST_RETRY_DELAY_S * attempt)
+                    await asyncio.sleep(min(PERSIST_RETRY_DELAY_S * attempt, MAX_PERSIST_WAIT_S))
         finally:
             active = self._active.pop(outcome.call_id, None)
             if active is not None and not active.done.done():

@@ -29,7 +29,15 @@ from wharf_gateway.apps.service import AppService
 from wharf_gateway.calls.idempotency import KEY_TTL_S, IdempotencyKeys
 from wharf_gateway.calls.maps import MapService
 from wharf_gateway.calls.service import CallService
-from wharf_gateway.errors import ConfigError, GatewayError, Internal, MethodNotAllowed, NotFound
+from wharf_gateway.errors import (
+    ConfigError,
+    GatewayError,
+    InsufficientStorage,
+    Internal,
+    MethodNotAllowed,
+    NotFound,
+    is_disk_full,
+)
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import FunctionRecord, TokenKind
 from wharf_gateway.responses import CALL_ID_HEADER, error_response
@@ -124,6 +132,7 @@ async def _sweep_forever(state: GatewayState) -> None:
             if time.monotonic() - last_expiry_s >= config.expiry_interval_s:
                 last_expiry_s = time.monotonic()
                 await store.expire_outputs(time.time())
+                await store.forget_expired_calls(time.time() - config.result_ttl_s)
                 await store.drop_logs_before(time.time() - config.result_ttl_s)
                 await store.forget_answers_before(time.time() - KEY_TTL_S)
             if time.monotonic() - last_blob_sweep_s >= config.blob_sweep_interval_s:
@@ -246,6 +255,9 @@ async def _render_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _render_unexpected(request: Request, exc: Exception) -> Response:
+    if is_disk_full(exc):
+        logger.error("refused %s %s: the disk is full (%s)", request.method, request.url.path, exc)
+        return error_response(InsufficientStorage())
     request_id = new_id("rq")
     logger.error(
         "internal error on %s %s (request %s)",

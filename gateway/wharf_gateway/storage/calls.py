@@ -220,16 +220,19 @@ class CallStore(Records):
 
     async def expire_outputs(self, now: float) -> int:
         """Drop the outputs of calls past their retention; their ids answer 410 from now on."""
-        counts = await self._db.write_counting(
-            [
-                (
-                    "UPDATE calls SET expired = 1, output_pickled = NULL, output_json = NULL, "
-                    "output_pickled_sha256 = NULL, output_json_sha256 = NULL, error = NULL, "
-                    "payload = NULL, payload_sha256 = NULL "
-                    "WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ?",
-                    (now,),
-                )
-            ],
-            heavy=True,
+        return await self._db.change_in_batches(
+            "UPDATE calls SET expired = 1, output_pickled = NULL, output_json = NULL, "
+            "output_pickled_sha256 = NULL, output_json_sha256 = NULL, error = NULL, "
+            "payload = NULL, payload_sha256 = NULL WHERE rowid IN (SELECT rowid FROM calls "
+            "WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
+            (now,),
         )
-        return counts[0]
+
+    async def forget_expired_calls(self, before: float) -> int:
+        """Delete the records of calls whose results expired before `before`: their ids
+        answer 404 from now on, and their rows' space is used again."""
+        return await self._db.change_in_batches(
+            "DELETE FROM calls WHERE rowid IN (SELECT rowid FROM calls "
+            "WHERE expired = 1 AND expires_at < ? LIMIT ?)",
+            (before,),
+        )

@@ -16,6 +16,7 @@ call just finished reads as pending), and a checkpoint would fail with "table is
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -27,20 +28,33 @@ from typing import Any
 
 import aiosqlite
 
-from wharf_gateway.errors import StoreConflict, StoreError
+from wharf_gateway.errors import ConfigError, StoreConflict, StoreError, StoreFull
+
+logger = logging.getLogger(__name__)
 
 #: Batches up to this many statements commit on the event loop; larger ones on the writer thread.
 INLINE_BATCH_STATEMENTS = 32
+#: Rows one commit of maintenance (expiry, clean-up) changes at most.
+MAINTENANCE_BATCH_ROWS = 2000
 #: Commits between two WAL checkpoints (run on the reader's thread, never inside a commit).
 CHECKPOINT_EVERY_COMMITS = 500
+#: A WAL larger than this is checkpointed and truncated, between two commits: under steady
+#: load, passive checkpoints rarely find a moment with no reader in the WAL to start it over.
+WAL_TRUNCATE_BYTES = 16 * 2**20
+#: How long a truncating checkpoint waits for readers (commits wait meanwhile) before it gives
+#: up until the next try.
+TRUNCATE_WAIT_MS = 1000
 
 _CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+_BUSY_TIMEOUT = "PRAGMA busy_timeout=10000"
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # With WAL, NORMAL loses no committed transaction on a process crash, only on power loss.
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
+    _BUSY_TIMEOUT,
+    # The WAL is cut back to this when it starts over (it only grows between checkpoints).
+    "PRAGMA journal_size_limit=67108864",
 )
 
 Statement = tuple[str, Sequence[Any]]
@@ -60,10 +74,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     # Created readable by its owner only (SQLite gives the -wal and -shm files the same mode).
     path.touch(mode=0o600, exist_ok=True)
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    for pragma in _PRAGMAS:
-        connection.execute(pragma)
-    # Checkpoints run on the reader's thread, never inside a commit on the event loop.
-    connection.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        for pragma in _PRAGMAS:
+            connection.execute(pragma)
+        # Checkpoints run between commits (`Database`), never inside one on the event loop.
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -73,6 +91,30 @@ async def _open_reader(path: Path) -> aiosqlite.Connection:
     for pragma in _PRAGMAS[2:]:
         await reader.execute_fetchall(pragma)
     return reader
+
+
+def _check_ours(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database another program made, or a newer Wharf: migrating it would mix our
+    tables into someone else's data (or undo what a newer version did).
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it.
+    """
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    if tables and "schema_migrations" not in tables:
+        raise ConfigError(
+            f"{path} is a database of another program (tables: {', '.join(sorted(tables)[:5])}); "
+            "move it away, or give --data-dir a folder of Wharf's own"
+        )
+    if not tables:
+        return
+    newest = max((version for version, _ in migrations()), default=0)
+    (applied,) = connection.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    if applied is not None and applied > newest:
+        raise ConfigError(
+            f"{path} was written by a newer Wharf (schema {applied}; this one knows up to "
+            f"{newest}): run that version, or restore a backup made for this one"
+        )
 
 
 def migrate(connection: sqlite3.Connection) -> None:
@@ -102,7 +144,11 @@ def migrate(connection: sqlite3.Connection) -> None:
 
 
 def _translate(error: sqlite3.Error) -> StoreError:
-    kind = StoreConflict if isinstance(error, sqlite3.IntegrityError) else StoreError
+    kind: type[StoreError] = StoreError
+    if isinstance(error, sqlite3.IntegrityError):
+        kind = StoreConflict
+    elif getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        kind = StoreFull
     translated = kind(str(error))
     translated.__cause__ = error
     return translated
@@ -149,10 +195,12 @@ class Database:
 
     def __init__(
         self,
+        path: Path,
         writer: sqlite3.Connection,
         reader: aiosqlite.Connection,
         reports: aiosqlite.Connection,
     ) -> None:
+        self._wal_path = path.with_name(path.name + "-wal")
         self._writer = writer
         self._reader = reader
         self._reports = reports
@@ -168,16 +216,33 @@ class Database:
         """The database in the file at `path`, created and brought to the newest migration.
 
         Raises:
-            StoreError: the file cannot be opened as a database, or a migration failed.
+            ConfigError: the file is not a database, is corrupt, or is another program's (or a
+                newer Wharf's); the message names it. Nothing in it is changed.
+            StoreError: it cannot be opened, or a migration failed.
         """
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             writer = await asyncio.to_thread(_connect, path)
-            await asyncio.to_thread(migrate, writer)
-            readers = [await _open_reader(path) for _ in range(2)]
+            try:
+                await asyncio.to_thread(_check_ours, writer, path)
+                await asyncio.to_thread(migrate, writer)
+                readers = [await _open_reader(path) for _ in range(2)]
+            except BaseException:
+                writer.close()
+                raise
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_NOTADB,
+                sqlite3.SQLITE_CORRUPT,
+            ):
+                raise ConfigError(
+                    f"{path} is not a usable database ({exc}); it was never reset: move it "
+                    "away (or restore a backup), or give --data-dir another folder"
+                ) from exc
+            raise _translate(exc) from exc
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
-        return cls(writer, *readers)
+        return cls(path, writer, *readers)
 
     def write(self, statements: list[Statement], *, heavy: bool = False) -> asyncio.Future[None]:
         """Queue statements to commit together (atomically) in the next batch.
@@ -200,6 +265,19 @@ class Database:
         await job.done
         return job.rowcounts
 
+    async def change_in_batches(self, sql: str, params: Sequence[Any]) -> int:
+        """Run maintenance that may touch many rows a batch at a time, each batch its own
+        commit, so that calls committing meanwhile never wait long; the rows changed in all.
+        `sql` ends with `LIMIT ?` (in a subquery choosing the rows), which gets the batch size."""
+        changed = 0
+        while True:
+            (count,) = await self.write_counting(
+                [(sql, (*params, MAINTENANCE_BATCH_ROWS))], heavy=True
+            )
+            changed += count
+            if count < MAINTENANCE_BATCH_ROWS:
+                return changed
+
     async def _write_forever(self) -> None:
         loop = asyncio.get_running_loop()
         commits = 0
@@ -220,8 +298,6 @@ class Database:
             except sqlite3.Error as exc:
                 results = [exc] * len(jobs)
             commits += 1
-            if commits % CHECKPOINT_EVERY_COMMITS == 0:
-                self._checkpoint_soon()
             for job, error in zip(jobs, results, strict=True):
                 if job.done.done():
                     continue
@@ -229,6 +305,32 @@ class Database:
                     job.done.set_result(None)
                 else:
                     job.done.set_exception(_translate(error))
+            if commits % CHECKPOINT_EVERY_COMMITS == 0:
+                self._checkpoint_soon()
+                if self._wal_bytes() > WAL_TRUNCATE_BYTES:
+                    # On the writer's thread: commits queue up meanwhile, and go in one batch.
+                    await loop.run_in_executor(self._executor, self._truncate_wal)
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self._wal_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the whole WAL into the database and cut it to nothing; False when a reader
+        held on past `TRUNCATE_WAIT_MS` (the next try comes a few hundred commits later)."""
+        self._writer.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+        try:
+            busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            logger.warning("truncating the WAL failed: %s", exc)
+            return False
+        finally:
+            self._writer.execute(_BUSY_TIMEOUT)
+        if busy:
+            logger.info("the WAL is %d MiB, and a reader is in it", self._wal_bytes() >> 20)
+        return not busy
 
     def _checkpoint_soon(self) -> None:
         if self._checkpoint is None or self._checkpoint.done():
@@ -265,9 +367,9 @@ class Database:
         await self._task
         if self._checkpoint is not None:
             await self._checkpoint
-        await self.fetch_all(_CHECKPOINT)
         await self._reader.close()
         await self._reports.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._truncate_wal)
         await asyncio.to_thread(self._writer.close)
         self._executor.shutdown(wait=True)
 

@@ -38,6 +38,8 @@ class IdempotencyStore(Records):
         )
 
     async def forget_answers_before(self, before: float) -> None:
-        await self._db.write(
-            [("DELETE FROM idempotency_keys WHERE created_at < ?", (before,))], heavy=True
+        await self._db.change_in_batches(
+            "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys "
+            "WHERE created_at < ? LIMIT ?)",
+            (before,),
         )

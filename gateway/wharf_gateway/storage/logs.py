@@ -39,4 +39,9 @@ class LogStore(Records):
 
     async def drop_logs_before(self, cutoff: float) -> None:
         """Logs are kept as long as results are."""
-        await self._db.write([("DELETE FROM logs WHERE created_at < ?", (cutoff,))], heavy=True)
+        # Oldest first, by id (lines are stored in order): each batch reads only what it drops.
+        await self._db.change_in_batches(
+            "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE created_at < ? "
+            "ORDER BY id LIMIT ?)",
+            (cutoff,),
+        )
