@@ -119,15 +119,23 @@ def test_pending_call_has_no_stored_outcome_and_is_active(tmp_path: Path) -> Non
         async with _open_store(tmp_path / "wharf.db") as store:
             workspace_id = await store.create_workspace("main")
             function_id = await _deployed_function(store, workspace_id)
-            await store.insert_call(_new_call("fc-1", workspace_id, function_id))
+            rowid = await store.insert_call(_new_call("fc-1", workspace_id, function_id))
+            second = await store.insert_call(_new_call("fc-2", workspace_id, function_id))
+            assert second > rowid  # rowids order calls by arrival
 
             assert await store.stored_outcome("fc-1") is None
-            [active] = await store.active_calls()
+            assert await store.unfinished_pools() == [(function_id, None, 2)]
+            [(found_rowid, active), _] = await store.unfinished_after(function_id, None, 0, 10)
+            assert found_rowid == rowid
             assert (active.record.call_id, active.record.status) == ("fc-1", CallStatus.PENDING)
             assert (active.payload, active.wants_json) == (b'{"args": []}', True)
+            assert [
+                row.record.call_id
+                for _, row in await store.unfinished_after(function_id, None, rowid, 10)
+            ] == ["fc-2"]
 
             await store.finish_call("fc-1", _outcome(CallStatus.SUCCESS, b"1"), 1, time.time())
-            assert await store.active_calls() == []
+            assert await store.unfinished_pools() == [(function_id, None, 1)]
 
     asyncio.run(scenario())
 

@@ -25,7 +25,7 @@ from wharf_gateway.api.inputs import MAX_BATCH, read_input_batch
 from wharf_gateway.calls.arguments import check_json_arguments
 from wharf_gateway.calls.idempotency import ATTEMPT_HEADER, IDEMPOTENCY_HEADER, check_key
 from wharf_gateway.calls.maps import MapService, MapSession
-from wharf_gateway.calls.service import unowned_blob
+from wharf_gateway.calls.outcomes import unowned_blob
 from wharf_gateway.errors import InvalidRequest
 from wharf_gateway.manifest.classes import is_generator_call, method_params
 from wharf_gateway.models import CallOutcome, FunctionRecord, Principal

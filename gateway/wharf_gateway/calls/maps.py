@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from wharf.error_codes import ErrorCode
 from wharf_runner import Output, PayloadFormat
 
-from wharf_gateway.calls.service import outcome_of
+from wharf_gateway.calls.outcomes import outcome_of
 from wharf_gateway.errors import NotFound, TooManyMaps, WindowFull
 from wharf_gateway.ids import new_id
 from wharf_gateway.models import CallOutcome, CallStatus, FunctionRecord

@@ -9,15 +9,19 @@ from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass
 
 from wharf.error_codes import ErrorCode
-from wharf_runner import ErrorInfo, Output, OutputStatus, PayloadFormat
+from wharf_runner import Output, PayloadFormat
 
+from wharf_gateway.calls.outcomes import outcome_of, unowned_blob
+from wharf_gateway.calls.parking import Parking
 from wharf_gateway.calls.streams import StreamService
+from wharf_gateway.calls.waiters import Waiters
 from wharf_gateway.errors import NotFound, OutputExpired, StoreError, is_disk_full
 from wharf_gateway.ids import new_id
 from wharf_gateway.manifest.classes import is_generator_call
 from wharf_gateway.models import (
     WEB_PAYLOAD_FORMAT,
     CallOutcome,
+    CallRecord,
     CallStatus,
     FunctionRecord,
     WebResponse,
@@ -26,7 +30,7 @@ from wharf_gateway.scheduling.scheduler import Scheduler
 from wharf_gateway.scheduling.tasks import Failure, Task
 from wharf_gateway.scheduling.variants import Variant
 from wharf_gateway.storage.blobs import BlobStore
-from wharf_gateway.storage.calls import NewCall, StoredOutcome
+from wharf_gateway.storage.calls import NewCall, StoredOutcome, UnfinishedCall
 from wharf_gateway.storage.store import Store
 
 logger = logging.getLogger(__name__)
@@ -38,49 +42,12 @@ PERSIST_RETRY_DELAY_S = 0.5
 MAX_PERSIST_WAIT_S = 5.0
 
 
-def outcome_of(call_id: str, result: Output | Failure) -> CallOutcome:
-    """The call outcome a finished run stands for."""
-    if isinstance(result, Failure):
-        return CallOutcome(
-            call_id, result.status, error={"code": result.code, "message": result.message}
-        )
-    if result.status is OutputStatus.SUCCESS:
-        return CallOutcome(
-            call_id,
-            CallStatus.SUCCESS,
-            result.pickled,
-            result.json,
-            result.json_error,
-            pickled_blob=result.pickled_blob,
-            json_blob=result.json_blob,
-        )
-    error = result.error or ErrorInfo("Exception", "the function failed", "")
-    return CallOutcome(
-        call_id,
-        CallStatus.FAILURE,
-        pickled=result.pickled,
-        error={
-            "code": ErrorCode.FUNCTION_FAILED,
-            "message": f"{error.type}: {error.message}",
-            "type": error.type,
-            "traceback": error.traceback,
-        },
-    )
-
-
-def unowned_blob(call_id: str, sha256: str) -> CallOutcome:
-    """The failure of a call whose result names a blob its workspace never stored (a container
-    may only hand back what it sent itself)."""
-    message = f"the result names blob {sha256}, which this workspace does not have"
-    error = {"code": ErrorCode.FUNCTION_FAILED, "message": message, "type": "LookupError"}
-    return CallOutcome(call_id, CallStatus.FAILURE, error=error)
-
-
 @dataclass(slots=True, eq=False)
 class ActiveCall:
     task: Task
-    #: Resolves once the call's insert is committed (before anyone is told it was accepted).
-    committed: asyncio.Future[None]
+    #: Resolves (with the call's rowid) once its insert is committed, before anyone is told
+    #: it was accepted.
+    committed: asyncio.Future[int]
     #: Resolves with the outcome once it is committed.
     done: asyncio.Future[CallOutcome]
 
@@ -106,6 +73,12 @@ class CallService:
         #: URL at once (to read the result from the next gateway) instead of an error.
         self._draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.streams = StreamService(stream_idle_timeout_s)
+        self.parking = Parking(store, scheduler, self._revive)
+        self._waiters = Waiters()
+        #: Functions a restart found calls of that are no longer current.
+        self._replaced: set[str] = set()
+        #: Parked calls being cancelled (never queued, should a page read them meanwhile).
+        self._unparking: set[str] = set()
 
     def _schedule(self, task: Task) -> None:
         self.scheduler.submit(task)
@@ -166,15 +139,18 @@ class CallService:
             payload_blob=sha256,
             sink=self,
         )
+        active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
+        if not streamed and self.parking.should_park(function, variant):
+            self.parking.park(function, variant, committed)  # it waits in the store
+            return active
         if streamed:
             task.stream = self.streams.open(call_id, workspace_id)
-        active = ActiveCall(task, committed, asyncio.get_running_loop().create_future())
         self._active[call_id] = active
         committed.add_done_callback(lambda done: self._refused(active, done))
         self._schedule(task)
         return active
 
-    def _refused(self, active: ActiveCall, committed: asyncio.Future[None]) -> None:
+    def _refused(self, active: ActiveCall, committed: asyncio.Future[int]) -> None:
         """The call's insert failed (a full disk): it was never accepted (its caller gets the
         error), so it stops running now, for nobody."""
         if committed.cancelled() or committed.exception() is None:
@@ -195,6 +171,7 @@ class CallService:
         persist = asyncio.create_task(self._persist(outcome_of(task.call_id, result)))
         self._persisting.add(persist)
         persist.add_done_callback(self._persisting.discard)
+        self.parking.page_in((task.function.function_id, task.variant.to_json()))
 
     async def _persist(self, outcome: CallOutcome) -> None:
         active = self._active.get(outcome.call_id)
@@ -224,6 +201,7 @@ class CallService:
             active = self._active.pop(outcome.call_id, None)
             if active is not None and not active.done.done():
                 active.done.set_result(outcome)
+            self._waiters.resolve(outcome)
 
     async def _owned_blobs(self, outcome: CallOutcome, workspace_id: str) -> CallOutcome:
         """`outcome`, unless it names a blob its workspace never stored (a container may only
@@ -313,18 +291,27 @@ class CallService:
             OutputExpired: the call finished longer ago than results are kept.
         """
         active = self._active.get(call_id)
-        if active is not None and active.task.workspace_id == workspace_id:
-            # Neither future is cancelled by the wait: others wait on them too.
-            await asyncio.wait(
-                (active.done, self._draining), timeout=timeout_s, return_when=FIRST_COMPLETED
-            )
-            return active.done.result() if active.done.done() else None
-        record = await self._store.call(workspace_id, call_id)
-        if record is None:
-            raise NotFound(f"no call with id {call_id!r}")
-        if not record.status.is_final:
-            return None
-        return await self._stored_outcome(call_id)
+        if active is None or active.task.workspace_id != workspace_id:
+            with self._waiters.waiting(call_id) as stored:
+                record = await self._store.call(workspace_id, call_id)
+                if record is None:
+                    raise NotFound(f"no call with id {call_id!r}")
+                if record.status.is_final:
+                    return await self._stored_outcome(call_id)
+                active = self._active.get(call_id)
+                if active is None:  # parked: waits in the store for its turn
+                    return await self._first(stored, timeout_s)
+        return await self._first(active.done, timeout_s)
+
+    async def _first(
+        self, outcome: asyncio.Future[CallOutcome], timeout_s: float
+    ) -> CallOutcome | None:
+        """The outcome, if it comes within `timeout_s` and before the gateway shuts down."""
+        # Neither future is cancelled by the wait: others wait on them too.
+        await asyncio.wait(
+            (outcome, self._draining), timeout=timeout_s, return_when=FIRST_COMPLETED
+        )
+        return outcome.result() if outcome.done() else None
 
     async def _stored_outcome(self, call_id: str) -> CallOutcome:
         found = await self._store.stored_outcome(call_id)
@@ -370,7 +357,9 @@ class CallService:
             record = await self._store.call(workspace_id, call_id)
             if record is None:
                 raise NotFound(f"no call with id {call_id!r}")
-            return record.status
+            active = self._active.get(call_id)
+            if record.status.is_final or active is None:
+                return record.status if record.status.is_final else await self._unpark(record)
         self.task_finished(
             active.task,
             Failure(
@@ -387,19 +376,43 @@ class CallService:
                 await self.cancel(stream.workspace_id, stream.call_id)
 
     async def recover(self) -> int:
-        """Queue again every call left pending or running by a previous gateway process, and
-        start the minimum containers of every current function."""
+        """Park every call left pending or running by a previous gateway process (they are
+        paged in, oldest first, in the background), and start the minimum containers of every
+        current function; returns how many calls were found."""
         current = await self._store.current_functions()
         self.scheduler.prepare(current)
         current_ids = {function.function_id for function in current}
         recovered = 0
-        for found in await self._store.active_calls():
+        for function_id, variant, count in await self._store.unfinished_pools():
+            function = await self._store.function_by_id(function_id)
+            if function is None:
+                continue
+            if function_id not in current_ids:
+                # Calls of a replaced version finish on it; its pool then scales to zero.
+                self._replaced.add(function_id)
+            self.parking.recovered(function, Variant.from_json(variant), count)
+            recovered += count
+        return recovered
+
+    async def _revive(
+        self, function: FunctionRecord, variant: Variant, rows: list[UnfinishedCall]
+    ) -> None:
+        """Queue calls paged in from the store (parked, or left by an earlier process)."""
+        tasks = []
+        generator = is_generator_call(function, variant.method)
+        for found in rows:
             record = found.record
+            if record.call_id in self._active or record.call_id in self._unparking:
+                continue
             if found.payload_format == WEB_PAYLOAD_FORMAT:
                 self._end_lost(record.call_id, "the gateway restarted while this web request ran")
                 continue
-            function = await self._store.function_by_id(record.function_id)
-            if function is None or (found.payload is None and found.payload_sha256 is None):
+            if generator:
+                # Its values went to a caller of the old process, and cannot be sent again.
+                self._end_lost(record.call_id, "the gateway restarted while this generator ran")
+                continue
+            if found.payload is None and found.payload_sha256 is None:
+                self._end_lost(record.call_id, "its arguments are gone from the gateway")
                 continue
             if found.payload_sha256 is not None:
                 # The container fetches it (calls of older versions had no blob grant).
@@ -409,11 +422,6 @@ class CallService:
                     self._end_lost(record.call_id, "its arguments' file is gone from the gateway")
                     continue
                 await self._blobs.grant(record.workspace_id, found.payload_sha256, size)
-            variant = Variant.from_json(found.variant)
-            if is_generator_call(function, variant.method):
-                # Its values went to a caller of the old process, and cannot be sent again.
-                self._end_lost(record.call_id, "the gateway restarted while this generator ran")
-                continue
             task = Task(
                 record.call_id,
                 record.workspace_id,
@@ -427,16 +435,28 @@ class CallService:
                 payload_blob=found.payload_sha256,
                 sink=self,
             )
+            committed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            committed.set_result(0)
             done = asyncio.get_running_loop().create_future()
-            committed = asyncio.get_running_loop().create_future()
-            committed.set_result(None)
             self._active[record.call_id] = ActiveCall(task, committed, done)
-            self._schedule(task)
-            if function.function_id not in current_ids:
-                # A call of a replaced version finishes on it; its pool then scales to zero.
-                self.scheduler.retire({function.function_id})
-            recovered += 1
-        return recovered
+            tasks.append(task)
+        self.scheduler.submit_many(tasks)
+        if tasks and function.function_id in self._replaced:
+            self.scheduler.retire({function.function_id})
+
+    async def _unpark(self, record: CallRecord) -> CallStatus:
+        """Cancel a call that waits in the store (parked): it is never queued."""
+        self._unparking.add(record.call_id)  # a page reading it now passes it by
+        try:
+            variant = Variant.from_json(await self._store.call_variant(record.call_id))
+            self.parking.cancelled(record.function_id, variant, record.call_id)
+            message = f"call {record.call_id} was cancelled"
+            failure = Failure(CallStatus.CANCELLED, ErrorCode.CALL_CANCELLED, message)
+            await self._persist(outcome_of(record.call_id, failure))
+        finally:
+            self._unparking.discard(record.call_id)
+        final = await self._store.call(record.workspace_id, record.call_id)
+        return CallStatus.CANCELLED if final is None else final.status
 
     def _end_lost(self, call_id: str, reason: str) -> None:
         # What the call answered to is gone with the old process; its result gets a clear answer.
@@ -446,7 +466,8 @@ class CallService:
         persist.add_done_callback(self._persisting.discard)
 
     async def drain(self) -> None:
-        """Wait for outcomes being written."""
+        """Wait for outcomes being written (and stop paging calls in)."""
+        await self.parking.close()
         while self._persisting:
             await asyncio.gather(*list(self._persisting), return_exceptions=True)
 

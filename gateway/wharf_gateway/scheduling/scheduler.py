@@ -48,7 +48,7 @@ class SchedulerLimits:
     #: Containers of all pools together, running or starting.
     max_total_containers: int
     #: Inputs of one function that may wait (maps' inputs not counted).
-    max_backlog: int = 2000
+    max_backlog: int = 1_000_000
     #: Pools of one function's class parameter sets and option variants at once.
     max_variant_pools: int = 100
 
@@ -96,6 +96,7 @@ class Scheduler:
             self._containers, limits.max_body_bytes, self._dispatch, lambda: self._closing
         )
         self._not_backlog: Callable[[str], int] = lambda function_id: 0
+        self._parked: Callable[[str], int] = lambda function_id: 0
         self._pools: dict[str, Pool] = {}
         self._closing = False
 
@@ -132,7 +133,11 @@ class Scheduler:
                 f"(this server has {self._containers.gpus.describe()})"
             )
         pools = self._pools_of(function.function_id)
-        waiting = sum(pool.backlog for pool in pools) - self._not_backlog(function.function_id)
+        waiting = (
+            sum(pool.backlog for pool in pools)
+            + self._parked(function.function_id)
+            - self._not_backlog(function.function_id)
+        )
         if backlog and waiting >= self._limits.max_backlog:
             raise BacklogFull(function.name, self._limits.max_backlog)
         key = function.function_id + (variant or Variant()).pool_suffix
@@ -147,6 +152,16 @@ class Scheduler:
         """Tell the backlog limit which of a function's waiting inputs not to count (maps',
         bounded by their own windows): `count(function_id)`, an upper bound."""
         self._not_backlog = count
+
+    def count_parked(self, count: Callable[[str], int]) -> None:
+        """Tell the backlog limit (and the stats) how many of a function's inputs wait in the
+        store rather than in its pools' queues: `count(function_id)`."""
+        self._parked = count
+
+    def queued(self, function: FunctionRecord, variant: Variant) -> int:
+        """Inputs waiting in the queue of one pool (in memory)."""
+        pool = self._pools.get(function.function_id + variant.pool_suffix)
+        return 0 if pool is None else len(pool.queue)
 
     def abandon_finished(self, function: FunctionRecord, variant: Variant) -> None:
         """Let go of tasks marked finished without an outcome (a closed map's): those waiting
@@ -394,7 +409,7 @@ class Scheduler:
         its pools (`FunctionStats`)."""
         pools = self._pools_of(function_id)
         return {
-            "backlog": sum(p.backlog for p in pools),
+            "backlog": sum(p.backlog for p in pools) + self._parked(function_id),
             "num_active_runners": sum(1 for p in pools for c in p.containers.values() if c.running),
             "num_total_runners": sum(len(p.containers) + p.starting for p in pools),
             "num_running_inputs": sum(p.running_inputs for p in pools),

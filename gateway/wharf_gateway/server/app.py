@@ -119,6 +119,7 @@ async def _sweep_forever(state: GatewayState) -> None:
         await asyncio.sleep(config.sweep_interval_s)
         try:
             calls.scheduler.sweep()
+            calls.parking.page_in_all()
             state["maps"].sweep(time.monotonic())
             state["rate_limiter"].sweep()
             if state["auth"].throttle is not None:

@@ -64,7 +64,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-blob-mb", help="largest argument or result blob in MiB (1025)")
     parser.add_argument("--result-ttl-s", help="seconds results are kept (604800)")
     parser.add_argument("--max-total-containers", help="containers of all functions at once (32)")
-    parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (2000)")
+    parser.add_argument("--max-backlog", help="inputs waiting per function before 429 (1000000)")
     parser.add_argument(
         "--map-idle-timeout-s", help="seconds a map may go unread before it is ended (60)"
     )

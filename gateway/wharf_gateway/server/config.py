@@ -27,7 +27,7 @@ Every flag of `wharf server` also reads an environment variable; a flag wins ove
 | `WHARF_RESULT_TTL_S` | `--result-ttl-s` | float | `604800` (7 days) | seconds results are kept |
 | `WHARF_MAX_TOTAL_CONTAINERS` | `--max-total-containers` | int | `32` | containers at once |
 | `WHARF_EPHEMERAL_LEASE_S` | `--ephemeral-lease-s` | float | `30` | seconds, unrenewed |
-| `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `2000` | inputs waiting per function |
+| `WHARF_MAX_BACKLOG` | `--max-backlog` | int | `1000000` | inputs waiting per function |
 | `WHARF_MAX_CONNECTIONS` | `--max-connections` | int | `10000` | open connections (uvicorn) |
 | `WHARF_HEAD_TIMEOUT_S` | `--head-timeout-s` | float | `20` | seconds, request head (uvicorn) |
 | `WHARF_BODY_TIMEOUT_S` | `--body-timeout-s` | float | `60` | seconds, stalled body (uvicorn) |
@@ -111,7 +111,7 @@ class Config:
     #: Containers of all functions at once; idle ones of other functions make room for waiting work.
     max_total_containers: int = 32
     #: Inputs that may wait for one function before new ones get 429.
-    max_backlog: int = 2000
+    max_backlog: int = 1_000_000
     #: Pools one function may have besides its own (class parameter sets, `with_options`).
     max_variant_pools: int = 100
     #: Seconds an ephemeral app (`wharf run`, `wharf serve`) lives past its client's last renewal.

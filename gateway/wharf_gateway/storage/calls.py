@@ -4,7 +4,6 @@ flight to run again at start-up. Payloads and outputs are inline bytes or a blob
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +69,7 @@ _CALL_COLUMNS = (
 )
 
 
-def _call_record(row: sqlite3.Row) -> CallRecord:
+def _call_record(row: Any) -> CallRecord:
     return CallRecord(
         call_id=row[0],
         workspace_id=row[1],
@@ -105,8 +104,10 @@ def _idempotency_write(call: NewCall) -> list[Statement]:
 class CallStore(Records):
     """The calls of every workspace, read by workspace."""
 
-    def insert_call(self, call: NewCall) -> asyncio.Future[None]:
-        return self._db.write(
+    def insert_call(self, call: NewCall) -> asyncio.Future[int]:
+        """Store a new call; resolves with its rowid once committed (rowids order calls by
+        arrival)."""
+        return self._db.insert(
             [
                 (
                     "INSERT INTO calls (id, workspace_id, function_id, parent_call_id, status, "
@@ -205,18 +206,32 @@ class CallStore(Records):
         )
         return outcome, bool(row[7])
 
-    async def active_calls(self) -> list[UnfinishedCall]:
+    async def call_variant(self, call_id: str) -> bytes | None:
+        """The variant a call was made with, as stored (None: the function's own pool)."""
+        row = await self._db.fetch_one("SELECT variant FROM calls WHERE id = ?", (call_id,))
+        return None if row is None else row[0]
+
+    async def unfinished_pools(self) -> list[tuple[str, bytes | None, int]]:
+        """`(function id, variant, count)` of the calls pending or running, by pool."""
         rows = await self._db.fetch_all(
-            f"SELECT {_CALL_COLUMNS}, payload_format, payload, payload_sha256, wants_json, "
-            "wants_pickle, variant FROM calls WHERE status IN ('pending', 'running') "
-            "ORDER BY created_at"
+            "SELECT function_id, variant, count(*) FROM calls "
+            "WHERE status IN ('pending', 'running') GROUP BY function_id, variant"
         )
-        return [
-            UnfinishedCall(
-                _call_record(row), row[8], row[9], row[10], bool(row[11]), bool(row[12]), row[13]
-            )
-            for row in rows
-        ]
+        return [(str(row[0]), row[1], int(row[2])) for row in rows]
+
+    async def unfinished_after(
+        self, function_id: str, variant: bytes | None, after_rowid: int, limit: int
+    ) -> list[tuple[int, UnfinishedCall]]:
+        """Up to `limit` calls of one pool, pending or running, with rowids after
+        `after_rowid`, in order of arrival; each with its rowid."""
+        rows = await self._db.fetch_all(
+            f"SELECT rowid, {_CALL_COLUMNS}, payload_format, payload, payload_sha256, "
+            "wants_json, wants_pickle, variant FROM calls INDEXED BY calls_unfinished "
+            "WHERE function_id = ? AND variant IS ? AND status IN ('pending', 'running') "
+            "AND rowid > ? ORDER BY rowid LIMIT ?",
+            (function_id, variant, after_rowid, limit),
+        )
+        return [(int(row[0]), _unfinished(row[1:])) for row in rows]
 
     async def expire_outputs(self, now: float) -> int:
         """Drop the outputs of calls past their retention; their ids answer 410 from now on."""
@@ -236,3 +251,9 @@ class CallStore(Records):
             "WHERE expired = 1 AND expires_at < ? LIMIT ?)",
             (before,),
         )
+
+
+def _unfinished(row: Any) -> UnfinishedCall:
+    return UnfinishedCall(
+        _call_record(row), row[8], row[9], row[10], bool(row[11]), bool(row[12]), row[13]
+    )

@@ -157,10 +157,14 @@ def _translate(error: sqlite3.Error) -> StoreError:
 @dataclass(slots=True)
 class _Job:
     statements: list[Statement]
-    done: asyncio.Future[None]
+    #: Resolves with None once committed, or with `first_rowid` when `returns_rowid`.
+    done: asyncio.Future[Any]
     rowcounts: list[int] = field(default_factory=list)
     #: Maintenance that may touch many rows: always committed on the writer thread.
     heavy: bool = False
+    returns_rowid: bool = False
+    #: The rowid the first statement (an insert) gave its row.
+    first_rowid: int = 0
 
 
 def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[sqlite3.Error | None]:
@@ -171,9 +175,9 @@ def _run_batch(connection: sqlite3.Connection, jobs: list[_Job]) -> list[sqlite3
         for job in jobs:
             connection.execute("SAVEPOINT job")
             try:
-                job.rowcounts = [
-                    connection.execute(sql, params).rowcount for sql, params in job.statements
-                ]
+                cursors = [connection.execute(sql, params) for sql, params in job.statements]
+                job.rowcounts = [cursor.rowcount for cursor in cursors]
+                job.first_rowid = (cursors[0].lastrowid or 0) if cursors else 0
             except sqlite3.Error as exc:
                 connection.execute("ROLLBACK TO job")
                 results.append(exc)
@@ -255,6 +259,14 @@ class Database:
         self._wake.set()
         return job.done
 
+    def insert(self, statements: list[Statement]) -> asyncio.Future[int]:
+        """Like `write`; the future resolves with the rowid the first statement (an insert)
+        gave its row. Rowids grow in commit order: they order rows by arrival."""
+        job = _Job(statements, asyncio.get_running_loop().create_future(), returns_rowid=True)
+        self._queue.append(job)
+        self._wake.set()
+        return job.done
+
     async def write_counting(
         self, statements: list[Statement], *, heavy: bool = False
     ) -> list[int]:
@@ -302,7 +314,7 @@ class Database:
                 if job.done.done():
                     continue
                 if error is None:
-                    job.done.set_result(None)
+                    job.done.set_result(job.first_rowid if job.returns_rowid else None)
                 else:
                     job.done.set_exception(_translate(error))
             if commits % CHECKPOINT_EVERY_COMMITS == 0:
