@@ -151,10 +151,12 @@ class Parking:
                 parked.function.function_id, parked.variant.to_json(), cursor, min(room, PAGE)
             )
             if found:
-                parked.cursor = found[-1][0]
                 rows = [row for _, row in found if row.record.call_id not in parked.cancelled]
-                parked.count = max(parked.count - len(rows), 0)
+                # Should taking them fail half-way, the page is read again (the call service
+                # passes by those it holds already).
                 await self._take(parked.function, parked.variant, rows)
+                parked.cursor = found[-1][0]
+                parked.count = max(parked.count - len(rows), 0)
                 more = True
             elif parked.uncommitted == 0:
                 del self._pools[parked.key]  # nothing parked is left: new calls queue again

@@ -75,8 +75,6 @@ class CallService:
         self.streams = StreamService(stream_idle_timeout_s)
         self.parking = Parking(store, scheduler, self._revive)
         self._waiters = Waiters()
-        #: Functions a restart found calls of that are no longer current.
-        self._replaced: set[str] = set()
         #: Parked calls being cancelled (never queued, should a page read them meanwhile).
         self._unparking: set[str] = set()
 
@@ -389,7 +387,7 @@ class CallService:
                 continue
             if function_id not in current_ids:
                 # Calls of a replaced version finish on it; its pool then scales to zero.
-                self._replaced.add(function_id)
+                self.scheduler.retire({function_id})
             self.parking.recovered(function, Variant.from_json(variant), count)
             recovered += count
         return recovered
@@ -441,8 +439,6 @@ class CallService:
             self._active[record.call_id] = ActiveCall(task, committed, done)
             tasks.append(task)
         self.scheduler.submit_many(tasks)
-        if tasks and function.function_id in self._replaced:
-            self.scheduler.retire({function.function_id})
 
     async def _unpark(self, record: CallRecord) -> CallStatus:
         """Cancel a call that waits in the store (parked): it is never queued."""

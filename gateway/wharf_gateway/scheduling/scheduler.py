@@ -97,6 +97,8 @@ class Scheduler:
         )
         self._not_backlog: Callable[[str], int] = lambda function_id: 0
         self._parked: Callable[[str], int] = lambda function_id: 0
+        #: Function versions replaced or stopped (a few ids a deploy).
+        self._retired: set[str] = set()
         self._pools: dict[str, Pool] = {}
         self._closing = False
 
@@ -111,6 +113,7 @@ class Scheduler:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(key, variant.apply(function), variant)
+            pool.retired = function.function_id in self._retired
         return pool
 
     def _pools_of(self, function_id: str) -> list[Pool]:
@@ -378,6 +381,7 @@ class Scheduler:
 
     def retire(self, function_ids: set[str]) -> None:
         """These functions were replaced or stopped: drain their queues, then scale to zero."""
+        self._retired |= function_ids  # a pool made later (its calls paged in) is retired too
         for pool in self._pools.values():
             if pool.function.function_id in function_ids:
                 pool.retired = True
