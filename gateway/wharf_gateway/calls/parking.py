@@ -68,10 +68,15 @@ class _Parked:
 class Parking:
     """The parked calls of every pool, and the paging that brings them to the queues."""
 
-    def __init__(self, store: Store, scheduler: Scheduler, take: TakeRows) -> None:
+    def __init__(
+        self, store: Store, scheduler: Scheduler, take: TakeRows, behind: Callable[[], bool]
+    ) -> None:
         self._store = store
         self._scheduler = scheduler
         self._take = take
+        #: Whether outcomes wait to be stored: paging waits too, so that memory stays bounded
+        #: when inputs finish faster than their outcomes are committed.
+        self._behind = behind
         self._pools: dict[_Lane, _Parked] = {}
         self._paging: set[asyncio.Task[None]] = set()
         scheduler.count_parked(self.count)
@@ -134,7 +139,7 @@ class Parking:
     def page_in(self, key: _Lane) -> None:
         """Read the next parked calls of a pool into its queue, if it has room for a page."""
         parked = self._pools.get(key)
-        if parked is None or parked.paging or parked.cursor is None:
+        if parked is None or parked.paging or parked.cursor is None or self._behind():
             return
         room = MEMORY_QUEUE - self._scheduler.queued(parked.function, parked.variant)
         if room < PAGE:

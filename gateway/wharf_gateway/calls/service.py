@@ -40,6 +40,8 @@ PERSIST_ATTEMPTS = 3
 PERSIST_RETRY_DELAY_S = 0.5
 #: Longest wait between two tries while the disk is full.
 MAX_PERSIST_WAIT_S = 5.0
+#: Outcomes waiting to be stored past which no parked call is paged in.
+MAX_UNSTORED = 5_000
 
 
 @dataclass(slots=True, eq=False)
@@ -73,7 +75,9 @@ class CallService:
         #: URL at once (to read the result from the next gateway) instead of an error.
         self._draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.streams = StreamService(stream_idle_timeout_s)
-        self.parking = Parking(store, scheduler, self._revive)
+        self.parking = Parking(
+            store, scheduler, self._revive, lambda: len(self._persisting) >= MAX_UNSTORED
+        )
         self._waiters = Waiters()
         #: Parked calls being cancelled (never queued, should a page read them meanwhile).
         self._unparking: set[str] = set()

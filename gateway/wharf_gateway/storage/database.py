@@ -38,9 +38,12 @@ INLINE_BATCH_STATEMENTS = 32
 MAINTENANCE_BATCH_ROWS = 2000
 #: Commits between two WAL checkpoints (run on the reader's thread, never inside a commit).
 CHECKPOINT_EVERY_COMMITS = 500
-#: A WAL larger than this is checkpointed and truncated, between two commits: under steady
-#: load, passive checkpoints rarely find a moment with no reader in the WAL to start it over.
+#: A WAL larger than this is checkpointed and truncated, between two commits (its size is
+#: looked at after each): under steady load, passive checkpoints rarely find a moment with no
+#: reader in the WAL to start it over.
 WAL_TRUNCATE_BYTES = 16 * 2**20
+#: Commits after a truncation a reader held off before the next try.
+TRUNCATE_RETRY_COMMITS = 50
 #: How long a truncating checkpoint waits for readers (commits wait meanwhile) before it gives
 #: up until the next try.
 TRUNCATE_WAIT_MS = 1000
@@ -213,6 +216,7 @@ class Database:
         self._wake = asyncio.Event()
         self._closing = False
         self._checkpoint: asyncio.Task[Any] | None = None
+        self._next_truncate = 0
         self._task = asyncio.create_task(self._write_forever(), name="wharf-db-writer")
 
     @classmethod
@@ -317,11 +321,20 @@ class Database:
                     job.done.set_result(job.first_rowid if job.returns_rowid else None)
                 else:
                     job.done.set_exception(_translate(error))
-            if commits % CHECKPOINT_EVERY_COMMITS == 0:
-                self._checkpoint_soon()
-                if self._wal_bytes() > WAL_TRUNCATE_BYTES:
-                    # On the writer's thread: commits queue up meanwhile, and go in one batch.
-                    await loop.run_in_executor(self._executor, self._truncate_wal)
+            await self._keep_wal_small(commits)
+
+    async def _keep_wal_small(self, commits: int) -> None:
+        """After a commit: a passive checkpoint every so many commits, and a truncation once
+        the WAL is past `WAL_TRUNCATE_BYTES` (a look at its size costs a stat; a burst of
+        large commits grows it fast)."""
+        if commits % CHECKPOINT_EVERY_COMMITS == 0:
+            self._checkpoint_soon()
+        if self._wal_bytes() > WAL_TRUNCATE_BYTES and commits >= self._next_truncate:
+            # On the writer's thread: commits queue up meanwhile, and go in one batch. A try
+            # that a reader held off is made again some commits later.
+            loop = asyncio.get_running_loop()
+            if not await loop.run_in_executor(self._executor, self._truncate_wal):
+                self._next_truncate = commits + TRUNCATE_RETRY_COMMITS
 
     def _wal_bytes(self) -> int:
         try:
