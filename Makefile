@@ -42,6 +42,8 @@ bench: install
 	$(BIN)/python bench/autoscale.py
 	$(BIN)/python bench/map_throughput.py
 	$(BIN)/python bench/payloads.py
+	$(BIN)/python bench/pending.py
+	$(BIN)/python bench/soak.py --minutes 5
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache
